@@ -1,0 +1,36 @@
+# The front door: `make run` and `make test` each do their own set-up on a fresh machine.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench setup sysdeps clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PY) >/dev/null 2>&1 || { echo "需要 Python 3.11 / Python 3.11 is required"; exit 1; }
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+# Debian packages the tests use (dcmtk for dcmdump/storescu, chromium for browser tests, fonts for CJK rendering).
+sysdeps:
+	@bash scripts/sysdeps.sh
+
+run: $(STAMP)
+	$(BIN)/sandbox serve --demo
+
+test: $(STAMP) sysdeps
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check sandbox tests
+	$(BIN)/mypy sandbox
+
+bench: $(STAMP)
+	$(BIN)/python -m sandbox.bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,41 @@
+"""Response codes: the envelope `code` of every envelope outcome and the record `succFlag` values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class SuccFlag(StrEnum):
+    """Per-record outcome (output table field 2)."""
+
+    OK = "1"  # 成功
+    PARTIAL = "0"  # 失败（部分数据失败）: saved, part of its data failed
+    FAILED = "-1"  # 失败（全部数据失败）: rejected, nothing saved
+
+
+@dataclass(frozen=True, slots=True)
+class EnvelopeCode:
+    code: int
+    http_status: int
+    message: str  # Chinese template
+
+
+# Every envelope-level outcome. Business errors answer HTTP 200 with a non-zero code, as the national
+# platform does, so a client that reads JSON always finds the reason; transport-level limits use 4xx.
+ENVELOPE_CODES: dict[str, EnvelopeCode] = {
+    "ok": EnvelopeCode(0, 200, "成功"),
+    "bad_json": EnvelopeCode(1001, 200, "请求体不是合法的 JSON：{detail}"),
+    "bad_content_type": EnvelopeCode(1002, 415, "请求类型应为 application/json，实际为「{got}」"),
+    "body_too_large": EnvelopeCode(1003, 413, "请求体超过上限 {limit} 字节"),
+    "bad_encoding": EnvelopeCode(1004, 200, "请求体不是 UTF-8 编码"),
+    "bad_envelope": EnvelopeCode(1010, 200, "报文头校验失败：{detail}"),
+    "unknown_infcode": EnvelopeCode(1020, 200, "交易机构编号 infCode「{infcode}」未登记"),
+    "wrong_key": EnvelopeCode(1021, 200, "密钥值 key 与交易机构「{infcode}」不匹配"),
+    "bad_data": EnvelopeCode(1030, 200, "交易输入 data 校验失败：{detail}"),
+    "msgid_conflict": EnvelopeCode(1040, 200, "报文ID「{msgid}」已使用，且报文内容与首次不同"),
+    "batch_rejected": EnvelopeCode(1050, 200, "{detail}"),
+    "all_failed": EnvelopeCode(-1, 200, "全部失败：{failed} 条记录均未保存"),
+    "partial": EnvelopeCode(0, 200, "部分成功：{ok} 条成功，{partial} 条部分失败，{failed} 条失败"),
+    "internal": EnvelopeCode(1099, 500, "接收方内部错误，请稍后重试"),
+}

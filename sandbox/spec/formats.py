@@ -1,0 +1,66 @@
+"""Formats the document states (dates, msgid) or relies on (区划, 机构代码, 部位编码)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+
+DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # yyyy-MM-dd HH:mm:ss
+DATE_FORMAT = "%Y-%m-%d"  # yyyy-MM-dd
+MSGID_TIME_FORMAT = "%Y%m%d%H%M%S"  # yyyyMMddHHmmss
+
+DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+MSGID_RE = re.compile(r"^(?P<inst>[0-9A-Za-z]{12})(?P<time>\d{14})(?P<seq>\d{4})$")
+ADMDVS_RE = re.compile(r"^\d{6}$")
+FIXMEDINS_RE = re.compile(r"^[A-Z]\d{11}$")
+EXAM_PART_RE = re.compile(r"^[A-Z0-9]{9}$")
+POSTCODE_RE = re.compile(r"^\d{6}$")
+URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+
+
+def parse_datetime(value: str) -> datetime | None:
+    """`yyyy-MM-dd HH:mm:ss` → datetime, or None when the text is not that format or not a real time."""
+    if not DATETIME_RE.match(value):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def parse_date(value: str) -> date | None:
+    """`yyyy-MM-dd` → date, or None."""
+    if not DATE_RE.match(value):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def format_datetime(value: datetime) -> str:
+    return value.strftime(DATETIME_FORMAT)
+
+
+def format_date(value: date) -> str:
+    return value.strftime(DATE_FORMAT)
+
+
+def make_msgid(inst_code: str, when: datetime, seq: int) -> str:
+    """Institution code (12) + yyyyMMddHHmmss (14) + sequence (4) = 30 characters."""
+    return f"{inst_code[:12]:0<12}{when.strftime(MSGID_TIME_FORMAT)}{seq % 10000:04d}"
+
+
+def parse_msgid(value: str) -> tuple[str, datetime, int] | None:
+    """Split a msgid into (institution, time, sequence), or None when it is not 12+14+4."""
+    m = MSGID_RE.match(value)
+    if not m:
+        return None
+    try:
+        when = datetime.strptime(m["time"], MSGID_TIME_FORMAT)
+    except ValueError:
+        return None
+    return m["inst"], when, int(m["seq"])
+
+DICOM_UID_RE = re.compile(r"^(?=.{1,64}$)[0-9]+(\.[0-9]+)*$")

@@ -1,0 +1,98 @@
+"""Every Chinese message of the sandbox, keyed by a machine-readable code. Never inline these elsewhere."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Mapping
+
+# Field-level problems found by the validator. Placeholders are filled with str.format.
+PROBLEMS: Mapping[str, str] = MappingProxyType({
+    "missing": "必填项缺失",
+    "empty": "必填项为空",
+    "type_string": "应为字符串，实际为{got}",
+    "type_coerced": "应为字符串，实际为{got}，已按字符串「{value}」处理",
+    "too_long": "长度 {length} 超过上限 {limit}",
+    "not_dict_code": "代码「{value}」不在字典【{dict}】中，可选值：{choices}",
+    "erratum_dict_code": "代码「{value}」不是{dict}的取值（{choices}）；文档示例使用了此类文字（勘误 #{erratum}）",
+    "external_code": "代码「{value}」不在{dict}常用代码中",
+    "multi_separator": "多个取值应以单个半角空格分隔，实际为「{value}」",
+    "date_format": "日期格式应为 yyyy-MM-dd，实际为「{value}」",
+    "datetime_format": "时间格式应为 yyyy-MM-dd HH:mm:ss，实际为「{value}」",
+    "date_only": "datetime 字段只给了日期「{value}」（勘误 #10），按 {value} 00:00:00 处理",
+    "date_only_strict": "datetime 字段只给了日期「{value}」（勘误 #10），应为 yyyy-MM-dd HH:mm:ss",
+    "decimal_type": "应为数值，实际为{got}",
+    "decimal_string": "应为数值，实际为字符串「{value}」（勘误 #7）",
+    "decimal_format": "「{value}」不是合法数值",
+    "decimal_scale": "「{value}」小数位超过 {scale} 位",
+    "decimal_precision": "「{value}」超过 {precision} 位有效数字（含 {scale} 位小数）",
+    "decimal_negative": "「{value}」不能为负数",
+    "idcard_checksum": "身份证号「{value}」校验位错误，应为「{expected}」（GB 11643）",
+    "idcard_format": "「{value}」不是 18 位居民身份证号码",
+    "idcard_15": "「{value}」为 15 位旧身份证号码，无校验位",
+    "uscc_checksum": "统一社会信用代码「{value}」校验码错误，应为「{expected}」（GB 32100）",
+    "uscc_format": "「{value}」不是 18 位统一社会信用代码",
+    "fixmedins_format": "「{value}」不是 12 位定点医药机构代码（如 H51080200001）",
+    "admdvs_format": "「{value}」不是 6 位医保区划代码（如 510800）",
+    "exam_part_format": "「{value}」不是 9 位大写英文字母和数字组成的检查部位编码（WS/T 364.8-2023）",
+    "postcode_format": "「{value}」不是 6 位邮政编码",
+    "url_format": "「{value}」不是 http(s) 访问链接",
+    "file_format": "应为文件下载链接 http(s)://…{dicom}，实际为「{value}」",
+    "file_inline": "以内联 base64 传送文件（{size} 字节），宽松模式接受",
+    "file_inline_strict": "严格模式不接受内联 base64 文件，应传文件下载链接",
+    "file_inline_bad": "内联文件不是合法的 base64",
+    "file_substitute": "缺少 {right}，示例报文用 {wrong} 代替（勘误 #{erratum}），按 {wrong} 的链接取文件",
+    "index_format": "索引号「{value}」不符合编码规则「{profile}」：{rule}",
+    "index_mismatch": "索引号中的{segment}「{got}」与 {field} 的值「{expected}」不一致",
+    "variant_spelling": "字段名 {wrong} 是文档示例中的拼写（勘误 #{erratum}），表格定义为 {right}",
+    "variant_spelling_strict": "字段名 {wrong} 不是表格定义的名称（勘误 #{erratum}），应为 {right}",
+    "duplicate_key": "字段 {right} 与其异名 {wrong} 同时出现，以 {right} 为准",
+    "foreign_field": "字段 {wrong} 属于另一交易（勘误 #{erratum}），本交易不使用，已忽略",
+    "foreign_field_strict": "字段 {wrong} 属于另一交易（勘误 #{erratum}），本交易不接受",
+    "unknown_field": "未定义的字段 {wrong}，已忽略",
+    "unknown_field_strict": "未定义的字段 {wrong}，不接受",
+    "record_type": "记录应为 JSON 对象，实际为{got}",
+    "duplicate_in_batch": "索引号「{value}」在本批次第 {first} 条已出现",
+    # Envelope
+    "env_not_object": "报文应为 JSON 对象，实际为{got}",
+    "env_missing": "报文头缺少必填字段",
+    "env_empty": "报文头必填字段为空",
+    "env_infno": "交易编号「{value}」不是本接口的交易编号 {expected}",
+    "env_infno_variant": "交易编号「{value}」是文档示例中的拼写（勘误 #1），表格定义为 {expected}",
+    "env_infno_variant_strict": "交易编号「{value}」不是表格定义的 {expected}（勘误 #1）",
+    "env_msgid": "报文ID「{value}」应为 交易机构编号(12)+时间yyyyMMddHHmmss(14)+顺序号(4)，共 30 位",
+    "env_msgid_inst": "报文ID 前 12 位「{got}」与交易机构编号「{expected}」不一致",
+    "env_inftime": "交易时间「{value}」应为 yyyy-MM-dd HH:mm:ss",
+    "env_infcode_from_msgid": "交易机构编号为空（勘误 #11），按报文ID前 12 位「{value}」处理",
+    "env_data_type": "data 应为记录数组，实际为{got}",
+    "env_data_string": "data 为 JSON 字符串（表格类型 String，勘误 #13），已按数组解析",
+    "env_data_string_strict": "data 为字符串（勘误 #13），应为 JSON 数组",
+    "env_data_object": "data 为单个对象，已按一条记录处理",
+    "env_data_object_strict": "data 为单个对象，应为 JSON 数组",
+    "env_data_bad_string": "data 字符串不是合法的 JSON 数组",
+    "env_data_empty": "data 中没有记录",
+    "env_data_too_long": "data 长度 {length} 字符超过上限 {limit}",
+})
+
+# Answers of the receivers, per record and per envelope.
+RESULTS: Mapping[str, str] = MappingProxyType({
+    "saved": "保存数据成功",
+    "saved_partial": "保存数据成功，部分数据失败：{detail}",
+    "saved_idempotent": "保存数据成功（相同记录已存在，未重复保存）",
+    "invalid": "数据校验失败：{detail}",
+    "duplicate_index": "索引号重复：{value} 已由其他记录使用",
+    "duplicate_in_batch": "索引号重复：{value} 在本批次第 {first} 条已出现",
+    "uscc_not_sender": "存储机构统一社会信用代码 {value} 不属于发送机构 {infcode}",
+    "batch_ok": "成功",
+    "batch_partial": "部分成功：{ok} 条成功，{partial} 条部分失败，{failed} 条失败",
+    "batch_failed": "全部失败：{failed} 条记录均未保存",
+})
+
+# JSON type names as a Chinese reader sees them.
+JSON_TYPE_NAMES: Mapping[str, str] = MappingProxyType({
+    "str": "字符串", "int": "整数", "float": "小数", "bool": "布尔值",
+    "NoneType": "null", "list": "数组", "dict": "对象",
+})
+
+
+def json_type(value: object) -> str:
+    return JSON_TYPE_NAMES.get(type(value).__name__, type(value).__name__)

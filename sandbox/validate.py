@@ -1,0 +1,708 @@
+"""The one validator: every role and the CLI check messages here.
+
+It is compiled from the tables in `sandbox.spec`: each field gets a checker chosen by its kind and
+rule. A whole message yields *all* problems — envelope problems and, per record, its position, field
+code, Chinese field name, a machine-readable code and a Chinese message — in two modes:
+
+- lenient (default): every ERRATA variant is accepted, normalised and reported as a warning;
+- strict: every variant is an error.
+
+Rules the document states itself (lengths, required fields, its own dictionaries, date formats,
+9-character exam-part codes, 6-digit 区划) are errors in both modes. Rules the document leaves to
+other standards (checksums, the 12-character 机构代码, postcode, the index profile) are warnings in
+lenient mode and errors in strict mode, so the document's own example passes lenient validation.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+from sandbox.spec import formats
+from sandbox.spec.checksums import ID15_RE, ID18_RE, USCC_RE, id_check_char, uscc_check_char
+from sandbox.spec.dicts import DICT_TITLES, DICTIONARIES
+from sandbox.spec.fields import (
+    DATA_MAX_CHARS,
+    ENVELOPE_FIELDS,
+    TRANSACTIONS,
+    FieldSpec,
+    Kind,
+    Transaction,
+)
+from sandbox.spec.index_profiles import DEFAULT_PROFILE, PROFILES, IndexProfile
+from sandbox.spec.messages import PROBLEMS, json_type
+from sandbox.spec.variants import (
+    FIELD_VARIANTS,
+    FILE_SUBSTITUTES,
+    FOREIGN_FIELDS,
+    INFNO_VARIANTS,
+)
+
+
+class Mode(StrEnum):
+    LENIENT = "lenient"
+    STRICT = "strict"
+
+
+class Level(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+_ENV_NAMES = {f.code: f.name for f in ENVELOPE_FIELDS}
+# Which erratum a dictionary-like field's free text belongs to.
+_DICT_ERRATA = {"exam_rslt_code": 8, "exam_way": 9}
+
+
+@dataclass(slots=True)
+class Problem:
+    """One problem: where it is, what rule, and a Chinese message a developer can act on."""
+
+    level: Level
+    code: str
+    message: str
+    record: int | None = None  # 1-based position in data; None for the envelope
+    field: str | None = None
+    field_name: str | None = None
+    erratum: int | None = None
+
+    def text(self) -> str:
+        where = f"第{self.record}条" if self.record is not None else "报文头"
+        if self.field:
+            where += f" {self.field}({self.field_name})" if self.field_name else f" {self.field}"
+        return f"{where}: {self.message}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "level": str(self.level),
+            "code": self.code,
+            "record": self.record,
+            "field": self.field,
+            "fieldName": self.field_name,
+            "erratum": self.erratum,
+            "message": self.message,
+            "text": self.text(),
+        }
+
+
+@dataclass(slots=True)
+class RecordResult:
+    """One record after validation: normalised values and its problems."""
+
+    position: int
+    values: dict[str, Any]
+    errors: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def index(self) -> str | None:
+        v = self.values.get("hiImgIndx")
+        return v if isinstance(v, str) else None
+
+    def summary(self, limit: int = 5) -> str:
+        """The errors as one Chinese line (for a response's `message`)."""
+        parts = [p.text().split(": ", 1)[-1] if p.field is None else f"{p.field}({p.field_name}): {p.message}"
+                 for p in self.errors[:limit]]
+        more = len(self.errors) - limit
+        return "；".join(parts) + (f"；另有 {more} 项错误" if more > 0 else "")
+
+
+@dataclass(slots=True)
+class Report:
+    """The validation of one whole message."""
+
+    hop: int
+    mode: Mode
+    envelope: dict[str, Any]
+    envelope_problems: list[Problem]
+    records: list[RecordResult]
+    data_chars: int = 0
+
+    @property
+    def envelope_ok(self) -> bool:
+        return not any(p.level is Level.ERROR for p in self.envelope_problems)
+
+    @property
+    def problems(self) -> list[Problem]:
+        out = list(self.envelope_problems)
+        for r in self.records:
+            out.extend(r.errors)
+            out.extend(r.warnings)
+        return out
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.level is Level.ERROR]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.level is Level.WARNING]
+
+    @property
+    def valid(self) -> bool:
+        return self.envelope_ok and all(r.ok for r in self.records)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "hop": self.hop,
+            "infno": TRANSACTIONS[self.hop].infno,
+            "mode": str(self.mode),
+            "valid": self.valid,
+            "records": len(self.records),
+            "dataChars": self.data_chars,
+            "errors": [p.as_dict() for p in self.errors],
+            "warnings": [p.as_dict() for p in self.warnings],
+        }
+
+
+def data_length(data: Any) -> int:
+    """Length of `data` in characters, as compact JSON (how the 40000 limit of 交易输入 is measured)."""
+    if isinstance(data, str):
+        return len(data)
+    return len(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+
+
+def detect_hop(message: Any) -> int | None:
+    """Which transaction a message is, from its infno or, for the examples' ambiguous infno, its fields."""
+    if not isinstance(message, dict):
+        return None
+    infno = message.get("infno")
+    infno = infno.strip() if isinstance(infno, str) else infno
+    for hop, tx in TRANSACTIONS.items():
+        if infno == tx.infno:
+            return hop
+    data = message.get("data")
+    if isinstance(data, dict):
+        data = [data]
+    keys: set[str] = set()
+    if isinstance(data, list):
+        for rec in data:
+            if isinstance(rec, dict):
+                keys.update(k.strip() for k in rec if isinstance(k, str))
+    if keys & {"examRpotPdfI", "imgInfoDcm", "stogInsUsc", "postcode", "elecHiCardNo"}:
+        return 1
+    if keys & {"stogInsUscc", "stogInsUsec", "poscode"}:
+        return 2
+    return None
+
+
+Checker = Callable[[Any, "_Ctx"], Any]
+
+
+class _Ctx:
+    """Collects the problems of one record while its fields are checked."""
+
+    __slots__ = ("pos", "errors", "warnings", "strict", "spec")
+
+    def __init__(self, pos: int | None, strict: bool) -> None:
+        self.pos = pos
+        self.errors: list[Problem] = []
+        self.warnings: list[Problem] = []
+        self.strict = strict
+        self.spec: FieldSpec | None = None
+
+    def _add(self, level: Level, code: str, fld: str | None, name: str | None, kw: dict[str, Any]) -> None:
+        erratum = kw.get("erratum")
+        p = Problem(level, code, PROBLEMS[code].format(**kw), self.pos, fld, name, erratum)
+        (self.errors if level is Level.ERROR else self.warnings).append(p)
+
+    def error(self, code: str, **kw: Any) -> None:
+        s = self.spec
+        self._add(Level.ERROR, code, s.code if s else kw.get("field"), s.name if s else kw.get("name"), kw)
+
+    def soft(self, code: str, **kw: Any) -> None:
+        """An error in strict mode, a warning in lenient mode (code_strict names the strict wording)."""
+        s = self.spec
+        fld, name = (s.code, s.name) if s else (kw.get("field"), kw.get("name"))
+        if self.strict:
+            self._add(Level.ERROR, code + "_strict" if code + "_strict" in PROBLEMS else code, fld, name, kw)
+        else:
+            self._add(Level.WARNING, code, fld, name, kw)
+
+    def warn(self, code: str, **kw: Any) -> None:
+        s = self.spec
+        self._add(Level.WARNING, code, s.code if s else kw.get("field"), s.name if s else kw.get("name"), kw)
+
+
+_MISSING = object()
+
+
+def _check_idcard(value: str, ctx: _Ctx) -> None:
+    up = value.upper()
+    if ID18_RE.match(up):
+        expected = id_check_char(up[:17])
+        if expected != up[17]:
+            ctx.soft("idcard_checksum", value=value, expected=expected)
+    elif ID15_RE.match(up):
+        ctx.warn("idcard_15", value=value)
+    else:
+        ctx.soft("idcard_format", value=value)
+
+
+def _is_base64_file(value: str) -> bytes | None:
+    payload = value
+    if value.startswith("data:"):
+        head, _, payload = value.partition(",")
+        if ";base64" not in head:
+            return None
+    elif len(value) < 64 or "://" in value:
+        return None
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+class Validator:
+    """Validates messages of one transaction in one mode."""
+
+    def __init__(self, hop: int, mode: Mode | str = Mode.LENIENT, index_profile: str = DEFAULT_PROFILE) -> None:
+        self.tx: Transaction = TRANSACTIONS[hop]
+        self.hop = hop
+        self.mode = Mode(mode)
+        self.strict = self.mode is Mode.STRICT
+        self.profile: IndexProfile = PROFILES[index_profile]
+        self.fields: dict[str, FieldSpec] = {f.code: f for f in self.tx.fields}
+        self._known = frozenset(self.fields)
+        self._required = tuple(f.code for f in self.tx.fields if f.required)
+        self._variants = FIELD_VARIANTS[hop]
+        self._foreign = FOREIGN_FIELDS[hop]
+        self._checks: dict[str, Checker] = {code: self._compile(spec) for code, spec in self.fields.items()}
+
+    # ---- compilation ---------------------------------------------------------------------------
+
+    def _compile(self, spec: FieldSpec) -> Checker:
+        kind = spec.kind
+        if kind is Kind.DATE:
+            return self._date
+        if kind is Kind.DATETIME:
+            return self._datetime
+        if kind is Kind.DECIMAL:
+            return self._decimal
+        if kind is Kind.FILE:
+            return self._file
+        rule = self._rule(spec)
+        limit = spec.length
+        strict = self.strict
+
+        def check_string(value: Any, ctx: _Ctx) -> Any:
+            if type(value) is not str:
+                if isinstance(value, (int, float)) and not isinstance(value, bool) and not strict:
+                    text = str(value)
+                    ctx.warn("type_coerced", got=json_type(value), value=text)
+                    value = text
+                else:
+                    ctx.error("type_string", got=json_type(value))
+                    return _MISSING
+            if limit is not None and len(value) > limit:
+                ctx.error("too_long", length=len(value), limit=limit)
+                return value
+            if rule is not None:
+                rule(value, ctx)
+            return value
+
+        return check_string
+
+    def _rule(self, spec: FieldSpec) -> Callable[[str, _Ctx], None] | None:
+        name = spec.rule
+        if name is None:
+            return None
+        if name in ("dict", "dict_external", "dict_erratum"):
+            assert spec.dictionary is not None
+            codes = DICTIONARIES[spec.dictionary]
+            title = DICT_TITLES[spec.dictionary]
+            choices = "、".join(f"{k}-{v}" for k, v in codes.items())
+            erratum = _DICT_ERRATA.get(spec.dictionary)
+            multi = spec.multi
+
+            def check_dict(value: str, ctx: _Ctx) -> None:
+                tokens = value.split(" ") if multi else (value,)
+                if multi and "" in tokens:
+                    ctx.error("multi_separator", value=value)
+                    return
+                for t in tokens:
+                    if t not in codes:
+                        if name == "dict":
+                            ctx.error("not_dict_code", value=t, dict=title, choices=choices)
+                        elif name == "dict_external":
+                            ctx.soft("external_code", value=t, dict=title)
+                        else:
+                            ctx.soft("erratum_dict_code", value=t, dict=title, choices=choices, erratum=erratum)
+
+            return check_dict
+        return {
+            "hi_img_indx": self._index,
+            "certno": None,  # depends on psnCertType: checked after the loop
+            "idcard": _check_idcard,
+            "uscc": self._uscc,
+            "fixmedins_code": self._fixmedins,
+            "admdvs": self._admdvs,
+            "exam_part": self._exam_part,
+            "postcode": self._postcode,
+            "url": self._url,
+        }[name]
+
+    # ---- field rules ---------------------------------------------------------------------------
+
+    def _index(self, value: str, ctx: _Ctx) -> None:
+        if self.profile.parse(value) is None:
+            ctx.soft("index_format", value=value, profile=self.profile.name, rule=self.profile.describe())
+
+    @staticmethod
+    def _uscc(value: str, ctx: _Ctx) -> None:
+        if not USCC_RE.match(value):
+            ctx.soft("uscc_format", value=value)
+            return
+        expected = uscc_check_char(value[:17])
+        if expected != value[17]:
+            ctx.soft("uscc_checksum", value=value, expected=expected)
+
+    @staticmethod
+    def _fixmedins(value: str, ctx: _Ctx) -> None:
+        if not formats.FIXMEDINS_RE.match(value):
+            ctx.soft("fixmedins_format", value=value)
+
+    @staticmethod
+    def _admdvs(value: str, ctx: _Ctx) -> None:
+        if not formats.ADMDVS_RE.match(value):
+            ctx.error("admdvs_format", value=value)
+
+    @staticmethod
+    def _exam_part(value: str, ctx: _Ctx) -> None:
+        tokens = value.split(" ")
+        if "" in tokens:
+            ctx.error("multi_separator", value=value)
+            return
+        for t in tokens:
+            if not formats.EXAM_PART_RE.match(t):
+                ctx.error("exam_part_format", value=t)
+
+    @staticmethod
+    def _postcode(value: str, ctx: _Ctx) -> None:
+        if not formats.POSTCODE_RE.match(value):
+            ctx.soft("postcode_format", value=value)
+
+    @staticmethod
+    def _url(value: str, ctx: _Ctx) -> None:
+        if not formats.URL_RE.match(value):
+            ctx.error("url_format", value=value)
+
+    # ---- kinds ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _date(value: Any, ctx: _Ctx) -> Any:
+        if type(value) is not str:
+            ctx.error("type_string", got=json_type(value))
+            return _MISSING
+        if formats.parse_date(value) is None:
+            ctx.error("date_format", value=value)
+        return value
+
+    @staticmethod
+    def _datetime(value: Any, ctx: _Ctx) -> Any:
+        if type(value) is not str:
+            ctx.error("type_string", got=json_type(value))
+            return _MISSING
+        if formats.parse_datetime(value) is None:
+            if formats.parse_date(value) is not None:
+                ctx.soft("date_only", value=value, erratum=10)
+                return value + " 00:00:00"
+            ctx.error("datetime_format", value=value)
+        return value
+
+    def _decimal(self, value: Any, ctx: _Ctx) -> Any:
+        spec = ctx.spec
+        assert spec is not None and spec.precision is not None and spec.scale is not None
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            ctx.error("decimal_type", got=json_type(value))
+            return _MISSING
+        if isinstance(value, str):
+            ctx.soft("decimal_string", value=value, erratum=7)
+        try:
+            d = Decimal(str(value))
+        except InvalidOperation:
+            ctx.error("decimal_format", value=value)
+            return _MISSING
+        if not d.is_finite():
+            ctx.error("decimal_format", value=value)
+            return _MISSING
+        if d < 0:
+            ctx.error("decimal_negative", value=value)
+        exp = d.normalize().as_tuple().exponent
+        assert isinstance(exp, int)
+        if -exp > spec.scale:
+            ctx.error("decimal_scale", value=value, scale=spec.scale)
+        elif abs(d) >= Decimal(10) ** (spec.precision - spec.scale):
+            ctx.error("decimal_precision", value=value, precision=spec.precision, scale=spec.scale)
+        if isinstance(value, str):
+            return int(d) if d == d.to_integral_value() else float(d)
+        return value
+
+    def _file(self, value: Any, ctx: _Ctx) -> Any:
+        spec = ctx.spec
+        assert spec is not None
+        if type(value) is not str:
+            ctx.error("type_string", got=json_type(value))
+            return _MISSING
+        if formats.URL_RE.match(value) or (spec.rule == "file_dicom" and value.startswith("dicom:")):
+            if spec.length is not None and len(value) > spec.length:
+                ctx.error("too_long", length=len(value), limit=spec.length)
+            elif value.startswith("dicom:") and not formats.DICOM_UID_RE.match(value[6:]):
+                ctx.error("file_format", value=value[:80], dicom=" 或 dicom:<StudyInstanceUID>")
+            return value
+        blob = _is_base64_file(value)
+        if blob is not None:
+            if self.strict:
+                ctx.error("file_inline_strict")
+            else:
+                ctx.warn("file_inline", size=len(blob))
+            return value
+        if len(value) >= 64 and not value.startswith(("http", "dicom:")):
+            ctx.error("file_inline_bad")
+            return value
+        ctx.error("file_format", value=value[:80], dicom=" 或 dicom:<StudyInstanceUID>" if spec.rule == "file_dicom" else "")
+        return value
+
+    # ---- records -------------------------------------------------------------------------------
+
+    def _normalize_keys(self, rec: Mapping[Any, Any], ctx: _Ctx) -> dict[str, Any]:
+        """Map variant spellings to table names and drop what the table lacks, reporting each by name."""
+        out: dict[str, Any] = {}
+        later: list[tuple[str, Any]] = []
+        for raw_key, value in rec.items():
+            key = raw_key.strip() if isinstance(raw_key, str) else str(raw_key)
+            if key in self._known:
+                out[key] = value
+            else:
+                later.append((key, value))
+        for key, value in later:
+            variant = self._variants.get(key)
+            if variant is not None:
+                kw = {"wrong": key, "right": variant.right, "erratum": variant.erratum}
+                if variant.right in out:
+                    ctx.warn("duplicate_key", field=key, name=self.fields[variant.right].name, **kw)
+                    continue
+                ctx.soft("variant_spelling", field=key, name=self.fields[variant.right].name, **kw)
+                out[variant.right] = value
+            elif key in self._foreign:
+                erratum = self._foreign[key]
+                substitute_for = next((f for f, link in FILE_SUBSTITUTES.items() if link == key), None)
+                if (
+                    not self.strict
+                    and substitute_for is not None
+                    and substitute_for in self._known
+                    and out.get(substitute_for) in (None, "")
+                ):
+                    ctx.warn("file_substitute", field=substitute_for, name=self.fields[substitute_for].name,
+                             wrong=key, right=substitute_for, erratum=erratum)
+                    out[substitute_for] = value
+                else:
+                    ctx.soft("foreign_field", field=key, name=None, wrong=key, erratum=erratum)
+            else:
+                ctx.soft("unknown_field", field=key, name=None, wrong=key)
+        return out
+
+    def validate_record(self, rec: Any, position: int) -> RecordResult:
+        """Check one record of `data` (position is 1-based)."""
+        ctx = _Ctx(position, self.strict)
+        if not isinstance(rec, dict):
+            ctx.error("record_type", got=json_type(rec))
+            return RecordResult(position, {}, ctx.errors, ctx.warnings)
+        if not rec.keys() <= self._known:
+            rec = self._normalize_keys(rec, ctx)
+        values: dict[str, Any] = {}
+        checks = self._checks
+        fields = self.fields
+        for code, value in rec.items():
+            if value is None:
+                continue
+            if type(value) is str:
+                value = value.strip()
+                if not value:
+                    continue
+            ctx.spec = fields[code]
+            checked = checks[code](value, ctx)
+            if checked is not _MISSING:
+                values[code] = checked
+        ctx.spec = None
+        for code in self._required:
+            if code not in values:
+                spec = fields[code]
+                ctx.spec = spec
+                ctx.error("missing" if rec.get(code) is None else "empty")
+        ctx.spec = None
+        self._cross_checks(values, ctx)
+        return RecordResult(position, values, ctx.errors, ctx.warnings)
+
+    def _cross_checks(self, values: dict[str, Any], ctx: _Ctx) -> None:
+        certno = values.get("certno")
+        if isinstance(certno, str) and values.get("psnCertType") in ("111", "112"):
+            ctx.spec = self.fields["certno"]
+            _check_idcard(certno, ctx)
+        index = values.get("hiImgIndx")
+        parts = self.profile.parse(index) if isinstance(index, str) else None
+        if parts:
+            ctx.spec = self.fields["hiImgIndx"]
+            self._index_agrees(parts, values, ctx)
+        ctx.spec = None
+
+    def _index_agrees(self, parts: dict[str, str], values: dict[str, Any], ctx: _Ctx) -> None:
+        """Warn where the index's segments disagree with the record's own fields."""
+        exam_date = values.get("examDate")
+        if isinstance(exam_date, str) and len(exam_date) == 10:
+            got = parts["exam_time"][:8]
+            if got != exam_date.replace("-", ""):
+                ctx.warn("index_mismatch", segment="检查时间", got=got, field="examDate", expected=exam_date)
+        certno = values.get("certno")
+        if "certno" in parts and isinstance(certno, str):
+            if parts["certno"].lstrip("0") != certno.upper().lstrip("0"):
+                ctx.warn("index_mismatch", segment="证件号码", got=parts["certno"], field="certno", expected=certno)
+        uscc = values.get("stogInsUscc")
+        if isinstance(uscc, str) and parts["stog_uscc"] != uscc:
+            ctx.warn("index_mismatch", segment="存储机构信用代码", got=parts["stog_uscc"], field="stogInsUscc",
+                     expected=uscc)
+
+    def validate_records(self, data: list[Any]) -> list[RecordResult]:
+        """Check every record, then indexes repeated within the batch."""
+        results = [self.validate_record(rec, i) for i, rec in enumerate(data, 1)]
+        first: dict[str, int] = {}
+        for r in results:
+            idx = r.index
+            if idx is None:
+                continue
+            if idx in first:
+                ctx = _Ctx(r.position, self.strict)
+                ctx.spec = self.fields["hiImgIndx"]
+                ctx.error("duplicate_in_batch", value=idx, first=first[idx])
+                r.errors.extend(ctx.errors)
+            else:
+                first[idx] = r.position
+        return results
+
+    # ---- envelope ------------------------------------------------------------------------------
+
+    def validate_envelope(self, message: Any) -> tuple[dict[str, Any], list[Problem], list[Any] | None, int]:
+        """Check the envelope; returns (normalised envelope, problems, records or None, data length)."""
+        ctx = _Ctx(None, self.strict)
+        if not isinstance(message, dict):
+            ctx.error("env_not_object", got=json_type(message))
+            return {}, ctx.errors, None, 0
+        msg = {k.strip() if isinstance(k, str) else k: v for k, v in message.items()}
+        env: dict[str, Any] = {}
+        for f in ENVELOPE_FIELDS:
+            if f.code == "data":
+                continue
+            value = msg.get(f.code)
+            kw = {"field": f.code, "name": f.name}
+            if isinstance(value, str):
+                value = value.strip()
+            if value is None or value == "":
+                if f.code == "infCode" and not self.strict and isinstance(msg.get("msgid"), str):
+                    parsed = formats.parse_msgid(msg["msgid"].strip())
+                    if parsed:
+                        ctx.warn("env_infcode_from_msgid", value=parsed[0], erratum=11, **kw)
+                        env["infCode"] = parsed[0]
+                        continue
+                ctx.error("env_missing" if value is None else "env_empty", **kw)
+                continue
+            if not isinstance(value, str):
+                ctx.error("type_string", got=json_type(value), **kw)
+                continue
+            if f.length is not None and len(value) > f.length:
+                ctx.error("too_long", length=len(value), limit=f.length, **kw)
+                continue
+            env[f.code] = value
+        self._check_envelope_values(env, ctx)
+        for key in msg:
+            if key not in _ENV_NAMES:
+                ctx.warn("unknown_field", field=str(key), name=None, wrong=key)
+        records, length = self._check_data(msg, ctx)
+        return env, ctx.errors + ctx.warnings, records, length
+
+    def _check_envelope_values(self, env: dict[str, Any], ctx: _Ctx) -> None:
+        infno = env.get("infno")
+        if infno is not None and infno != self.tx.infno:
+            kw = {"field": "infno", "name": _ENV_NAMES["infno"], "value": infno, "expected": self.tx.infno}
+            if infno in INFNO_VARIANTS:
+                ctx.soft("env_infno_variant", erratum=1, **kw)
+                env["infno"] = self.tx.infno
+            else:
+                ctx.error("env_infno", **kw)
+        msgid = env.get("msgid")
+        if msgid is not None:
+            parsed = formats.parse_msgid(msgid)
+            if parsed is None:
+                ctx.error("env_msgid", field="msgid", name=_ENV_NAMES["msgid"], value=msgid, erratum=12)
+            elif env.get("infCode") and len(env["infCode"]) == 12 and parsed[0] != env["infCode"]:
+                ctx.soft("env_msgid_inst", field="msgid", name=_ENV_NAMES["msgid"], got=parsed[0],
+                         expected=env["infCode"])
+        inf_time = env.get("infTime")
+        if inf_time is not None and formats.parse_datetime(inf_time) is None:
+            ctx.error("env_inftime", field="infTime", name=_ENV_NAMES["infTime"], value=inf_time)
+
+    def _check_data(self, msg: dict[Any, Any], ctx: _Ctx) -> tuple[list[Any] | None, int]:
+        kw = {"field": "data", "name": _ENV_NAMES["data"]}
+        if "data" not in msg or msg["data"] is None:
+            ctx.error("env_missing", **kw)
+            return None, 0
+        data = msg["data"]
+        length = data_length(data)
+        if isinstance(data, str):
+            try:
+                parsed = json.loads(data)
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, dict):
+                parsed = [parsed]
+            if not isinstance(parsed, list):
+                ctx.error("env_data_bad_string", **kw)
+                return None, length
+            ctx.soft("env_data_string", erratum=13, **kw)
+            data = parsed
+        elif isinstance(data, dict):
+            ctx.soft("env_data_object", **kw)
+            data = [data]
+        elif not isinstance(data, list):
+            ctx.error("env_data_type", got=json_type(data), **kw)
+            return None, length
+        if length > DATA_MAX_CHARS:
+            ctx.error("env_data_too_long", length=length, limit=DATA_MAX_CHARS, **kw)
+        if not data:
+            ctx.error("env_data_empty", **kw)
+        return data, length
+
+    # ---- whole message -------------------------------------------------------------------------
+
+    def validate(self, message: Any) -> Report:
+        """Check a whole message: the envelope and every record."""
+        env, env_problems, data, length = self.validate_envelope(message)
+        records = self.validate_records(data) if data is not None else []
+        return Report(self.hop, self.mode, env, env_problems, records, length)
+
+
+_CACHE: dict[tuple[int, Mode, str], Validator] = {}
+
+
+def validator(hop: int, mode: Mode | str = Mode.LENIENT, index_profile: str = DEFAULT_PROFILE) -> Validator:
+    """A shared, compiled validator for (hop, mode, profile)."""
+    key = (hop, Mode(mode), index_profile)
+    if key not in _CACHE:
+        _CACHE[key] = Validator(hop, key[1], index_profile)
+    return _CACHE[key]
+
+
+def validate_message(
+    message: Any, hop: int | None = None, mode: Mode | str = Mode.LENIENT, index_profile: str = DEFAULT_PROFILE
+) -> Report:
+    """Validate a message of either hop; the hop is detected when not given (hop 1 when undecidable)."""
+    return validator(hop or detect_hop(message) or 1, mode, index_profile).validate(message)
