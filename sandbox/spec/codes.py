@@ -32,6 +32,7 @@ ENVELOPE_CODES: dict[str, EnvelopeCode] = {
     "bad_envelope": EnvelopeCode(1010, 200, "报文头校验失败：{detail}"),
     "unknown_infcode": EnvelopeCode(1020, 200, "交易机构编号 infCode「{infcode}」未登记"),
     "wrong_key": EnvelopeCode(1021, 200, "密钥值 key 与交易机构「{infcode}」不匹配"),
+    "wrong_role": EnvelopeCode(1022, 200, "交易机构「{infcode}」不是{role}，不能发送本交易"),
     "bad_data": EnvelopeCode(1030, 200, "交易输入 data 校验失败：{detail}"),
     "msgid_conflict": EnvelopeCode(1040, 200, "报文ID「{msgid}」已使用，且报文内容与首次不同"),
     "batch_rejected": EnvelopeCode(1050, 200, "{detail}"),

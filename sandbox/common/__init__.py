@@ -1,0 +1,1 @@
+"""Pieces every role shares: the database helper, the envelope rules and the HTTP edge."""

@@ -1,0 +1,97 @@
+"""aiosqlite helper: one connection per store, WAL, explicit commits, a lock around writes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+# The msgid replay log every receiver keeps (交易 msgid is unique per sending institution).
+MESSAGES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    infcode   TEXT NOT NULL,
+    msgid     TEXT NOT NULL,
+    body_hash TEXT NOT NULL,
+    response  TEXT NOT NULL,
+    received  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now')),
+    PRIMARY KEY (infcode, msgid)
+);
+"""
+
+
+class Database:
+    """One SQLite file with one shared connection. Writes go through `transaction()`."""
+
+    def __init__(self, path: Path, schema: str, synchronous: str = "NORMAL") -> None:
+        self.path = path
+        self.schema = schema
+        self.synchronous = synchronous
+        self.lock = asyncio.Lock()
+        self._conn: aiosqlite.Connection | None = None
+
+    @property
+    def conn(self) -> aiosqlite.Connection:
+        if self._conn is None:
+            raise RuntimeError("database is not open")
+        return self._conn
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = await aiosqlite.connect(self.path)
+        self._conn.row_factory = aiosqlite.Row
+        await self._conn.execute("PRAGMA journal_mode=WAL")
+        await self._conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        await self._conn.execute("PRAGMA foreign_keys=ON")
+        await self._conn.executescript(self.schema)
+        await self._conn.commit()
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """Run statements atomically: commit at the end, roll back on any error."""
+        async with self.lock:
+            conn = self.conn
+            try:
+                yield conn
+            except BaseException:
+                await conn.rollback()
+                raise
+            await conn.commit()
+
+    async def fetchone(self, sql: str, params: tuple[Any, ...] = ()) -> aiosqlite.Row | None:
+        async with self.conn.execute(sql, params) as cur:
+            return await cur.fetchone()
+
+    async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[aiosqlite.Row]:
+        async with self.conn.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    async def reset(self, tables: tuple[str, ...]) -> None:
+        """Empty the given tables (scenario control plane)."""
+        async with self.transaction() as conn:
+            for t in tables:
+                await conn.execute(f"DELETE FROM {t}")  # table names are ours, never input
+
+
+async def lookup_message(db: Database, infcode: str, msgid: str) -> tuple[str, str] | None:
+    """(body_hash, response JSON) of a msgid already answered, or None."""
+    row = await db.fetchone("SELECT body_hash, response FROM messages WHERE infcode=? AND msgid=?", (infcode, msgid))
+    return (row[0], row[1]) if row else None
+
+
+async def remember_message(
+    conn: aiosqlite.Connection, infcode: str, msgid: str, body_hash: str, response: str
+) -> None:
+    """Store a msgid's answer inside the caller's transaction, with the records it saved."""
+    await conn.execute(
+        "INSERT OR REPLACE INTO messages (infcode, msgid, body_hash, response) VALUES (?, ?, ?, ?)",
+        (infcode, msgid, body_hash, response),
+    )

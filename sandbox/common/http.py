@@ -1,0 +1,64 @@
+"""The HTTP edge every role shares: reading a JSON body within limits, and the error middleware."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from sandbox.common.envelope import EnvelopeError, envelope_body
+
+log = logging.getLogger("sandbox")
+
+JSON_CONTENT_TYPE = "application/json"
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        text=json.dumps(body, ensure_ascii=False),
+        status=status,
+        content_type=JSON_CONTENT_TYPE,
+        charset="utf-8",
+    )
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request's JSON body. Refuses (EnvelopeError) a wrong content type, an oversize body, bad UTF-8
+    or bad JSON; the body limit is the application's client_max_size, enforced while reading."""
+    if request.content_type != JSON_CONTENT_TYPE:
+        raise EnvelopeError("bad_content_type", got=request.headers.get("Content-Type", ""))
+    limit = request.client_max_size
+    if request.content_length is not None and request.content_length > limit:
+        raise EnvelopeError("body_too_large", limit=limit)
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise EnvelopeError("body_too_large", limit=limit) from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise EnvelopeError("bad_encoding") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise EnvelopeError("bad_json", detail=f"第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}") from exc
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Map domain errors to the response envelope; never let a traceback reach the client."""
+    try:
+        return await handler(request)
+    except EnvelopeError as exc:
+        return json_response(exc.body(), status=exc.http_status)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return json_response(envelope_body("internal"), status=500)

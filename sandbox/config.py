@@ -1,0 +1,122 @@
+"""Settings: one typed, frozen object built from defaults, an optional TOML file and command-line flags.
+
+Nothing reads the environment at import time; `load_settings` is called once by the CLI.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from sandbox.spec.checksums import uscc_check_char
+from sandbox.spec.index_profiles import DEFAULT_PROFILE, PROFILES
+from sandbox.validate import Mode
+
+
+def _uscc(first17: str) -> str:
+    return first17 + uscc_check_char(first17)
+
+
+class Institution(BaseModel):
+    """An institution known to the receivers: its code (infCode), shared secret (key) and identity."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code: str = Field(min_length=1, max_length=30)
+    name: str
+    key: str = Field(min_length=1, max_length=50)
+    role: Literal["hospital", "center"] = "hospital"
+    uscc: str = ""
+    admdvs: str = "510800"
+    hosp_lv: str = "02"
+
+
+def default_institutions() -> tuple[Institution, ...]:
+    """Guangyuan (广元, 510800): two hospitals and the regional sharing center."""
+    return (
+        Institution(code="H51080200001", name="广元市第一人民医院", key="GYSY2025KEY0001XQ", role="hospital",
+                    uscc=_uscc("12510800450721001"), admdvs="510802", hosp_lv="02"),
+        Institution(code="H51081100002", name="广元市昭化区人民医院", key="ZHQR2025KEY0002PL", role="hospital",
+                    uscc=_uscc("12510811450722002"), admdvs="510811", hosp_lv="05"),
+        Institution(code="C51080000001", name="广元市地方影像云数据共享中心", key="GYYXY2025CENTERKEY", role="center",
+                    uscc=_uscc("12510800MB0L31003"), admdvs="510800", hosp_lv="11"),
+    )
+
+
+class Settings(BaseModel):
+    """Everything configurable. Defaults work with no file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = "127.0.0.1"
+    hospital_port: int = 8700
+    center_port: int = 8701
+    province_port: int = 8702
+    dicom_port: int = 11112
+    dicom_ae_title: str = "IMGCLOUD"
+    data_dir: Path = Path("data")
+    seed: int = 20251231
+
+    mode: Mode = Mode.LENIENT
+    # per-record: one data entry per record (ERRATA reading); summary: the example's single entry.
+    response_style: Literal["per-record", "summary"] = "per-record"
+    index_profile: str = DEFAULT_PROFILE
+    institutions: tuple[Institution, ...] = Field(default_factory=default_institutions)
+
+    # Where the emulated roles send; None means "the emulated peer in this process".
+    center_url: str | None = None
+    province_url: str | None = None
+    public_base_url: str | None = None  # base of the links the center puts in hop 2
+
+    # NORMAL survives a process crash (WAL); FULL also survives power loss, at the cost of an fsync per commit.
+    db_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    max_body_bytes: int = 4 * 1024 * 1024
+    allowed_fetch_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1")
+    fetch_timeout_s: float = 10.0
+    fetch_max_bytes: int = 256 * 1024 * 1024
+    send_timeout_s: float = 10.0
+    retry_max_attempts: int = 8
+    retry_base_s: float = 0.2
+    retry_cap_s: float = 10.0
+
+    @field_validator("index_profile")
+    @classmethod
+    def _known_profile(cls, v: str) -> str:
+        if v not in PROFILES:
+            raise ValueError(f"未知的索引号规则 {v}，可选：{', '.join(PROFILES)}")
+        return v
+
+    @model_validator(mode="after")
+    def _unique_codes(self) -> Settings:
+        codes = [i.code for i in self.institutions]
+        if len(codes) != len(set(codes)):
+            raise ValueError("institutions 中的机构编号 code 重复")
+        return self
+
+    def institution(self, code: str) -> Institution | None:
+        return next((i for i in self.institutions if i.code == code), None)
+
+    @property
+    def hospitals(self) -> tuple[Institution, ...]:
+        return tuple(i for i in self.institutions if i.role == "hospital")
+
+    @property
+    def center(self) -> Institution:
+        return next(i for i in self.institutions if i.role == "center")
+
+    def url(self, port: int) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{port}"
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Defaults ← TOML file ← overrides (flags). Unknown keys are errors, in Chinese, naming the key."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        with path.open("rb") as fh:
+            values.update(tomllib.load(fh))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings.model_validate(values)

@@ -1,0 +1,50 @@
+"""Fixtures every test folder shares."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.config import Settings
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Settings with a temporary data folder and free loopback ports; keyword arguments override."""
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "data_dir": tmp_path / "data",
+            "hospital_port": free_port(),
+            "center_port": free_port(),
+            "province_port": free_port(),
+            "dicom_port": free_port(),
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return make
+
+
+@pytest.fixture
+def doc_example() -> Callable[[int], dict[str, Any]]:
+    """The document's example message of hop 1 or 2 (PDF extraction damage repaired)."""
+
+    def load(hop: int) -> dict[str, Any]:
+        return json.loads((FIXTURES / f"doc_example_hop{hop}.json").read_text(encoding="utf-8"))
+
+    return load
