@@ -78,6 +78,7 @@ RESULTS: Mapping[str, str] = MappingProxyType({
     "saved": "保存数据成功",
     "saved_partial": "保存数据成功，部分数据失败：{detail}",
     "saved_idempotent": "保存数据成功（相同记录已存在，未重复保存）",
+    "advisory": "（提示：{detail}）",
     "invalid": "数据校验失败：{detail}",
     "duplicate_index": "索引号重复：{value} 已由其他记录使用",
     "duplicate_in_batch": "索引号重复：{value} 在本批次第 {first} 条已出现",

@@ -1,0 +1,228 @@
+"""The receive flow every receiving role shares (hop 1 at the center, hop 2 at the province).
+
+One message goes through these steps, in this order:
+
+1. envelope: `Validator.validate_envelope` then `check_envelope` — bad head, unknown infCode, wrong key
+   (constant time), wrong sender role, bad `data` (type, empty, over 40000 chars) raise EnvelopeError and
+   nothing is stored;
+2. msgid replay: (infCode, msgid) already answered → the same body returns the stored answer, a different
+   body raises EnvelopeError("msgid_conflict");
+3. records: `Validator.validate_records` (table rules, ERRATA variants per mode, duplicates in the batch);
+4. `handler.prepare(batch)`: the role's own checks, outside any transaction (may do I/O, no writes);
+5. `handler.store(conn, batch)`: inside ONE transaction, the role decides per record against what is
+   already stored and writes the accepted records; the msgid's answer is written in the same transaction,
+   which commits before the answer is sent;
+6. the answer in the configured response style (`batch_body`).
+
+Per-record outcome (ERRATA's reading of succFlag):
+
+- `-1` rejected, nothing saved: any validation error, or a role rejection (`Item.reject`);
+- `0` saved, but part of what was sent was not kept as sent: a field dropped (unknown, of the other hop,
+  duplicate spelling) or rewritten (variant spelling renamed, date-only datetime completed, number sent
+  as text or text as number, a link used for a missing file) — the message names each one;
+- `1` saved as sent (`保存数据成功`). Advisory warnings that changed nothing (a checksum the document's own
+  example fails, an index segment that disagrees with a field) are appended to the message as 提示.
+
+Using it from a role::
+
+    class MyHandler:                      # satisfies RecordHandler
+        async def prepare(self, batch: Batch) -> None:
+            for item in batch.accepted:
+                if item.values["stogInsUscc"] != batch.sender.uscc:
+                    item.reject(RESULTS["uscc_not_sender"].format(...))
+
+        async def store(self, conn: aiosqlite.Connection, batch: Batch) -> None:
+            ...                            # look up existing rows, item.reject(...) / item.idempotent(...),
+            await conn.executemany(...)    # then insert batch.accepted
+
+    receiver = Receiver(hop=2, sender_role="center", settings=settings, db=db, handler=MyHandler())
+    body = await receiver.receive(message)   # dict to serialise; raises EnvelopeError
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import aiosqlite
+
+from sandbox.common.db import Database, lookup_message, remember_message
+from sandbox.common.envelope import Answer, EnvelopeError, batch_body, body_hash, check_envelope
+from sandbox.config import Institution, Settings
+from sandbox.spec.codes import SuccFlag
+from sandbox.spec.formats import DATETIME_FORMAT
+from sandbox.spec.messages import RESULTS
+from sandbox.validate import Level, Problem, RecordResult, Report, validator
+
+# Validator warnings meaning "what was sent is not what was kept": they make a saved record `0`.
+ALTERING_WARNINGS = frozenset({
+    "variant_spelling",  # field renamed to the table's spelling
+    "duplicate_key",  # the variant spelling's value dropped
+    "foreign_field",  # field of the other hop dropped
+    "unknown_field",  # undefined field dropped
+    "file_substitute",  # a link taken for a missing file
+    "date_only",  # datetime completed with 00:00:00
+    "type_coerced",  # number stored as text
+    "decimal_string",  # text stored as number
+})
+
+MESSAGE_LIMIT = 3000  # 返回信息 length (output table field 3)
+
+
+def describe(problems: list[Problem], limit: int = 5) -> str:
+    """Problems as one Chinese line, each naming its field."""
+    parts = [f"{p.field}({p.field_name}): {p.message}" if p.field_name else
+             (f"{p.field}: {p.message}" if p.field else p.message) for p in problems[:limit]]
+    more = len(problems) - limit
+    return "；".join(parts) + (f"；另有 {more} 项" if more > 0 else "")
+
+
+@dataclass(slots=True)
+class Item:
+    """One record of the batch on its way through the flow, with its current answer."""
+
+    result: RecordResult
+    flag: SuccFlag
+    message: str
+
+    @classmethod
+    def from_result(cls, result: RecordResult, first: int | None = None) -> Item:
+        """The answer the validation alone gives; `first` is where a repeated index first appeared."""
+        if result.errors:
+            if first is not None and all(p.code == "duplicate_in_batch" for p in result.errors):
+                msg = RESULTS["duplicate_in_batch"].format(value=result.index, first=first)
+            else:
+                msg = RESULTS["invalid"].format(detail=result.summary())
+            return cls(result, SuccFlag.FAILED, msg)
+        altering = [p for p in result.warnings if p.code in ALTERING_WARNINGS]
+        advisory = [p for p in result.warnings if p.code not in ALTERING_WARNINGS]
+        if altering:
+            flag, msg = SuccFlag.PARTIAL, RESULTS["saved_partial"].format(detail=describe(altering, limit=30))
+        else:
+            flag, msg = SuccFlag.OK, RESULTS["saved"]
+        if advisory:
+            msg += RESULTS["advisory"].format(detail=describe(advisory))
+        return cls(result, flag, msg)
+
+    @property
+    def position(self) -> int:
+        return self.result.position
+
+    @property
+    def index(self) -> str | None:
+        return self.result.index
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """The normalised values (table spellings) the validator kept."""
+        return self.result.values
+
+    @property
+    def accepted(self) -> bool:
+        return self.flag is not SuccFlag.FAILED
+
+    def reject(self, message: str) -> None:
+        """Refuse this record: `-1`, nothing of it is stored."""
+        self.flag, self.message = SuccFlag.FAILED, message
+
+    def idempotent(self, message: str = RESULTS["saved_idempotent"]) -> None:
+        """The same record is already stored: answer success, store nothing again."""
+        self.flag, self.message = SuccFlag.OK, message
+
+    def answer(self) -> Answer:
+        return Answer(self.index, self.flag, self.message[:MESSAGE_LIMIT])
+
+
+@dataclass(slots=True)
+class Batch:
+    """One accepted message: its sender, its envelope (without the key) and its records."""
+
+    hop: int
+    sender: Institution
+    envelope: dict[str, Any]
+    items: list[Item]
+    received: str = field(default_factory=lambda: datetime.now().strftime(DATETIME_FORMAT))
+    stored: list[Item] = field(default_factory=list)  # what `store` wrote; informational
+
+    @property
+    def accepted(self) -> list[Item]:
+        """Records still to be saved (not rejected so far)."""
+        return [i for i in self.items if i.accepted]
+
+    @property
+    def msgid(self) -> str:
+        return str(self.envelope["msgid"])
+
+    @property
+    def infcode(self) -> str:
+        return str(self.envelope["infCode"])
+
+
+class RecordHandler(Protocol):
+    """The role-specific part of receiving."""
+
+    async def prepare(self, batch: Batch) -> None:
+        """Role checks outside the transaction; reject items with `Item.reject`. No writes."""
+
+    async def store(self, conn: aiosqlite.Connection, batch: Batch) -> None:
+        """Inside the transaction: decide each accepted item against stored data, then write them."""
+
+
+class Receiver:
+    """Receives messages of one hop from institutions of one role and answers them."""
+
+    def __init__(self, *, hop: int, sender_role: str, settings: Settings, db: Database,
+                 handler: RecordHandler) -> None:
+        self.hop = hop
+        self.sender_role = sender_role
+        self.settings = settings
+        self.db = db
+        self.handler = handler
+        self.validator = validator(hop, settings.mode, settings.index_profile)
+
+    async def receive(self, message: Any) -> dict[str, Any]:
+        """Answer one parsed message; raises EnvelopeError when the whole message is refused."""
+        env, env_problems, records, length = self.validator.validate_envelope(message)
+        report = Report(self.hop, self.validator.mode, env, env_problems, [], length)
+        sender = check_envelope(report, self.settings, self.sender_role)
+        digest = body_hash(message)
+        infcode, msgid = env["infCode"], env["msgid"]
+        earlier = await lookup_message(self.db, infcode, msgid)
+        if earlier is not None:
+            return self._replay(earlier, digest, msgid)
+        assert records is not None  # check_envelope refuses a message without data
+        results = self.validator.validate_records(records)
+        first: dict[str, int] = {}
+        for r in results:
+            if r.index is not None:
+                first.setdefault(r.index, r.position)
+        items = [Item.from_result(r, first[r.index] if r.index is not None and first[r.index] != r.position
+                                  else None) for r in results]
+        envelope = {k: v for k, v in env.items() if k != "key"}
+        batch = Batch(self.hop, sender, envelope, items)
+        await self.handler.prepare(batch)
+        async with self.db.transaction() as conn:
+            # A twin of this msgid may have been answered while this one was validated.
+            async with conn.execute("SELECT body_hash, response FROM messages WHERE infcode=? AND msgid=?",
+                                    (infcode, msgid)) as cur:
+                row = await cur.fetchone()
+            if row is not None:
+                return self._replay((row[0], row[1]), digest, msgid)
+            await self.handler.store(conn, batch)
+            body = batch_body(self.hop, [i.answer() for i in items], self.settings.response_style)
+            notes = [p for p in env_problems if p.level is Level.WARNING]
+            if notes:
+                body["message"] += RESULTS["advisory"].format(detail=describe(notes, limit=10))
+            await remember_message(conn, infcode, msgid, digest,
+                                   json.dumps(body, ensure_ascii=False, separators=(",", ":")))
+        return body
+
+    @staticmethod
+    def _replay(earlier: tuple[str, str], digest: str, msgid: str) -> dict[str, Any]:
+        stored_hash, response = earlier
+        if stored_hash != digest:
+            raise EnvelopeError("msgid_conflict", msgid=msgid)
+        body: dict[str, Any] = json.loads(response)
+        return body
