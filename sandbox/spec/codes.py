@@ -38,5 +38,7 @@ ENVELOPE_CODES: dict[str, EnvelopeCode] = {
     "batch_rejected": EnvelopeCode(1050, 200, "{detail}"),
     "all_failed": EnvelopeCode(-1, 200, "全部失败：{failed} 条记录均未保存"),
     "partial": EnvelopeCode(0, 200, "部分成功：{ok} 条成功，{partial} 条部分失败，{failed} 条失败"),
+    "bad_query": EnvelopeCode(1060, 400, "查询参数错误：{detail}"),
+    "index_not_found": EnvelopeCode(1061, 404, "索引号「{index}」不存在"),
     "internal": EnvelopeCode(1099, 500, "接收方内部错误，请稍后重试"),
 }

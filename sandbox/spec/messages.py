@@ -88,6 +88,17 @@ RESULTS: Mapping[str, str] = MappingProxyType({
     "batch_failed": "全部失败：{failed} 条记录均未保存",
 })
 
+# Parameters of the query (调阅) endpoints.
+QUERY: Mapping[str, str] = MappingProxyType({
+    "unknown_param": "未定义的查询参数 {param}，可用参数：{known}",
+    "repeated_param": "查询参数 {param} 重复出现",
+    "too_long": "{param} 长度 {length} 超过上限 {limit}",
+    "bad_date": "{param} 应为日期 yyyy-MM-dd，实际为「{value}」",
+    "range_reversed": "起始日期 from「{start}」晚于截止日期 to「{end}」",
+    "bad_int": "{param} 应为正整数，实际为「{value}」",
+    "size_too_large": "每页条数 size 为 {value}，超过上限 {limit}",
+})
+
 # JSON type names as a Chinese reader sees them.
 JSON_TYPE_NAMES: Mapping[str, str] = MappingProxyType({
     "str": "字符串", "int": "整数", "float": "小数", "bool": "布尔值",
