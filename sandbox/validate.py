@@ -20,8 +20,10 @@ import binascii
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from functools import lru_cache, partial
 from typing import Any
 
 from sandbox.spec import formats
@@ -196,57 +198,100 @@ def detect_hop(message: Any) -> int | None:
     return None
 
 
+# (field code, Chinese name) a problem is reported under.
+_Where = tuple[str | None, str | None]
 Checker = Callable[[Any, "_Ctx"], Any]
+
+
+def _where(spec: FieldSpec) -> _Where:
+    return (spec.code, spec.name)
 
 
 class _Ctx:
     """Collects the problems of one record while its fields are checked."""
 
-    __slots__ = ("pos", "errors", "warnings", "strict", "spec")
+    __slots__ = ("pos", "errors", "warnings", "strict")
 
     def __init__(self, pos: int | None, strict: bool) -> None:
         self.pos = pos
         self.errors: list[Problem] = []
         self.warnings: list[Problem] = []
         self.strict = strict
-        self.spec: FieldSpec | None = None
 
-    def _add(self, level: Level, code: str, fld: str | None, name: str | None, kw: dict[str, Any]) -> None:
-        erratum = kw.get("erratum")
-        p = Problem(level, code, PROBLEMS[code].format(**kw), self.pos, fld, name, erratum)
+    def _add(self, level: Level, code: str, where: _Where, kw: dict[str, Any]) -> None:
+        p = Problem(level, code, PROBLEMS[code].format(**kw), self.pos, where[0], where[1], kw.get("erratum"))
         (self.errors if level is Level.ERROR else self.warnings).append(p)
 
-    def error(self, code: str, **kw: Any) -> None:
-        s = self.spec
-        self._add(Level.ERROR, code, s.code if s else kw.get("field"), s.name if s else kw.get("name"), kw)
+    def error(self, where: _Where, code: str, **kw: Any) -> None:
+        self._add(Level.ERROR, code, where, kw)
 
-    def soft(self, code: str, **kw: Any) -> None:
+    def soft(self, where: _Where, code: str, **kw: Any) -> None:
         """An error in strict mode, a warning in lenient mode (code_strict names the strict wording)."""
-        s = self.spec
-        fld, name = (s.code, s.name) if s else (kw.get("field"), kw.get("name"))
         if self.strict:
-            self._add(Level.ERROR, code + "_strict" if code + "_strict" in PROBLEMS else code, fld, name, kw)
+            self._add(Level.ERROR, code + "_strict" if code + "_strict" in PROBLEMS else code, where, kw)
         else:
-            self._add(Level.WARNING, code, fld, name, kw)
+            self._add(Level.WARNING, code, where, kw)
 
-    def warn(self, code: str, **kw: Any) -> None:
-        s = self.spec
-        self._add(Level.WARNING, code, s.code if s else kw.get("field"), s.name if s else kw.get("name"), kw)
+    def warn(self, where: _Where, code: str, **kw: Any) -> None:
+        self._add(Level.WARNING, code, where, kw)
 
 
 _MISSING = object()
 
 
-def _check_idcard(value: str, ctx: _Ctx) -> None:
+
+@lru_cache(maxsize=65536)
+def _idcard_problem(value: str) -> tuple[str, str] | None:
+    """(problem code, expected check char) for a resident ID, or None when valid. Cached: the same
+    doctors' and technicians' numbers recur in every batch."""
     up = value.upper()
     if ID18_RE.match(up):
         expected = id_check_char(up[:17])
-        if expected != up[17]:
-            ctx.soft("idcard_checksum", value=value, expected=expected)
-    elif ID15_RE.match(up):
-        ctx.warn("idcard_15", value=value)
+        return None if expected == up[17] else ("idcard_checksum", expected)
+    if ID15_RE.match(up):
+        return ("idcard_15", "")
+    return ("idcard_format", "")
+
+
+def _check_idcard(where: _Where, value: str, ctx: _Ctx) -> None:
+    problem = _idcard_problem(value)
+    if problem is None:
+        return
+    code, expected = problem
+    if code == "idcard_15":
+        ctx.warn(where, code, value=value)
     else:
-        ctx.soft("idcard_format", value=value)
+        ctx.soft(where, code, value=value, expected=expected)
+
+
+@lru_cache(maxsize=4096)
+def _uscc_problem(value: str) -> tuple[str, str] | None:
+    if not USCC_RE.match(value):
+        return ("uscc_format", "")
+    expected = uscc_check_char(value[:17])
+    return None if expected == value[17] else ("uscc_checksum", expected)
+
+
+def _is_datetime(value: str) -> bool:
+    """`yyyy-MM-dd HH:mm:ss` and a real calendar time (positions checked before the C parser runs)."""
+    if len(value) != 19 or value[10] != " " or value[4] != "-" or value[7] != "-" or value[13] != ":" \
+            or value[16] != ":" or not value[:4].isdigit():
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_date(value: str) -> bool:
+    if len(value) != 10 or value[4] != "-" or value[7] != "-" or not value[:4].isdigit():
+        return False
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_base64_file(value: str) -> bytes | None:
@@ -277,43 +322,46 @@ class Validator:
         self._required = tuple(f.code for f in self.tx.fields if f.required)
         self._variants = FIELD_VARIANTS[hop]
         self._foreign = FOREIGN_FIELDS[hop]
-        self._checks: dict[str, Checker] = {code: self._compile(spec) for code, spec in self.fields.items()}
+        # Plain strings (no rule) are checked inline in the record loop: only type and length.
+        self._plain: dict[str, int | None] = {
+            c: f.length for c, f in self.fields.items() if f.kind in (Kind.STRING, Kind.TEXT) and f.rule is None
+        }
+        self._checks: dict[str, Checker] = {
+            code: self._compile(spec) for code, spec in self.fields.items() if code not in self._plain
+        }
 
     # ---- compilation ---------------------------------------------------------------------------
 
     def _compile(self, spec: FieldSpec) -> Checker:
+        where = _where(spec)
         kind = spec.kind
         if kind is Kind.DATE:
-            return self._date
+            return partial(self._date, where)
         if kind is Kind.DATETIME:
-            return self._datetime
+            return partial(self._datetime, where)
         if kind is Kind.DECIMAL:
-            return self._decimal
+            return partial(self._decimal, spec)
         if kind is Kind.FILE:
-            return self._file
+            return partial(self._file, spec)
         rule = self._rule(spec)
         limit = spec.length
         strict = self.strict
 
         def check_string(value: Any, ctx: _Ctx) -> Any:
             if type(value) is not str:
-                if isinstance(value, (int, float)) and not isinstance(value, bool) and not strict:
-                    text = str(value)
-                    ctx.warn("type_coerced", got=json_type(value), value=text)
-                    value = text
-                else:
-                    ctx.error("type_string", got=json_type(value))
-                    return _MISSING
+                value = _coerce(where, value, ctx, strict)
+                if value is _MISSING:
+                    return value
             if limit is not None and len(value) > limit:
-                ctx.error("too_long", length=len(value), limit=limit)
+                ctx.error(where, "too_long", length=len(value), limit=limit)
                 return value
             if rule is not None:
-                rule(value, ctx)
+                rule(where, value, ctx)
             return value
 
         return check_string
 
-    def _rule(self, spec: FieldSpec) -> Callable[[str, _Ctx], None] | None:
+    def _rule(self, spec: FieldSpec) -> Callable[[_Where, str, _Ctx], None] | None:
         name = spec.rule
         if name is None:
             return None
@@ -325,22 +373,25 @@ class Validator:
             erratum = _DICT_ERRATA.get(spec.dictionary)
             multi = spec.multi
 
-            def check_dict(value: str, ctx: _Ctx) -> None:
-                tokens = value.split(" ") if multi else (value,)
+            def check_dict(where: _Where, value: str, ctx: _Ctx) -> None:
+                if value in codes:
+                    return
+                tokens = value.split(" ") if multi else [value]
                 if multi and "" in tokens:
-                    ctx.error("multi_separator", value=value)
+                    ctx.error(where, "multi_separator", value=value)
                     return
                 for t in tokens:
-                    if t not in codes:
-                        if name == "dict":
-                            ctx.error("not_dict_code", value=t, dict=title, choices=choices)
-                        elif name == "dict_external":
-                            ctx.soft("external_code", value=t, dict=title)
-                        else:
-                            ctx.soft("erratum_dict_code", value=t, dict=title, choices=choices, erratum=erratum)
+                    if t in codes:
+                        continue
+                    if name == "dict":
+                        ctx.error(where, "not_dict_code", value=t, dict=title, choices=choices)
+                    elif name == "dict_external":
+                        ctx.soft(where, "external_code", value=t, dict=title)
+                    else:
+                        ctx.soft(where, "erratum_dict_code", value=t, dict=title, choices=choices, erratum=erratum)
 
             return check_dict
-        return {
+        rules: dict[str, Callable[[_Where, str, _Ctx], None] | None] = {
             "hi_img_indx": self._index,
             "certno": None,  # depends on psnCertType: checked after the loop
             "idcard": _check_idcard,
@@ -350,127 +401,133 @@ class Validator:
             "exam_part": self._exam_part,
             "postcode": self._postcode,
             "url": self._url,
-        }[name]
+        }
+        return rules[name]
 
     # ---- field rules ---------------------------------------------------------------------------
 
-    def _index(self, value: str, ctx: _Ctx) -> None:
+    def _index(self, where: _Where, value: str, ctx: _Ctx) -> None:
         if self.profile.parse(value) is None:
-            ctx.soft("index_format", value=value, profile=self.profile.name, rule=self.profile.describe())
+            ctx.soft(where, "index_format", value=value, profile=self.profile.name, rule=self.profile.describe())
 
     @staticmethod
-    def _uscc(value: str, ctx: _Ctx) -> None:
-        if not USCC_RE.match(value):
-            ctx.soft("uscc_format", value=value)
-            return
-        expected = uscc_check_char(value[:17])
-        if expected != value[17]:
-            ctx.soft("uscc_checksum", value=value, expected=expected)
+    def _uscc(where: _Where, value: str, ctx: _Ctx) -> None:
+        problem = _uscc_problem(value)
+        if problem is not None:
+            ctx.soft(where, problem[0], value=value, expected=problem[1])
 
     @staticmethod
-    def _fixmedins(value: str, ctx: _Ctx) -> None:
+    def _fixmedins(where: _Where, value: str, ctx: _Ctx) -> None:
         if not formats.FIXMEDINS_RE.match(value):
-            ctx.soft("fixmedins_format", value=value)
+            ctx.soft(where, "fixmedins_format", value=value)
 
     @staticmethod
-    def _admdvs(value: str, ctx: _Ctx) -> None:
+    def _admdvs(where: _Where, value: str, ctx: _Ctx) -> None:
         if not formats.ADMDVS_RE.match(value):
-            ctx.error("admdvs_format", value=value)
+            ctx.error(where, "admdvs_format", value=value)
 
     @staticmethod
-    def _exam_part(value: str, ctx: _Ctx) -> None:
+    def _exam_part(where: _Where, value: str, ctx: _Ctx) -> None:
+        if formats.EXAM_PART_RE.match(value):
+            return
         tokens = value.split(" ")
         if "" in tokens:
-            ctx.error("multi_separator", value=value)
+            ctx.error(where, "multi_separator", value=value)
             return
         for t in tokens:
             if not formats.EXAM_PART_RE.match(t):
-                ctx.error("exam_part_format", value=t)
+                ctx.error(where, "exam_part_format", value=t)
 
     @staticmethod
-    def _postcode(value: str, ctx: _Ctx) -> None:
+    def _postcode(where: _Where, value: str, ctx: _Ctx) -> None:
         if not formats.POSTCODE_RE.match(value):
-            ctx.soft("postcode_format", value=value)
+            ctx.soft(where, "postcode_format", value=value)
 
     @staticmethod
-    def _url(value: str, ctx: _Ctx) -> None:
+    def _url(where: _Where, value: str, ctx: _Ctx) -> None:
         if not formats.URL_RE.match(value):
-            ctx.error("url_format", value=value)
+            ctx.error(where, "url_format", value=value)
 
     # ---- kinds ---------------------------------------------------------------------------------
 
     @staticmethod
-    def _date(value: Any, ctx: _Ctx) -> Any:
+    def _date(where: _Where, value: Any, ctx: _Ctx) -> Any:
         if type(value) is not str:
-            ctx.error("type_string", got=json_type(value))
+            ctx.error(where, "type_string", got=json_type(value))
             return _MISSING
-        if formats.parse_date(value) is None:
-            ctx.error("date_format", value=value)
+        if not _is_date(value):
+            ctx.error(where, "date_format", value=value)
         return value
 
     @staticmethod
-    def _datetime(value: Any, ctx: _Ctx) -> Any:
+    def _datetime(where: _Where, value: Any, ctx: _Ctx) -> Any:
         if type(value) is not str:
-            ctx.error("type_string", got=json_type(value))
+            ctx.error(where, "type_string", got=json_type(value))
             return _MISSING
-        if formats.parse_datetime(value) is None:
-            if formats.parse_date(value) is not None:
-                ctx.soft("date_only", value=value, erratum=10)
+        if not _is_datetime(value):
+            if _is_date(value):
+                ctx.soft(where, "date_only", value=value, erratum=10)
                 return value + " 00:00:00"
-            ctx.error("datetime_format", value=value)
+            ctx.error(where, "datetime_format", value=value)
         return value
 
-    def _decimal(self, value: Any, ctx: _Ctx) -> Any:
-        spec = ctx.spec
-        assert spec is not None and spec.precision is not None and spec.scale is not None
+    @staticmethod
+    def _decimal(spec: FieldSpec, value: Any, ctx: _Ctx) -> Any:
+        where = _where(spec)
+        assert spec.precision is not None and spec.scale is not None
+        bound = 10 ** (spec.precision - spec.scale)
+        if type(value) is int and 0 <= value < bound:
+            return value
+        if type(value) is float and 0 <= value < bound and (value * 10**spec.scale).is_integer():
+            return value  # the common case; anything doubtful takes the exact Decimal path below
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            ctx.error("decimal_type", got=json_type(value))
+            ctx.error(where, "decimal_type", got=json_type(value))
             return _MISSING
         if isinstance(value, str):
-            ctx.soft("decimal_string", value=value, erratum=7)
+            ctx.soft(where, "decimal_string", value=value, erratum=7)
         try:
             d = Decimal(str(value))
         except InvalidOperation:
-            ctx.error("decimal_format", value=value)
+            ctx.error(where, "decimal_format", value=value)
             return _MISSING
         if not d.is_finite():
-            ctx.error("decimal_format", value=value)
+            ctx.error(where, "decimal_format", value=value)
             return _MISSING
         if d < 0:
-            ctx.error("decimal_negative", value=value)
+            ctx.error(where, "decimal_negative", value=value)
         exp = d.normalize().as_tuple().exponent
         assert isinstance(exp, int)
         if -exp > spec.scale:
-            ctx.error("decimal_scale", value=value, scale=spec.scale)
-        elif abs(d) >= Decimal(10) ** (spec.precision - spec.scale):
-            ctx.error("decimal_precision", value=value, precision=spec.precision, scale=spec.scale)
+            ctx.error(where, "decimal_scale", value=value, scale=spec.scale)
+        elif abs(d) >= bound:
+            ctx.error(where, "decimal_precision", value=value, precision=spec.precision, scale=spec.scale)
         if isinstance(value, str):
             return int(d) if d == d.to_integral_value() else float(d)
         return value
 
-    def _file(self, value: Any, ctx: _Ctx) -> Any:
-        spec = ctx.spec
-        assert spec is not None
+    def _file(self, spec: FieldSpec, value: Any, ctx: _Ctx) -> Any:
+        where = _where(spec)
+        dicom_hint = " 或 dicom:<StudyInstanceUID>" if spec.rule == "file_dicom" else ""
         if type(value) is not str:
-            ctx.error("type_string", got=json_type(value))
+            ctx.error(where, "type_string", got=json_type(value))
             return _MISSING
-        if formats.URL_RE.match(value) or (spec.rule == "file_dicom" and value.startswith("dicom:")):
+        if formats.URL_RE.match(value) or (dicom_hint and value.startswith("dicom:")):
             if spec.length is not None and len(value) > spec.length:
-                ctx.error("too_long", length=len(value), limit=spec.length)
+                ctx.error(where, "too_long", length=len(value), limit=spec.length)
             elif value.startswith("dicom:") and not formats.DICOM_UID_RE.match(value[6:]):
-                ctx.error("file_format", value=value[:80], dicom=" 或 dicom:<StudyInstanceUID>")
+                ctx.error(where, "file_format", value=value[:80], dicom=dicom_hint)
             return value
         blob = _is_base64_file(value)
         if blob is not None:
             if self.strict:
-                ctx.error("file_inline_strict")
+                ctx.error(where, "file_inline_strict")
             else:
-                ctx.warn("file_inline", size=len(blob))
+                ctx.warn(where, "file_inline", size=len(blob))
             return value
         if len(value) >= 64 and not value.startswith(("http", "dicom:")):
-            ctx.error("file_inline_bad")
+            ctx.error(where, "file_inline_bad")
             return value
-        ctx.error("file_format", value=value[:80], dicom=" 或 dicom:<StudyInstanceUID>" if spec.rule == "file_dicom" else "")
+        ctx.error(where, "file_format", value=value[:80], dicom=dicom_hint)
         return value
 
     # ---- records -------------------------------------------------------------------------------
@@ -489,10 +546,11 @@ class Validator:
             variant = self._variants.get(key)
             if variant is not None:
                 kw = {"wrong": key, "right": variant.right, "erratum": variant.erratum}
+                where = (key, self.fields[variant.right].name)
                 if variant.right in out:
-                    ctx.warn("duplicate_key", field=key, name=self.fields[variant.right].name, **kw)
+                    ctx.warn(where, "duplicate_key", **kw)
                     continue
-                ctx.soft("variant_spelling", field=key, name=self.fields[variant.right].name, **kw)
+                ctx.soft(where, "variant_spelling", **kw)
                 out[variant.right] = value
             elif key in self._foreign:
                 erratum = self._foreign[key]
@@ -503,26 +561,27 @@ class Validator:
                     and substitute_for in self._known
                     and out.get(substitute_for) in (None, "")
                 ):
-                    ctx.warn("file_substitute", field=substitute_for, name=self.fields[substitute_for].name,
+                    ctx.warn(_where(self.fields[substitute_for]), "file_substitute",
                              wrong=key, right=substitute_for, erratum=erratum)
                     out[substitute_for] = value
                 else:
-                    ctx.soft("foreign_field", field=key, name=None, wrong=key, erratum=erratum)
+                    ctx.soft((key, None), "foreign_field", wrong=key, erratum=erratum)
             else:
-                ctx.soft("unknown_field", field=key, name=None, wrong=key)
+                ctx.soft((key, None), "unknown_field", wrong=key)
         return out
 
     def validate_record(self, rec: Any, position: int) -> RecordResult:
         """Check one record of `data` (position is 1-based)."""
         ctx = _Ctx(position, self.strict)
-        if not isinstance(rec, dict):
-            ctx.error("record_type", got=json_type(rec))
+        if type(rec) is not dict:
+            ctx.error((None, None), "record_type", got=json_type(rec))
             return RecordResult(position, {}, ctx.errors, ctx.warnings)
         if not rec.keys() <= self._known:
             rec = self._normalize_keys(rec, ctx)
         values: dict[str, Any] = {}
+        plain = self._plain
         checks = self._checks
-        fields = self.fields
+        strict = self.strict
         for code, value in rec.items():
             if value is None:
                 continue
@@ -530,60 +589,65 @@ class Validator:
                 value = value.strip()
                 if not value:
                     continue
-            ctx.spec = fields[code]
+            if code in plain:
+                if type(value) is not str:
+                    value = _coerce(_where(self.fields[code]), value, ctx, strict)
+                    if value is _MISSING:
+                        continue
+                limit = plain[code]
+                if limit is not None and len(value) > limit:
+                    ctx.error(_where(self.fields[code]), "too_long", length=len(value), limit=limit)
+                values[code] = value
+                continue
             checked = checks[code](value, ctx)
             if checked is not _MISSING:
                 values[code] = checked
-        ctx.spec = None
-        for code in self._required:
-            if code not in values:
-                spec = fields[code]
-                ctx.spec = spec
-                ctx.error("missing" if rec.get(code) is None else "empty")
-        ctx.spec = None
+        if len(values) < len(self._required) or not all(c in values for c in self._required):
+            for code in self._required:
+                if code not in values:
+                    ctx.error(_where(self.fields[code]), "missing" if rec.get(code) is None else "empty")
         self._cross_checks(values, ctx)
         return RecordResult(position, values, ctx.errors, ctx.warnings)
 
     def _cross_checks(self, values: dict[str, Any], ctx: _Ctx) -> None:
         certno = values.get("certno")
-        if isinstance(certno, str) and values.get("psnCertType") in ("111", "112"):
-            ctx.spec = self.fields["certno"]
-            _check_idcard(certno, ctx)
+        if type(certno) is str and values.get("psnCertType") in ("111", "112"):
+            _check_idcard(_where(self.fields["certno"]), certno, ctx)
         index = values.get("hiImgIndx")
-        parts = self.profile.parse(index) if isinstance(index, str) else None
+        parts = self.profile.parse(index) if type(index) is str else None
         if parts:
-            ctx.spec = self.fields["hiImgIndx"]
-            self._index_agrees(parts, values, ctx)
-        ctx.spec = None
+            self._index_agrees(_where(self.fields["hiImgIndx"]), parts, values, ctx)
 
-    def _index_agrees(self, parts: dict[str, str], values: dict[str, Any], ctx: _Ctx) -> None:
+    @staticmethod
+    def _index_agrees(where: _Where, parts: dict[str, str], values: dict[str, Any], ctx: _Ctx) -> None:
         """Warn where the index's segments disagree with the record's own fields."""
         exam_date = values.get("examDate")
-        if isinstance(exam_date, str) and len(exam_date) == 10:
+        if type(exam_date) is str and len(exam_date) == 10:
             got = parts["exam_time"][:8]
             if got != exam_date.replace("-", ""):
-                ctx.warn("index_mismatch", segment="检查时间", got=got, field="examDate", expected=exam_date)
+                ctx.warn(where, "index_mismatch", segment="检查时间", got=got, field="examDate", expected=exam_date)
         certno = values.get("certno")
-        if "certno" in parts and isinstance(certno, str):
+        if "certno" in parts and type(certno) is str:
             if parts["certno"].lstrip("0") != certno.upper().lstrip("0"):
-                ctx.warn("index_mismatch", segment="证件号码", got=parts["certno"], field="certno", expected=certno)
+                ctx.warn(where, "index_mismatch", segment="证件号码", got=parts["certno"], field="certno",
+                         expected=certno)
         uscc = values.get("stogInsUscc")
-        if isinstance(uscc, str) and parts["stog_uscc"] != uscc:
-            ctx.warn("index_mismatch", segment="存储机构信用代码", got=parts["stog_uscc"], field="stogInsUscc",
+        if type(uscc) is str and parts["stog_uscc"] != uscc:
+            ctx.warn(where, "index_mismatch", segment="存储机构信用代码", got=parts["stog_uscc"], field="stogInsUscc",
                      expected=uscc)
 
     def validate_records(self, data: list[Any]) -> list[RecordResult]:
         """Check every record, then indexes repeated within the batch."""
         results = [self.validate_record(rec, i) for i, rec in enumerate(data, 1)]
         first: dict[str, int] = {}
+        where = _where(self.fields["hiImgIndx"])
         for r in results:
             idx = r.index
             if idx is None:
                 continue
             if idx in first:
                 ctx = _Ctx(r.position, self.strict)
-                ctx.spec = self.fields["hiImgIndx"]
-                ctx.error("duplicate_in_batch", value=idx, first=first[idx])
+                ctx.error(where, "duplicate_in_batch", value=idx, first=first[idx])
                 r.errors.extend(ctx.errors)
             else:
                 first[idx] = r.position
@@ -595,7 +659,7 @@ class Validator:
         """Check the envelope; returns (normalised envelope, problems, records or None, data length)."""
         ctx = _Ctx(None, self.strict)
         if not isinstance(message, dict):
-            ctx.error("env_not_object", got=json_type(message))
+            ctx.error((None, None), "env_not_object", got=json_type(message))
             return {}, ctx.errors, None, 0
         msg = {k.strip() if isinstance(k, str) else k: v for k, v in message.items()}
         env: dict[str, Any] = {}
@@ -603,57 +667,57 @@ class Validator:
             if f.code == "data":
                 continue
             value = msg.get(f.code)
-            kw = {"field": f.code, "name": f.name}
+            where = (f.code, f.name)
             if isinstance(value, str):
                 value = value.strip()
             if value is None or value == "":
                 if f.code == "infCode" and not self.strict and isinstance(msg.get("msgid"), str):
                     parsed = formats.parse_msgid(msg["msgid"].strip())
                     if parsed:
-                        ctx.warn("env_infcode_from_msgid", value=parsed[0], erratum=11, **kw)
+                        ctx.warn(where, "env_infcode_from_msgid", value=parsed[0], erratum=11)
                         env["infCode"] = parsed[0]
                         continue
-                ctx.error("env_missing" if value is None else "env_empty", **kw)
+                ctx.error(where, "env_missing" if value is None else "env_empty")
                 continue
             if not isinstance(value, str):
-                ctx.error("type_string", got=json_type(value), **kw)
+                ctx.error(where, "type_string", got=json_type(value))
                 continue
             if f.length is not None and len(value) > f.length:
-                ctx.error("too_long", length=len(value), limit=f.length, **kw)
+                ctx.error(where, "too_long", length=len(value), limit=f.length)
                 continue
             env[f.code] = value
         self._check_envelope_values(env, ctx)
         for key in msg:
             if key not in _ENV_NAMES:
-                ctx.warn("unknown_field", field=str(key), name=None, wrong=key)
+                ctx.warn((str(key), None), "unknown_field", wrong=key)
         records, length = self._check_data(msg, ctx)
         return env, ctx.errors + ctx.warnings, records, length
 
     def _check_envelope_values(self, env: dict[str, Any], ctx: _Ctx) -> None:
         infno = env.get("infno")
         if infno is not None and infno != self.tx.infno:
-            kw = {"field": "infno", "name": _ENV_NAMES["infno"], "value": infno, "expected": self.tx.infno}
+            where = ("infno", _ENV_NAMES["infno"])
             if infno in INFNO_VARIANTS:
-                ctx.soft("env_infno_variant", erratum=1, **kw)
+                ctx.soft(where, "env_infno_variant", value=infno, expected=self.tx.infno, erratum=1)
                 env["infno"] = self.tx.infno
             else:
-                ctx.error("env_infno", **kw)
+                ctx.error(where, "env_infno", value=infno, expected=self.tx.infno)
         msgid = env.get("msgid")
         if msgid is not None:
+            where = ("msgid", _ENV_NAMES["msgid"])
             parsed = formats.parse_msgid(msgid)
             if parsed is None:
-                ctx.error("env_msgid", field="msgid", name=_ENV_NAMES["msgid"], value=msgid, erratum=12)
+                ctx.error(where, "env_msgid", value=msgid, erratum=12)
             elif env.get("infCode") and len(env["infCode"]) == 12 and parsed[0] != env["infCode"]:
-                ctx.soft("env_msgid_inst", field="msgid", name=_ENV_NAMES["msgid"], got=parsed[0],
-                         expected=env["infCode"])
+                ctx.soft(where, "env_msgid_inst", got=parsed[0], expected=env["infCode"])
         inf_time = env.get("infTime")
-        if inf_time is not None and formats.parse_datetime(inf_time) is None:
-            ctx.error("env_inftime", field="infTime", name=_ENV_NAMES["infTime"], value=inf_time)
+        if inf_time is not None and not _is_datetime(inf_time):
+            ctx.error(("infTime", _ENV_NAMES["infTime"]), "env_inftime", value=inf_time)
 
     def _check_data(self, msg: dict[Any, Any], ctx: _Ctx) -> tuple[list[Any] | None, int]:
-        kw = {"field": "data", "name": _ENV_NAMES["data"]}
+        where = ("data", _ENV_NAMES["data"])
         if "data" not in msg or msg["data"] is None:
-            ctx.error("env_missing", **kw)
+            ctx.error(where, "env_missing")
             return None, 0
         data = msg["data"]
         length = data_length(data)
@@ -665,20 +729,20 @@ class Validator:
             if isinstance(parsed, dict):
                 parsed = [parsed]
             if not isinstance(parsed, list):
-                ctx.error("env_data_bad_string", **kw)
+                ctx.error(where, "env_data_bad_string")
                 return None, length
-            ctx.soft("env_data_string", erratum=13, **kw)
+            ctx.soft(where, "env_data_string", erratum=13)
             data = parsed
         elif isinstance(data, dict):
-            ctx.soft("env_data_object", **kw)
+            ctx.soft(where, "env_data_object")
             data = [data]
         elif not isinstance(data, list):
-            ctx.error("env_data_type", got=json_type(data), **kw)
+            ctx.error(where, "env_data_type", got=json_type(data))
             return None, length
         if length > DATA_MAX_CHARS:
-            ctx.error("env_data_too_long", length=length, limit=DATA_MAX_CHARS, **kw)
+            ctx.error(where, "env_data_too_long", length=length, limit=DATA_MAX_CHARS)
         if not data:
-            ctx.error("env_data_empty", **kw)
+            ctx.error(where, "env_data_empty")
         return data, length
 
     # ---- whole message -------------------------------------------------------------------------
@@ -688,6 +752,16 @@ class Validator:
         env, env_problems, data, length = self.validate_envelope(message)
         records = self.validate_records(data) if data is not None else []
         return Report(self.hop, self.mode, env, env_problems, records, length)
+
+
+def _coerce(where: _Where, value: Any, ctx: _Ctx, strict: bool) -> Any:
+    """A JSON number where the table says String: lenient mode takes its text, strict mode refuses."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and not strict:
+        text = str(value)
+        ctx.warn(where, "type_coerced", got=json_type(value), value=text)
+        return text
+    ctx.error(where, "type_string", got=json_type(value))
+    return _MISSING
 
 
 _CACHE: dict[tuple[int, Mode, str], Validator] = {}

@@ -80,7 +80,7 @@ def batch_body(hop: int, answers: list[Answer], style: str = "per-record") -> di
         if flag is SuccFlag.OK:
             message = RESULTS["saved"]
         else:
-            message = "；".join(f"{a.index or '第%d条' % i}: {a.message}" for i, a in enumerate(answers, 1)
+            message = "；".join(f"{a.index or f'第{i}条'}: {a.message}" for i, a in enumerate(answers, 1)
                                if a.flag is not SuccFlag.OK)
         data = [Answer(None, flag, message).as_dict("hiImgIdx" if hop == 1 else "hiImgIndx")]
     else:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 # 四、(一) 性别 gend
 GEND: Mapping[str, str] = MappingProxyType({"0": "未知", "1": "男", "2": "女", "9": "未说明性别"})

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 # Field-level problems found by the validator. Placeholders are filled with str.format.
 PROBLEMS: Mapping[str, str] = MappingProxyType({
