@@ -1,0 +1,118 @@
+"""All SQL of the province: the stored indexes (one row per hiImgIndx) and the msgid replay log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from sandbox.common.db import MESSAGES_SCHEMA, Database
+
+# The record is kept whole as JSON (normalised values, table spellings); the columns a reader searches by
+# are copied out beside it. record_hash identifies identical resends.
+SCHEMA = MESSAGES_SCHEMA + """
+CREATE TABLE IF NOT EXISTS img_index (
+    hiImgIndx     TEXT PRIMARY KEY,
+    record_hash   TEXT NOT NULL,
+    certno        TEXT NOT NULL,
+    fixmedinsCode TEXT NOT NULL,
+    examAdmdvs    TEXT NOT NULL,
+    examDate      TEXT NOT NULL,
+    infCode       TEXT NOT NULL,
+    msgid         TEXT NOT NULL,
+    succFlag      TEXT NOT NULL,
+    received      TEXT NOT NULL,
+    record        TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS img_index_certno ON img_index (certno, examDate);
+CREATE INDEX IF NOT EXISTS img_index_fixmedins ON img_index (fixmedinsCode, examDate);
+CREATE INDEX IF NOT EXISTS img_index_admdvs ON img_index (examAdmdvs, examDate);
+CREATE INDEX IF NOT EXISTS img_index_date ON img_index (examDate);
+"""
+
+COLUMNS = ("hiImgIndx", "record_hash", "certno", "fixmedinsCode", "examAdmdvs", "examDate", "infCode",
+           "msgid", "succFlag", "received", "record")
+_INSERT = f"INSERT INTO img_index ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+_SELECT = "SELECT hiImgIndx, infCode, msgid, succFlag, received, record FROM img_index"
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """What a list query selects by; None means "any"."""
+
+    certno: str | None = None
+    fixmedins_code: str | None = None
+    exam_admdvs: str | None = None
+    date_from: str | None = None  # yyyy-MM-dd, inclusive
+    date_to: str | None = None  # yyyy-MM-dd, inclusive
+
+    def where(self) -> tuple[str, tuple[str, ...]]:
+        clauses: list[str] = []
+        params: list[str] = []
+        for column, value in (("certno", self.certno), ("fixmedinsCode", self.fixmedins_code),
+                              ("examAdmdvs", self.exam_admdvs)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if self.date_from is not None:
+            clauses.append("examDate >= ?")
+            params.append(self.date_from)
+        if self.date_to is not None:
+            clauses.append("examDate <= ?")
+            params.append(self.date_to)
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
+
+
+class IndexStore:
+    """The province's SQLite file: `province.db` in the data folder."""
+
+    def __init__(self, path: Path, synchronous: str = "NORMAL") -> None:
+        self.db = Database(path, SCHEMA, synchronous)
+
+    async def open(self) -> None:
+        await self.db.open()
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    @staticmethod
+    async def stored_hashes(conn: aiosqlite.Connection, indexes: list[str]) -> dict[str, str]:
+        """{hiImgIndx: record_hash} of those indexes already stored (inside the caller's transaction)."""
+        if not indexes:
+            return {}
+        sql = f"SELECT hiImgIndx, record_hash FROM img_index WHERE hiImgIndx IN ({', '.join('?' * len(indexes))})"
+        async with conn.execute(sql, indexes) as cur:
+            return {row[0]: row[1] for row in await cur.fetchall()}
+
+    @staticmethod
+    async def insert(conn: aiosqlite.Connection, rows: list[tuple[str, ...]]) -> None:
+        """Insert rows in COLUMNS order (inside the caller's transaction)."""
+        if rows:
+            await conn.executemany(_INSERT, rows)
+
+    async def get(self, index: str) -> aiosqlite.Row | None:
+        return await self.db.fetchone(_SELECT + " WHERE hiImgIndx = ?", (index,))
+
+    async def search(self, filters: Filters, offset: int, limit: int) -> tuple[int, list[aiosqlite.Row]]:
+        """(total matching, one page of rows), newest exam first."""
+        where, params = filters.where()
+        total_row = await self.db.fetchone("SELECT COUNT(*) FROM img_index" + where, params)
+        total = int(total_row[0]) if total_row else 0
+        rows = await self.db.fetchall(
+            _SELECT + where + " ORDER BY examDate DESC, hiImgIndx LIMIT ? OFFSET ?", (*params, limit, offset)
+        )
+        return total, rows
+
+    async def count(self) -> int:
+        row = await self.db.fetchone("SELECT COUNT(*) FROM img_index")
+        return int(row[0]) if row else 0
+
+    async def reset(self) -> None:
+        """Forget every index and every answered msgid (scenario control plane)."""
+        await self.db.reset(("img_index", "messages"))
+
+
+def row_dict(row: aiosqlite.Row) -> dict[str, Any]:
+    return {k: row[k] for k in row.keys()}
