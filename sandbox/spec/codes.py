@@ -40,5 +40,9 @@ ENVELOPE_CODES: dict[str, EnvelopeCode] = {
     "partial": EnvelopeCode(0, 200, "部分成功：{ok} 条成功，{partial} 条部分失败，{failed} 条失败"),
     "bad_query": EnvelopeCode(1060, 400, "查询参数错误：{detail}"),
     "index_not_found": EnvelopeCode(1061, 404, "索引号「{index}」不存在"),
+    "exam_not_found": EnvelopeCode(1070, 404, "未找到检查「{key}」（按 hiImgIndx 或 examId 查找）"),
+    "dicom_not_found": EnvelopeCode(1071, 404, "未找到 DICOM 对象：{detail}"),
+    "not_acceptable": EnvelopeCode(1072, 406, "无法按请求的类型提供：{detail}"),
+    "bad_dicom_request": EnvelopeCode(1073, 400, "DICOMweb/WADO 请求参数错误：{detail}"),
     "internal": EnvelopeCode(1099, 500, "接收方内部错误，请稍后重试"),
 }

@@ -108,3 +108,62 @@ JSON_TYPE_NAMES: Mapping[str, str] = MappingProxyType({
 
 def json_type(value: object) -> str:
     return JSON_TYPE_NAMES.get(type(value).__name__, type(value).__name__)
+
+# The sharing center: fetching and checking the hop-1 files, the pushed studies, forwarding to the
+# province, and the words its pages and status answers use.
+CENTER: Mapping[str, str] = MappingProxyType({
+    # fetching a file named by a URL
+    "host_not_allowed": "主机 {host} 不在允许取文件的主机列表（{allowed}）中，未访问「{url}」",
+    "bad_url": "「{url}」不是可访问的 http(s) 地址",
+    "fetch_timeout": "{seconds:g} 秒内未取完文件「{url}」",
+    "fetch_connect": "无法连接「{url}」：{detail}",
+    "fetch_status": "取文件「{url}」失败：HTTP {status}",
+    "fetch_too_large": "文件超过上限 {limit} 字节（{url}）",
+    "fetch_redirects": "取文件「{url}」重定向超过 {limit} 次",
+    "fetch_bad_response": "「{url}」的应答不是合法的 HTTP/1.1 应答：{detail}",
+    "inline_bad": "内联文件不是合法的 base64",
+    # the report PDF
+    "not_pdf": "不是 PDF 文件（文件开头为「{head}」）",
+    "pdf_failed": "检查报告 PDF（examRpotPdfI）未保存：{detail}",
+    # DICOM
+    "not_dicom": "不是 DICOM 文件（第 128 字节处没有 DICM 标识，文件开头为「{head}」）",
+    "dicom_unreadable": "DICOM 无法解析：{detail}",
+    "dicom_missing_tags": "DICOM 缺少必需的元素：{tags}",
+    "dicom_bad_uid": "DICOM 的 {tag}「{value}」不是合法的 UID",
+    "dicom_truncated": "DICOM 像素数据不完整：应为 {expected} 字节，实际 {got} 字节",
+    "dicom_conflict": "SOPInstanceUID {uid} 已存储且内容不同，未覆盖",
+    "multipart_bad": "multipart/related 应答无法拆分：{detail}",
+    "zip_bad": "zip 文件无法解压：{detail}",
+    "zip_too_large": "zip 解压后超过上限 {limit} 字节",
+    "no_instances": "没有 DICOM 实例",
+    "not_pushed": "未找到经 C-STORE 推送的检查 StudyInstanceUID「{uid}」（请先推送到 {ae}@{host}:{port}）",
+    "part_label": "第 {n} 部分",
+    "dicom_partial": "影像（imgInfoDcm）{failed}/{total} 个实例未保存：{detail}",
+    "dicom_none": "影像（imgInfoDcm）未能保存任何 DICOM 实例：{detail}",
+    "failure_more": "另有 {more} 个",
+    # DICOM against the record
+    "disagree": "影像与记录不一致：{detail}",
+    "disagree_name": "患者姓名 PatientName「{dicom}」与 psnName「{record}」不符",
+    "disagree_id": "患者号 PatientID「{dicom}」与 patnId/certno/iptNo（{record}）均不符",
+    "disagree_date": "检查日期 StudyDate「{dicom}」与 examDate「{record}」不符",
+    "disagree_modality": "设备类型 Modality「{dicom}」与 imgExamType「{record}」（{title}）不符",
+    "disagree_count": "（{count} 个实例）",
+    "multi_study": "影像含 {count} 个检查（StudyInstanceUID），下载链接指向实例最多的 {uid}",
+    # forwarding to the province (hop 2)
+    "fw_batch_rejected": "省平台拒收整批报文（code {code}）：{message}",
+    "fw_unreachable": "转发 {attempts} 次均未成功：{detail}",
+    "fw_http": "省平台应答 HTTP {status}：{detail}",
+    "fw_no_answer": "省平台应答中没有该记录的结果",
+    "fw_invalid": "第二跳记录校验失败：{detail}",
+    "fw_too_large": "第二跳记录长度 {length} 超过 data 上限 {limit} 字符，无法发送",
+    "fw_requeued": "已重新排入转发队列",
+    # states and words of the status API and the pages
+    "state_pending": "等待转发",
+    "state_sending": "转发中",
+    "state_forwarded": "已转发",
+    "state_warning": "已转发（省平台有提示）",
+    "state_failed": "转发失败",
+    "exam_missing": "未找到检查「{key}」",
+    "image_unsupported": "该图像的传输语法 {ts} 暂不支持预览，可下载 DICOM 查看",
+    "no_pdf": "未保存检查报告 PDF",
+})
