@@ -602,16 +602,21 @@ class Validator:
             checked = checks[code](value, ctx)
             if checked is not _MISSING:
                 values[code] = checked
-        if len(values) < len(self._required) or not all(c in values for c in self._required):
-            for code in self._required:
-                if code not in values:
-                    ctx.error(_where(self.fields[code]), "missing" if rec.get(code) is None else "empty")
+        for code in self._required:
+            if code not in values:
+                raw = rec.get(code)
+                if raw is None:
+                    ctx.error(_where(self.fields[code]), "missing")
+                elif type(raw) is str and not raw.strip():
+                    ctx.error(_where(self.fields[code]), "empty")
+                # otherwise the value was present and its own error has been reported
         self._cross_checks(values, ctx)
         return RecordResult(position, values, ctx.errors, ctx.warnings)
 
     def _cross_checks(self, values: dict[str, Any], ctx: _Ctx) -> None:
         certno = values.get("certno")
-        if type(certno) is str and values.get("psnCertType") in ("111", "112"):
+        if type(certno) is str and values.get("psnCertType") in ("111", "112") \
+                and not any(p.field == "certno" for p in ctx.errors):
             _check_idcard(_where(self.fields["certno"]), certno, ctx)
         index = values.get("hiImgIndx")
         parts = self.profile.parse(index) if type(index) is str else None
