@@ -8,6 +8,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from sandbox.config import Institution, Settings
 from sandbox.spec.codes import ENVELOPE_CODES, SuccFlag
 from sandbox.spec.messages import RESULTS
@@ -88,10 +90,17 @@ def batch_body(hop: int, answers: list[Answer], style: str = "per-record") -> di
     return envelope_body(name, data, **counts)
 
 
+def canonical_json(value: Any) -> bytes:
+    """Compact JSON with sorted keys: equal for equal values, whatever the key order or white space."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # an integer beyond 64 bits, parsed by json rather than orjson
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def body_hash(message: Any) -> str:
     """Hash of a parsed message, independent of key order and white space (for msgid replay)."""
-    canon = json.dumps(message, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canon.encode()).hexdigest()
+    return hashlib.sha256(canonical_json(message)).hexdigest()
 
 
 def check_envelope(report: Report, settings: Settings, sender_role: str) -> Institution:

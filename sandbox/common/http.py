@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from sandbox.common.envelope import EnvelopeError, envelope_body
@@ -18,7 +18,7 @@ JSON_CONTENT_TYPE = "application/json"
 
 def json_response(body: Any, status: int = 200) -> web.Response:
     return web.Response(
-        text=json.dumps(body, ensure_ascii=False),
+        body=orjson.dumps(body),
         status=status,
         content_type=JSON_CONTENT_TYPE,
         charset="utf-8",
@@ -42,8 +42,10 @@ async def read_json(request: web.Request) -> Any:
     except UnicodeDecodeError as exc:
         raise EnvelopeError("bad_encoding") from exc
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
+        # orjson: several times faster on 40000-character batches, and strict RFC 8259 (no NaN, no lone
+        # surrogates, bounded nesting), so whatever it returns can be hashed and stored.
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
         raise EnvelopeError("bad_json", detail=f"第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}") from exc
 
 

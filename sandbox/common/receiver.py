@@ -5,9 +5,10 @@ One message goes through these steps, in this order:
 1. envelope: `Validator.validate_envelope` then `check_envelope` — bad head, unknown infCode, wrong key
    (constant time), wrong sender role, bad `data` (type, empty, over 40000 chars) raise EnvelopeError and
    nothing is stored;
-2. msgid replay: (infCode, msgid) already answered → the same body returns the stored answer, a different
-   body raises EnvelopeError("msgid_conflict");
-3. records: `Validator.validate_records` (table rules, ERRATA variants per mode, duplicates in the batch);
+2. records: `Validator.validate_records` (table rules, ERRATA variants per mode, duplicates in the batch);
+3. msgid replay, looked up inside the write transaction: (infCode, msgid) already answered → the same body
+   (`body_hash`: key order and white space do not count) returns the stored answer, a different body
+   raises EnvelopeError("msgid_conflict");
 4. `handler.prepare(batch)`: the role's own checks, outside any transaction (may do I/O, no writes);
 5. `handler.store(conn, batch)`: inside ONE transaction, the role decides per record against what is
    already stored and writes the accepted records; the msgid's answer is written in the same transaction,
@@ -41,15 +42,25 @@ Using it from a role::
 
 from __future__ import annotations
 
-import json
+import hashlib
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 import aiosqlite
+import orjson
 
-from sandbox.common.db import Database, lookup_message, remember_message
-from sandbox.common.envelope import Answer, EnvelopeError, batch_body, body_hash, check_envelope
+from sandbox.common.db import Database, remember_message
+from sandbox.common.envelope import (
+    Answer,
+    EnvelopeError,
+    batch_body,
+    body_hash,
+    canonical_json,
+    check_envelope,
+)
 from sandbox.config import Institution, Settings
 from sandbox.spec.codes import SuccFlag
 from sandbox.spec.formats import DATETIME_FORMAT
@@ -86,6 +97,7 @@ class Item:
     result: RecordResult
     flag: SuccFlag
     message: str
+    _canonical: tuple[str, str] | None = None
 
     @classmethod
     def from_result(cls, result: RecordResult, first: int | None = None) -> Item:
@@ -131,6 +143,13 @@ class Item:
         """The same record is already stored: answer success, store nothing again."""
         self.flag, self.message = SuccFlag.OK, message
 
+    def canonical(self) -> tuple[str, str]:
+        """(JSON text, sha256) of the normalised values, keys sorted: equal records give equal hashes."""
+        if self._canonical is None:
+            text = canonical_json(self.values)
+            self._canonical = (text.decode(), hashlib.sha256(text).hexdigest())
+        return self._canonical
+
     def answer(self) -> Answer:
         return Answer(self.index, self.flag, self.message[:MESSAGE_LIMIT])
 
@@ -158,6 +177,12 @@ class Batch:
     @property
     def infcode(self) -> str:
         return str(self.envelope["infCode"])
+
+
+# Scripted failure scenarios (sandbox.faults) rewrite per-record decisions after the role's own checks and
+# before storing: set for the duration of one request by the fault middleware, None otherwise. A record it
+# rejects (`Item.reject`) is not stored; one it marks `0` is stored with the fault's message.
+record_overrides: ContextVar[Callable[[Batch], None] | None] = ContextVar("record_overrides", default=None)
 
 
 class RecordHandler(Protocol):
@@ -189,9 +214,6 @@ class Receiver:
         sender = check_envelope(report, self.settings, self.sender_role)
         digest = body_hash(message)
         infcode, msgid = env["infCode"], env["msgid"]
-        earlier = await lookup_message(self.db, infcode, msgid)
-        if earlier is not None:
-            return self._replay(earlier, digest, msgid)
         assert records is not None  # check_envelope refuses a message without data
         results = self.validator.validate_records(records)
         first: dict[str, int] = {}
@@ -203,20 +225,21 @@ class Receiver:
         envelope = {k: v for k, v in env.items() if k != "key"}
         batch = Batch(self.hop, sender, envelope, items)
         await self.handler.prepare(batch)
+        overrides = record_overrides.get()
+        if overrides is not None:
+            overrides(batch)
         async with self.db.transaction() as conn:
-            # A twin of this msgid may have been answered while this one was validated.
-            async with conn.execute("SELECT body_hash, response FROM messages WHERE infcode=? AND msgid=?",
-                                    (infcode, msgid)) as cur:
-                row = await cur.fetchone()
-            if row is not None:
-                return self._replay((row[0], row[1]), digest, msgid)
+            # Looked up inside the write lock, so two copies of one msgid arriving together store once.
+            rows = list(await conn.execute_fetchall(
+                "SELECT body_hash, response FROM messages WHERE infcode=? AND msgid=?", (infcode, msgid)))
+            if rows:
+                return self._replay((rows[0][0], rows[0][1]), digest, msgid)
             await self.handler.store(conn, batch)
             body = batch_body(self.hop, [i.answer() for i in items], self.settings.response_style)
             notes = [p for p in env_problems if p.level is Level.WARNING]
             if notes:
                 body["message"] += RESULTS["advisory"].format(detail=describe(notes, limit=10))
-            await remember_message(conn, infcode, msgid, digest,
-                                   json.dumps(body, ensure_ascii=False, separators=(",", ":")))
+            await remember_message(conn, infcode, msgid, digest, orjson.dumps(body).decode())
         return body
 
     @staticmethod
@@ -224,5 +247,5 @@ class Receiver:
         stored_hash, response = earlier
         if stored_hash != digest:
             raise EnvelopeError("msgid_conflict", msgid=msgid)
-        body: dict[str, Any] = json.loads(response)
+        body: dict[str, Any] = orjson.loads(response)
         return body

@@ -11,12 +11,11 @@ On top of sandbox.common.receiver (envelope, key, msgid replay, table validation
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable
 from typing import Any
 
 import aiosqlite
+import orjson
 
 from sandbox.common.envelope import envelope_body
 from sandbox.common.receiver import Batch, Receiver
@@ -34,12 +33,6 @@ MAX_PAGE_SIZE = 100
 # Query parameter → the hop-2 field it matches (its table length bounds the parameter).
 FILTER_FIELDS = {"certno": "certno", "fixmedinsCode": "fixmedinsCode", "examAdmdvs": "examAdmdvs"}
 QUERY_PARAMS = (*FILTER_FIELDS, "from", "to", "page", "size")
-
-
-def canonical(values: dict[str, Any]) -> tuple[str, str]:
-    """(JSON text, sha256) of a record's normalised values, independent of key order."""
-    text = json.dumps(values, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return text, hashlib.sha256(text.encode()).hexdigest()
 
 
 def parse_query(pairs: Iterable[tuple[str, str]]) -> tuple[Filters, int, int]:
@@ -89,7 +82,7 @@ def _positive(params: dict[str, str], name: str, default: int) -> int:
 
 def index_view(row: aiosqlite.Row) -> dict[str, Any]:
     """A stored index as a reader sees it: who filed it, when, its links and the whole record."""
-    record: dict[str, Any] = json.loads(row["record"])
+    record: dict[str, Any] = orjson.loads(row["record"])
     return {
         "hiImgIndx": row["hiImgIndx"],
         "infCode": row["infCode"],
@@ -116,12 +109,14 @@ class Province:
     # ---- RecordHandler -------------------------------------------------------------------------
 
     async def prepare(self, batch: Batch) -> None:
-        """Refuse records filed under another institution's USCC."""
+        """Refuse records filed under another institution's USCC; hash the others (outside the write lock)."""
         own = batch.sender.uscc
         for item in batch.accepted:
             uscc = item.values.get("stogInsUscc")
             if uscc != own:
                 item.reject(RESULTS["uscc_not_sender"].format(value=uscc, infcode=batch.infcode))
+            else:
+                item.canonical()
 
     async def store(self, conn: aiosqlite.Connection, batch: Batch) -> None:
         """Decide each record against the stored indexes, then insert the new ones in one statement."""
@@ -130,7 +125,7 @@ class Province:
         rows: list[tuple[str, ...]] = []
         for item in items:
             values = item.values
-            text, digest = canonical(values)
+            text, digest = item.canonical()
             earlier = stored.get(values["hiImgIndx"])
             if earlier is None:
                 rows.append((values["hiImgIndx"], digest, values["certno"].upper(), values["fixmedinsCode"],

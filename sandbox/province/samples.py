@@ -1,11 +1,13 @@
-"""Valid hop-2 records and messages from the configured sharing center, built for the province's tests."""
+"""Valid hop-2 records and messages from a configured sharing center: for tests, the benchmark and demos.
+
+Field names and rules come from sandbox.spec; the values are plausible and pass strict validation."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
 
-from sandbox.config import Settings
+from sandbox.config import Institution, Settings
 from sandbox.spec.checksums import id_check_char
 from sandbox.spec.fields import HOP2
 from sandbox.spec.formats import make_msgid
@@ -23,10 +25,10 @@ def certno(n: int) -> str:
 DOCTOR = certno(777)
 
 
-def record(settings: Settings, n: int = 0, **overrides: Any) -> dict[str, Any]:
-    """A hop-2 record that passes strict validation: no warning, flag 1 at the province."""
+def record(settings: Settings, n: int = 0, center: Institution | None = None, **overrides: Any) -> dict[str, Any]:
+    """A hop-2 record of exam n that passes strict validation: no warning, flag 1 at the province."""
     hospital = settings.hospitals[n % len(settings.hospitals)]
-    center = settings.center
+    center = center or settings.center
     cert = certno(n)
     exam_time = BASE_DAY + timedelta(days=n % 300, minutes=n)
     exam_part = "A0101" + f"{n % 10000:04d}"
@@ -64,12 +66,13 @@ def record(settings: Settings, n: int = 0, **overrides: Any) -> dict[str, Any]:
     return rec
 
 
-def message(settings: Settings, records: list[dict[str, Any]], seq: int = 1, **overrides: Any) -> dict[str, Any]:
-    """A saveExamRpotImgIndx message from the configured center, with its key."""
-    center = settings.center
+def message(settings: Settings, records: list[dict[str, Any]], seq: int = 1, center: Institution | None = None,
+            **overrides: Any) -> dict[str, Any]:
+    """A saveExamRpotImgIndx message from a center (the first configured one by default), with its key."""
+    center = center or settings.center
     msg: dict[str, Any] = {
         "infno": HOP2.infno,
-        "msgid": make_msgid(center.code, BASE_DAY, seq),
+        "msgid": make_msgid(center.code, BASE_DAY + timedelta(seconds=seq // 10000), seq),
         "infTime": "2025-03-01 08:00:00",
         "infCode": center.code,
         "key": center.key,

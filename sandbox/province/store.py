@@ -83,8 +83,7 @@ class IndexStore:
         if not indexes:
             return {}
         sql = f"SELECT hiImgIndx, record_hash FROM img_index WHERE hiImgIndx IN ({', '.join('?' * len(indexes))})"
-        async with conn.execute(sql, indexes) as cur:
-            return {row[0]: row[1] for row in await cur.fetchall()}
+        return {row[0]: row[1] for row in await conn.execute_fetchall(sql, indexes)}
 
     @staticmethod
     async def insert(conn: aiosqlite.Connection, rows: list[tuple[str, ...]]) -> None:

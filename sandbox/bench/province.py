@@ -1,0 +1,156 @@
+"""Province throughput: hop-2 records accepted and stored per second.
+
+The province runs in its own process (`python -m sandbox.bench.province serve …`), as it would in front of
+real senders; several concurrent senders — each a configured sharing center with its own key — post
+pre-serialised batches that fill the 40000-character `data` limit over keep-alive connections on loopback.
+The clock runs from the first request to the last answer; every answer must be code 0 with every record
+`1`, and the rows are counted in the database afterwards. Both processes share this machine's cores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from sandbox.bench import Row
+from sandbox.config import Institution, Settings, default_institutions
+from sandbox.province.samples import message, record
+from sandbox.spec.checksums import uscc_check_char
+from sandbox.spec.fields import DATA_MAX_CHARS, HOP2
+from sandbox.validate import data_length
+
+TARGET = 25_000.0
+SENDERS = 4
+
+
+def _settings(data_dir: Path, port: int) -> Settings:
+    """The default institutions plus SENDERS - 1 more sharing centers."""
+    extra = tuple(
+        Institution(code=f"C5108000000{i}", name=f"模拟地方影像云数据共享中心{i}", key=f"BENCHCENTERKEY000{i}",
+                    role="center", uscc=f"12510800MB0L3100{i}" + uscc_check_char(f"12510800MB0L3100{i}"))
+        for i in range(2, SENDERS + 1)
+    )
+    return Settings(data_dir=data_dir, province_port=port, institutions=default_institutions() + extra)
+
+
+def _batches(settings: Settings, center: Institution, count: int, first: int) -> list[bytes]:
+    """`count` messages of records numbered from `first`, each filling the data limit."""
+    out: list[bytes] = []
+    n = first
+    for seq in range(1, count + 1):
+        records: list[dict[str, Any]] = []
+        length = 2  # the brackets; each record adds its length and a comma
+        while True:
+            rec = record(settings, n, center=center)
+            length += data_length(rec) + (1 if records else 0)
+            if length > DATA_MAX_CHARS:
+                break
+            records.append(rec)
+            n += 1
+        assert data_length(records) <= DATA_MAX_CHARS
+        out.append(json.dumps(message(settings, records, seq, center=center), ensure_ascii=False).encode())
+    return out
+
+
+async def _sender(session: aiohttp.ClientSession, url: str, bodies: list[bytes]) -> int:
+    saved = 0
+    for body in bodies:
+        async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as resp:
+            answer = await resp.json()
+        flags = {a["succFlag"] for a in answer["data"]}
+        if answer["code"] != 0 or flags != {"1"}:
+            raise RuntimeError(f"省级模块拒绝了基准报文：{answer['message']}")
+        saved += len(answer["data"])
+    return saved
+
+
+async def _wait_ready(url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while True:
+            try:
+                async with session.get(url) as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("province did not start")
+            await asyncio.sleep(0.05)
+
+
+async def _drive(settings: Settings, per_sender: int) -> tuple[int, float, int]:
+    centers = [i for i in settings.institutions if i.role == "center"]
+    work = [_batches(settings, c, per_sender, k * 1_000_000) for k, c in enumerate(centers)]
+    chars = sum(len(b) for b in work[0]) // len(work[0])
+    base = settings.url(settings.province_port)
+    await _wait_ready(base + "/openapi.json")
+    url = base + HOP2.path
+    sessions = [aiohttp.ClientSession() for _ in centers]
+    try:
+        t0 = time.perf_counter()
+        saved = await asyncio.gather(*(_sender(s, url, w) for s, w in zip(sessions, work, strict=True)))
+        elapsed = time.perf_counter() - t0
+    finally:
+        for s in sessions:
+            await s.close()
+    return sum(saved), elapsed, chars
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run(quick: bool) -> list[Row]:
+    per_sender = 60 if quick else 600
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        port = _free_port()
+        settings = _settings(data_dir, port)
+        server = subprocess.Popen([sys.executable, "-m", "sandbox.bench.province", "serve", str(data_dir), str(port)],
+                                  env={**os.environ, "PYTHONOPTIMIZE": ""})
+        try:
+            saved, elapsed, chars = asyncio.run(_drive(settings, per_sender))
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+        with sqlite3.connect(data_dir / "province.db") as db:
+            stored = db.execute("SELECT COUNT(*) FROM img_index").fetchone()[0]
+    if stored != saved:
+        raise RuntimeError(f"answered {saved} records saved but {stored} rows stored")
+    batches = per_sender * SENDERS
+    note = (f"{SENDERS} senders × {per_sender} batches, {saved // batches} records ≈ {chars:,} bytes per batch, "
+            f"server in its own process")
+    return [
+        Row("records accepted and stored", saved / elapsed, "records/s", TARGET, note),
+        Row("batches answered", batches / elapsed, "batches/s"),
+    ]
+
+
+def _serve(data_dir: str, port: int) -> None:
+    from aiohttp import web
+
+    from sandbox.province import create_app
+
+    web.run_app(create_app(_settings(Path(data_dir), port)), host="127.0.0.1", port=port, print=None,
+                access_log=None)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "serve":
+        _serve(sys.argv[2], int(sys.argv[3]))
+    else:
+        print(run("--quick" in sys.argv))
