@@ -1,0 +1,148 @@
+"""One recorded exchange of a hop, and how its outcome is classified. No I/O here.
+
+An entry is what a dashboard draws as one arrow in one lane (hop 1: hospital → center, hop 2: center →
+province) and what `sandbox replay` resends. Its outcome class is derived from what came back:
+
+- `ok` every record `1`; `partial` some records not `1`; `failed` every record `-1`;
+- `rejected` the whole message refused with a non-zero envelope `code` (wrong key, bad JSON, batch fault…);
+- `transport` no usable answer: timeout, dropped or refused connection, HTTP 5xx, non-JSON or truncated body.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import orjson
+
+from sandbox.spec.fields import HOP1, HOP2
+
+HOP_PATHS: dict[str, int] = {HOP1.path: 1, HOP2.path: 2}
+HOP_ROLES: dict[int, tuple[str, str]] = {1: ("hospital", "center"), 2: ("center", "province")}
+OUTCOMES = ("ok", "partial", "failed", "rejected", "transport")
+# Names of transport failures, as the sender's client reports them (sandbox.common.client.Exchange.error)
+# plus the faults that produce them.
+TRANSPORT_ERRORS = ("timeout", "connection", "http_5xx", "http_4xx", "non_json", "truncated", "dropped")
+
+
+@dataclass(slots=True)
+class Entry:
+    """One HTTP exchange of hop 1 or hop 2, as a receiver answered it or a sender saw it."""
+
+    hop: int
+    from_role: str
+    to_role: str
+    side: str  # server: recorded by the receiving role; client: by the sender (peer external or unreachable)
+    url: str
+    request: str  # the body as sent (text)
+    started: float  # epoch seconds
+    duration_ms: float = 0.0
+    method: str = "POST"
+    status: int | None = None
+    response: str | None = None
+    infno: str | None = None
+    msgid: str | None = None
+    infcode: str | None = None
+    records: int = 0
+    outcome: str = "transport"
+    code: int | None = None
+    n_ok: int = 0
+    n_partial: int = 0
+    n_failed: int = 0
+    transport: str | None = None
+    attempt: int | None = None
+    fault: str | None = None
+    step: str | None = None
+    scenario: str | None = None
+    seq: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> dict[str, Any]:
+        """The entry without its bodies (live updates, list pages)."""
+        d = self.as_dict()
+        del d["request"], d["response"]
+        return d
+
+
+def parse_request(body: bytes | str) -> tuple[dict[str, Any] | None, str]:
+    """(parsed message or None, body text) of a request body."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    try:
+        msg = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None, text
+    return (msg if isinstance(msg, dict) else None), text
+
+
+def describe_request(entry: Entry, message: dict[str, Any] | None) -> None:
+    """Fill infno, msgid, infCode and the record count from the message, tolerating any shape."""
+    if message is None:
+        return
+    for attr, key in (("infno", "infno"), ("msgid", "msgid"), ("infcode", "infCode")):
+        value = message.get(key)
+        if value is None:  # the document's examples put a space inside every key (ERRATA)
+            value = next((v for k, v in message.items() if isinstance(k, str) and k.strip() == key), None)
+        if isinstance(value, str | int):
+            setattr(entry, attr, str(value).strip())
+    data = message.get("data")
+    if isinstance(data, str):
+        try:
+            data = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            data = None
+    if isinstance(data, list):
+        entry.records = len(data)
+    elif isinstance(data, dict):
+        entry.records = 1
+
+
+def classify(entry: Entry, status: int | None, text: str | None, transport: str | None = None) -> None:
+    """Set status, response, outcome, envelope code and succFlag counts from what came back."""
+    entry.status = status
+    entry.response = text
+    if transport is not None:
+        entry.outcome, entry.transport = "transport", transport
+        return
+    answer: Any = None
+    if text is not None:
+        try:
+            answer = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            answer = None
+    if status is not None and status >= 500:
+        entry.outcome, entry.transport = "transport", "http_5xx"
+        return
+    if not isinstance(answer, dict):
+        entry.outcome, entry.transport = "transport", "non_json"
+        return
+    code = answer.get("code")
+    entry.code = code if isinstance(code, int) else None
+    data = answer.get("data")
+    flags = [str(d.get("succFlag")) for d in data if isinstance(d, dict)] if isinstance(data, list) else []
+    if entry.code not in (0, -1) or not flags:
+        entry.outcome = "rejected"
+        return
+    entry.n_ok = flags.count("1")
+    entry.n_partial = flags.count("0")
+    entry.n_failed = flags.count("-1")
+    if entry.n_ok == len(flags):
+        entry.outcome = "ok"
+    elif entry.n_failed == len(flags):
+        entry.outcome = "failed"
+    else:
+        entry.outcome = "partial"
+
+
+def answers(entry_response: str | None) -> list[dict[str, Any]]:
+    """The per-record answers (`data` entries) of a recorded response; empty when there are none."""
+    if not entry_response:
+        return []
+    try:
+        answer = orjson.loads(entry_response)
+    except orjson.JSONDecodeError:
+        return []
+    data = answer.get("data") if isinstance(answer, dict) else None
+    return [d for d in data if isinstance(d, dict)] if isinstance(data, list) else []
