@@ -53,7 +53,8 @@ def write_exam_files(exam: Exam, root: Path, *, dicom: bool, pdf: bool, spec: Im
     if dicom:
         for f in iter_study(exam, folder / "dicom", spec):
             entry["dicom"].append({"path": f.path.relative_to(root).as_posix(), "seriesInstanceUID": f.series_uid,
-                                   "sopInstanceUID": f.sop_uid, "sopClassUID": f.sop_class, "size": f.size})
+                                   "sopInstanceUID": f.sop_uid, "sopClassUID": f.sop_class, "size": f.size,
+                                   "seriesNumber": f.series_no, "instanceNumber": f.instance_no})
     if pdf:
         size = write_report(exam, folder / "report.pdf", embedded_font=embedded_font)
         entry["report"] = {"path": (folder / "report.pdf").relative_to(root).as_posix(), "size": size}

@@ -28,13 +28,12 @@ from pydicom.uid import (
     ExplicitVRLittleEndian,
     MRImageStorage,
     UltrasoundImageStorage,
-    generate_uid,
 )
 
 from sandbox.synth.catalogue import Item
-from sandbox.synth.exams import UID_PREFIX, Exam
+from sandbox.synth.exams import Exam, make_uid
 
-IMPLEMENTATION_UID = str(generate_uid(prefix=UID_PREFIX, entropy_srcs=["yibao-imgcloud-sandbox", "implementation"]))
+IMPLEMENTATION_UID = make_uid("yibao-imgcloud-sandbox", "implementation")
 IMPLEMENTATION_NAME = "YBIMGCLOUD_SBX1"
 CHARSET = "ISO_IR 192"
 
@@ -177,8 +176,7 @@ def _noise_rng(*parts: object) -> np.random.Generator:
 
 
 def _uid(exam: Exam, *parts: object) -> str:
-    return str(generate_uid(prefix=UID_PREFIX, entropy_srcs=[str(exam.seed), exam.hospital.code, str(exam.n),
-                                                            *map(str, parts)]))
+    return make_uid(exam.seed, exam.hospital.code, exam.n, *parts)
 
 
 def _phantom(exam: Exam, item: Item, enhanced: bool) -> list[Ellipsoid]:

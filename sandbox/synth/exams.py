@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import random
+import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from faker import Faker
-from pydicom.uid import generate_uid
 
 from sandbox.config import Institution
 from sandbox.spec.fields import HOP1
@@ -52,8 +52,14 @@ DAY_START = time(7, 30)
 SLOT = timedelta(minutes=5)
 SLOTS_PER_DAY = 150
 
-# UIDs under 2.25 (UUID-derived, no registered root needed), made from the seed so they are reproducible.
-UID_PREFIX: str | None = None
+# DICOM UIDs under 2.25 (ISO/IEC 9834-8: the decimal of a UUID, no registered root needed). The UUIDs are
+# name-based (version 5) on the seed and the exam, so the same seed gives the same UIDs.
+UID_NAMESPACE = uuid.UUID("6f1c2a4e-93d5-5b8e-9a47-2c0b51080000")
+
+
+def make_uid(*parts: object) -> str:
+    """A reproducible DICOM UID from its parts (seed, institution, exam, purpose …)."""
+    return "2.25." + str(uuid.uuid5(UID_NAMESPACE, ":".join(map(str, parts))).int)
 
 # How often an optional field is filled. Fields in one group are filled together.
 FILL_GROUPS: tuple[tuple[tuple[str, ...], float], ...] = (
@@ -286,7 +292,7 @@ def exam_id_for(seed: int | str, inst_code: str, n: int) -> str:
 
 
 def study_uid_for(seed: int | str, inst_code: str, n: int) -> str:
-    return str(generate_uid(prefix=UID_PREFIX, entropy_srcs=[str(seed), inst_code, str(n), "study"]))
+    return make_uid(seed, inst_code, n, "study")
 
 
 def _between(rng: random.Random, start: datetime, lo_min: int, hi_min: int) -> datetime:
