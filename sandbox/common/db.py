@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
+
+T = TypeVar("T")
 
 # The msgid replay log every receiver keeps (交易 msgid is unique per sending institution).
 MESSAGES_SCHEMA = """
@@ -66,6 +69,15 @@ class Database:
                 raise
             await conn.commit()
 
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn(connection)` as one transaction in the database thread, in a single hop: committed when
+        it returns, rolled back when it raises. Unlike `transaction()`, its statements never wait for the
+        event loop between them, so the write lock is held only as long as SQLite needs — what keeps
+        concurrent batches from queueing behind one another's validation."""
+        async with self.lock:
+            # aiosqlite runs every call on its connection's own thread; _execute is how it queues one.
+            return await self.conn._execute(_in_transaction, self.conn._conn, fn)
+
     async def fetchone(self, sql: str, params: tuple[Any, ...] = ()) -> aiosqlite.Row | None:
         async with self.conn.execute(sql, params) as cur:
             return await cur.fetchone()
@@ -81,9 +93,34 @@ class Database:
                 await conn.execute(f"DELETE FROM {t}")  # table names are ours, never input
 
 
+def _in_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    try:
+        result = fn(conn)
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
+    return result
+
+
+_LOOKUP_MESSAGE = "SELECT body_hash, response FROM messages WHERE infcode=? AND msgid=?"
+_REMEMBER_MESSAGE = "INSERT OR REPLACE INTO messages (infcode, msgid, body_hash, response) VALUES (?, ?, ?, ?)"
+
+
+def lookup_message_sync(conn: sqlite3.Connection, infcode: str, msgid: str) -> tuple[str, str] | None:
+    """`lookup_message` inside a `Database.run` function."""
+    row = conn.execute(_LOOKUP_MESSAGE, (infcode, msgid)).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def remember_message_sync(conn: sqlite3.Connection, infcode: str, msgid: str, body_hash: str, response: str) -> None:
+    """`remember_message` inside a `Database.run` function."""
+    conn.execute(_REMEMBER_MESSAGE, (infcode, msgid, body_hash, response))
+
+
 async def lookup_message(db: Database, infcode: str, msgid: str) -> tuple[str, str] | None:
     """(body_hash, response JSON) of a msgid already answered, or None."""
-    row = await db.fetchone("SELECT body_hash, response FROM messages WHERE infcode=? AND msgid=?", (infcode, msgid))
+    row = await db.fetchone(_LOOKUP_MESSAGE, (infcode, msgid))
     return (row[0], row[1]) if row else None
 
 
@@ -91,7 +128,4 @@ async def remember_message(
     conn: aiosqlite.Connection, infcode: str, msgid: str, body_hash: str, response: str
 ) -> None:
     """Store a msgid's answer inside the caller's transaction, with the records it saved."""
-    await conn.execute(
-        "INSERT OR REPLACE INTO messages (infcode, msgid, body_hash, response) VALUES (?, ?, ?, ?)",
-        (infcode, msgid, body_hash, response),
-    )
+    await conn.execute(_REMEMBER_MESSAGE, (infcode, msgid, body_hash, response))

@@ -11,6 +11,7 @@ On top of sandbox.common.receiver (envelope, key, msgid replay, table validation
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
@@ -118,10 +119,11 @@ class Province:
             else:
                 item.canonical()
 
-    async def store(self, conn: aiosqlite.Connection, batch: Batch) -> None:
-        """Decide each record against the stored indexes, then insert the new ones in one statement."""
+    def store(self, conn: sqlite3.Connection, batch: Batch) -> None:
+        """In the database thread, inside the receiver's transaction: decide each record against the stored
+        indexes, then insert the new ones in one statement."""
         items = batch.accepted
-        stored = await IndexStore.stored_hashes(conn, [i.index for i in items if i.index is not None])
+        stored = IndexStore.stored_hashes(conn, [i.index for i in items if i.index is not None])
         rows: list[tuple[str, ...]] = []
         for item in items:
             values = item.values
@@ -136,7 +138,7 @@ class Province:
                 item.idempotent()
             else:
                 item.reject(RESULTS["duplicate_index"].format(value=values["hiImgIndx"]))
-        await IndexStore.insert(conn, rows)
+        IndexStore.insert(conn, rows)
 
     # ---- 调阅 ----------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ CREATE INDEX IF NOT EXISTS img_index_date ON img_index (examDate);
 COLUMNS = ("hiImgIndx", "record_hash", "certno", "fixmedinsCode", "examAdmdvs", "examDate", "infCode",
            "msgid", "succFlag", "received", "record")
 _INSERT = f"INSERT INTO img_index ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+_CHUNK = 500  # host parameters per IN (...) query, well under SQLite's limit
 _SELECT = "SELECT hiImgIndx, infCode, msgid, succFlag, received, record FROM img_index"
 
 
@@ -78,18 +80,20 @@ class IndexStore:
         await self.db.close()
 
     @staticmethod
-    async def stored_hashes(conn: aiosqlite.Connection, indexes: list[str]) -> dict[str, str]:
+    def stored_hashes(conn: sqlite3.Connection, indexes: list[str]) -> dict[str, str]:
         """{hiImgIndx: record_hash} of those indexes already stored (inside the caller's transaction)."""
-        if not indexes:
-            return {}
-        sql = f"SELECT hiImgIndx, record_hash FROM img_index WHERE hiImgIndx IN ({', '.join('?' * len(indexes))})"
-        return {row[0]: row[1] for row in await conn.execute_fetchall(sql, indexes)}
+        out: dict[str, str] = {}
+        for start in range(0, len(indexes), _CHUNK):
+            chunk = indexes[start:start + _CHUNK]
+            sql = f"SELECT hiImgIndx, record_hash FROM img_index WHERE hiImgIndx IN ({', '.join('?' * len(chunk))})"
+            out.update(conn.execute(sql, chunk).fetchall())
+        return out
 
     @staticmethod
-    async def insert(conn: aiosqlite.Connection, rows: list[tuple[str, ...]]) -> None:
+    def insert(conn: sqlite3.Connection, rows: list[tuple[str, ...]]) -> None:
         """Insert rows in COLUMNS order (inside the caller's transaction)."""
         if rows:
-            await conn.executemany(_INSERT, rows)
+            conn.executemany(_INSERT, rows)
 
     async def get(self, index: str) -> aiosqlite.Row | None:
         return await self.db.fetchone(_SELECT + " WHERE hiImgIndx = ?", (index,))
