@@ -15,7 +15,6 @@ from sandbox.hospital.store import HospitalStore
 from sandbox.spec.fields import DATA_MAX_CHARS, HOP1
 from sandbox.spec.formats import parse_msgid
 from sandbox.validate import data_length, validate_message
-
 from tests.conftest import free_port
 
 from .conftest import TINY, FakeCenter
