@@ -11,7 +11,7 @@ from pathlib import Path
 from sandbox.bench import Row
 from sandbox.config import Settings
 from sandbox.synth.dicom import ImageSpec, iter_study
-from sandbox.synth.exams import ExamFactory
+from sandbox.synth.exams import Exam, ExamFactory
 from sandbox.synth.pdf import render_report
 from sandbox.validate import validate_message
 
@@ -23,8 +23,8 @@ def _factory(seed: int) -> ExamFactory:
     return ExamFactory(s.hospitals[0], s.center.uscc, seed, index_profile=s.index_profile)
 
 
-def _ct_exams(factory: ExamFactory, count: int) -> list:  # type: ignore[type-arg]
-    out = []
+def _ct_exams(factory: ExamFactory, count: int) -> list[Exam]:
+    out: list[Exam] = []
     n = 0
     while len(out) < count:
         exam = factory.exam(n)
