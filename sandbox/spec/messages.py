@@ -136,6 +136,7 @@ CENTER: Mapping[str, str] = MappingProxyType({
     "zip_bad": "zip 文件无法解压：{detail}",
     "zip_too_large": "zip 解压后超过上限 {limit} 字节",
     "no_instances": "没有 DICOM 实例",
+    "changed_meanwhile": "记录在处理期间被清除，请重新发送",
     "not_pushed": "未找到经 C-STORE 推送的检查 StudyInstanceUID「{uid}」（请先推送到 {ae}@{host}:{port}）",
     "part_label": "第 {n} 部分",
     "dicom_partial": "影像（imgInfoDcm）{failed}/{total} 个实例未保存：{detail}",

@@ -1,0 +1,88 @@
+"""The center role's application: `create_app(settings)`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import suppress
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp import web
+
+from sandbox.center.domain import DB_FILE, FILES_DIR, Center
+from sandbox.center.fetch import Fetcher
+from sandbox.center.forwarder import Forwarder
+from sandbox.center.routes import setup_routes
+from sandbox.center.scp import StorageSCP
+from sandbox.center.store import CenterStore
+from sandbox.common.http import error_middleware
+from sandbox.config import Settings
+from sandbox.spec.fields import HOP2
+from sandbox.typedefs import CENTER, HTTP_CLIENT, SETTINGS
+
+
+async def _center(app: web.Application) -> AsyncIterator[None]:
+    """The store, the file folders and the fetcher, for the application's lifetime."""
+    settings = app[SETTINGS]
+    root = settings.data_dir / FILES_DIR
+    store = CenterStore(settings.data_dir / DB_FILE, settings.db_synchronous)
+    await store.open()
+    fetcher = Fetcher(allowed_hosts=settings.allowed_fetch_hosts, timeout=settings.fetch_timeout_s,
+                      max_bytes=settings.fetch_max_bytes, tmp_dir=root / "tmp")
+    center = Center(settings, store, fetcher, root)
+    await asyncio.to_thread(center.open)
+    app[CENTER] = center
+    try:
+        yield
+    finally:
+        await fetcher.close()
+        await store.close()
+
+
+async def _http_client(app: web.Application) -> AsyncIterator[None]:
+    """The session hop-2 messages are POSTed with."""
+    session = aiohttp.ClientSession()
+    app[HTTP_CLIENT] = session
+    yield
+    await session.close()
+
+
+async def _storage_scp(app: web.Application) -> AsyncIterator[None]:
+    """The DICOM Storage SCP on settings.dicom_port."""
+    scp = StorageSCP(app[CENTER], asyncio.get_running_loop())
+    await asyncio.to_thread(scp.start)
+    yield
+    # Shut down in a thread: a C-STORE handler may be waiting for this loop to commit its row.
+    await asyncio.to_thread(scp.stop)
+
+
+async def _forwarder(app: web.Application) -> AsyncIterator[None]:
+    """The background task delivering the outbox to the province."""
+    settings = app[SETTINGS]
+    url = province_endpoint(settings)
+    center = app[CENTER]
+    forwarder = Forwarder(center, app[HTTP_CLIENT], url=url, observers=center.observers)
+    task = asyncio.create_task(forwarder.run(), name="center-forwarder")
+    yield
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
+
+
+def province_endpoint(settings: Settings) -> str:
+    """Where hop 2 is POSTed: settings.province_url as given when it has a path, else the document's path on it
+    (or on the emulated province)."""
+    url = settings.province_url or settings.url(settings.province_port)
+    if urlsplit(url).path in ("", "/"):
+        url = url.rstrip("/") + HOP2.path
+    return url
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The 地方影像云数据共享中心 emulator, served on settings.center_port."""
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[error_middleware])
+    app[SETTINGS] = settings
+    app.cleanup_ctx.extend([_center, _http_client, _storage_scp, _forwarder])
+    setup_routes(app)
+    return app

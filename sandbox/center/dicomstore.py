@@ -1,0 +1,399 @@
+"""DICOM at the center: split what a hospital sent into instances, parse each with pydicom, store it under
+an id the center makes, and compare it with the record it came with.
+
+Forms of `imgInfoDcm` content (ERRATA: a URL the center fetches, or inline base64 in lenient mode):
+
+- one Part-10 instance (`application/dicom`, or any type whose bytes carry `DICM` at offset 128);
+- a study as `multipart/related; type="application/dicom"` (what a DICOMweb WADO-RS server answers);
+- a zip of Part-10 files (`application/zip`, or bytes starting `PK\\x03\\x04`).
+
+Nothing from the input is ever used as a file name: an instance is stored as `<root>/<id[:2]>/<id>.dcm`
+with a random id, and zip member names or multipart headers only label failures in messages.
+"""
+
+from __future__ import annotations
+
+import io
+import mmap
+import os
+import uuid
+import warnings
+import zipfile
+import zlib
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pydicom
+from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
+
+from sandbox.center.errors import DicomProblem, FileProblem
+from sandbox.spec.dicts import IMG_EXAM_TYPE
+from sandbox.spec.formats import DICOM_UID_RE
+from sandbox.spec.messages import CENTER
+
+MAX_PARTS = 20000  # instances in one multipart answer or zip
+DICOM_EXTENSIONS = ("", ".dcm", ".dicom", ".dic", ".ima")
+
+# imgExamType (字典【影像检查类型】) → DICOM Modality values (PS3.3 C.7.3.1.1.1) of that kind of exam.
+MODALITIES: dict[str, frozenset[str]] = {
+    "1": frozenset({"CR", "DX", "RF", "MG", "XA", "IO", "PX", "RG", "DF", "DR"}),
+    "2": frozenset({"CT"}),
+    "3": frozenset({"MR"}),
+    "4": frozenset({"US", "IVUS"}),
+    "5": frozenset({"NM", "PT", "ST"}),
+}
+# Objects that accompany any exam (reports, key images, presentation states, documents): never compared.
+NON_IMAGE_MODALITIES = frozenset({"SR", "KO", "PR", "DOC", "OT", "REG", "SEG", "RWV", "AU", "ECG", "PLAN"})
+
+_SEQ_DELIMITER = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+_LONG_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN", b"SQ", b"UT", b"UC", b"UR"}
+
+# (tag, attribute) pairs read from every instance.
+_TAGS = {
+    "sop_class": 0x00080016, "sop_uid": 0x00080018, "study_date": 0x00080020, "modality": 0x00080060,
+    "study_description": 0x00081030, "series_description": 0x0008103E, "patient_name": 0x00100010,
+    "patient_id": 0x00100020, "study_uid": 0x0020000D, "series_uid": 0x0020000E,
+    "series_number": 0x00200011, "instance_number": 0x00200013, "frames": 0x00280008, "rows": 0x00280010,
+    "cols": 0x00280011, "accession": 0x00080050,
+}
+_REQUIRED = {"sop_class": "SOPClassUID", "sop_uid": "SOPInstanceUID", "study_uid": "StudyInstanceUID",
+             "series_uid": "SeriesInstanceUID"}
+
+
+@dataclass(slots=True)
+class InstanceInfo:
+    """What the center keeps about one stored instance (a row of the instances table)."""
+
+    sop_uid: str
+    sop_class: str
+    study_uid: str
+    series_uid: str
+    transfer_syntax: str
+    modality: str = ""
+    patient_name: str = ""
+    patient_id: str = ""
+    study_date: str = ""
+    study_description: str = ""
+    series_description: str = ""
+    accession: str = ""
+    series_number: int | None = None
+    instance_number: int | None = None
+    rows: int | None = None
+    cols: int | None = None
+    frames: int = 1
+    has_pixels: bool = False
+    size: int = 0
+    instance_id: str = ""  # the center's file id, once stored
+    digest: str = ""  # sha256 of the Part-10 bytes: tells a resent instance from a different one
+    source: str = ""  # url | inline | c-store:<calling AE title>
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class Part:
+    """One candidate instance out of a container, with a label for messages."""
+
+    label: str
+    data: bytes
+
+
+@dataclass(slots=True)
+class Failure:
+    """An instance (or a whole file) that was not stored, and why."""
+
+    source: str
+    code: str
+    message: str
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"source": self.source, "code": self.code, "reason": self.reason, "message": self.message}
+
+    @classmethod
+    def of(cls, source: str, exc: FileProblem) -> Failure:
+        return cls(source, exc.code, exc.message, exc.reason)
+
+
+def _head(data: bytes | memoryview) -> str:
+    text = bytes(data[:16])
+    return text.decode("ascii", "replace").replace("\ufffd", "?").strip() or "空"
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _str(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple, MultiValue)):
+        value = "\\".join(str(v) for v in value)
+    return str(value).strip()
+
+
+def is_part10(data: bytes | memoryview | mmap.mmap) -> bool:
+    return len(data) >= 132 and bytes(data[128:132]) == b"DICM"
+
+
+def inspect(data: bytes | mmap.mmap) -> InstanceInfo:
+    """Parse one Part-10 instance with pydicom and check what the center needs; DicomProblem otherwise."""
+    if not is_part10(data):
+        raise DicomProblem("not_dicom", head=_head(data))
+    fp: Any
+    if isinstance(data, mmap.mmap):
+        data.seek(0)
+        fp = data  # a large spilled file: pydicom reads the header straight from the mapping
+    else:
+        fp = io.BytesIO(data)
+    with warnings.catch_warnings():
+        # A malformed value is reported by what it breaks below, not by pydicom's warning text.
+        warnings.simplefilter("ignore")
+        try:
+            ds = pydicom.dcmread(fp, stop_before_pixels=True)
+            values = {}
+            for name, tag in _TAGS.items():
+                elem = ds.get(tag)
+                values[name] = elem.value if elem is not None else None
+        except (InvalidDicomError, ValueError, KeyError, EOFError, OSError, TypeError, AttributeError,
+                NotImplementedError, LookupError) as exc:
+            raise DicomProblem("dicom_unreadable", detail=str(exc)[:200] or exc.__class__.__name__) from exc
+        pixel_at = fp.tell()
+    missing = [label for name, label in _REQUIRED.items() if not _str(values[name])]
+    if missing:
+        raise DicomProblem("dicom_missing_tags", tags="、".join(missing))
+    for name, label in _REQUIRED.items():
+        uid = _str(values[name])
+        if not DICOM_UID_RE.match(uid):
+            raise DicomProblem("dicom_bad_uid", tag=label, value=uid[:80])
+    implicit, little = ds.original_encoding
+    has_pixels = _check_pixels(data, pixel_at, bool(implicit), little is not False)
+    name = values["patient_name"]
+    return InstanceInfo(
+        sop_uid=_str(values["sop_uid"]),
+        sop_class=_str(values["sop_class"]),
+        study_uid=_str(values["study_uid"]),
+        series_uid=_str(values["series_uid"]),
+        transfer_syntax=str(ds.file_meta.get("TransferSyntaxUID", "")),
+        modality=_str(values["modality"]).upper(),
+        patient_name=str(name).strip() if name is not None else "",
+        patient_id=_str(values["patient_id"]),
+        study_date=_str(values["study_date"]),
+        study_description=_str(values["study_description"]),
+        series_description=_str(values["series_description"]),
+        accession=_str(values["accession"]),
+        series_number=_int(values["series_number"]),
+        instance_number=_int(values["instance_number"]),
+        rows=_int(values["rows"]),
+        cols=_int(values["cols"]),
+        frames=_int(values["frames"]) or 1,
+        has_pixels=has_pixels,
+        size=len(data),
+    )
+
+
+def _check_pixels(data: bytes | mmap.mmap, pos: int, implicit: bool, little: bool) -> bool:
+    """Whether Pixel Data starts at `pos`; raises DicomProblem when its value is cut short."""
+    header = data[pos:pos + 12]
+    if len(header) < 8:
+        return False
+    order = "little" if little else "big"
+    group, elem = int.from_bytes(header[0:2], order), int.from_bytes(header[2:4], order)
+    if (group, elem) != (0x7FE0, 0x0010):
+        return False
+    if implicit:
+        length, start = int.from_bytes(header[4:8], order), pos + 8
+    elif header[4:6] in _LONG_VRS:
+        if len(header) < 12:
+            raise DicomProblem("dicom_truncated", expected="?", got=len(data) - pos)
+        length, start = int.from_bytes(header[8:12], order), pos + 12
+    else:
+        length, start = int.from_bytes(header[6:8], order), pos + 8
+    if length == 0xFFFFFFFF:  # encapsulated: fragments end with a sequence delimiter
+        if data.rfind(_SEQ_DELIMITER, start) < 0:
+            raise DicomProblem("dicom_truncated", expected="封装像素数据的结束标记", got=len(data) - start)
+        return True
+    if start + length > len(data):
+        raise DicomProblem("dicom_truncated", expected=length, got=len(data) - start)
+    return True
+
+
+# ---- containers -------------------------------------------------------------------------------------
+
+
+def media_type(content_type: str) -> tuple[str, dict[str, str]]:
+    """('multipart/related', {'boundary': …, 'type': …}) from a Content-Type value."""
+    kind, *params = content_type.split(";")
+    out: dict[str, str] = {}
+    for p in params:
+        key, sep, value = p.partition("=")
+        if sep:
+            out[key.strip().lower()] = value.strip().strip('"')
+    return kind.strip().lower(), out
+
+
+def split_parts(content_type: str, data: bytes, *, max_bytes: int, zip_path: Path | None = None) -> list[Part]:
+    """The candidate instances in a body: multipart parts, zip members, or the body itself."""
+    kind, params = media_type(content_type)
+    if kind.startswith("multipart/"):
+        boundary = params.get("boundary")
+        if not boundary:
+            raise FileProblem("multipart_bad", detail="Content-Type 缺少 boundary")
+        return split_multipart(data, boundary)
+    if kind in ("application/zip", "application/x-zip-compressed") or data[:4] == b"PK\x03\x04":
+        return split_zip(zip_path if zip_path is not None else io.BytesIO(data), max_bytes)
+    return [Part("", data)]
+
+
+def split_multipart(data: bytes, boundary: str) -> list[Part]:
+    """Parts of a multipart body (RFC 2046), in order."""
+    delim = b"--" + boundary.encode("latin-1")
+    start = data.find(delim)
+    if start < 0:
+        raise FileProblem("multipart_bad", detail="找不到 boundary 分隔行")
+    parts: list[Part] = []
+    pos = start + len(delim)
+    while True:
+        if data[pos:pos + 2] == b"--":
+            return parts
+        eol = data.find(b"\r\n", pos)
+        if eol < 0:
+            raise FileProblem("multipart_bad", detail="分隔行后缺少 CRLF")
+        head_start = eol + 2
+        if data[head_start:head_start + 2] == b"\r\n":
+            body_start = head_start + 2
+        else:
+            head_end = data.find(b"\r\n\r\n", head_start)
+            if head_end < 0:
+                raise FileProblem("multipart_bad", detail=f"第 {len(parts) + 1} 部分的头不完整")
+            body_start = head_end + 4
+        end = data.find(b"\r\n" + delim, body_start)
+        if end < 0:
+            raise FileProblem("multipart_bad", detail=f"第 {len(parts) + 1} 部分没有结束分隔行")
+        parts.append(Part(CENTER["part_label"].format(n=len(parts) + 1), data[body_start:end]))
+        if len(parts) > MAX_PARTS:
+            raise FileProblem("multipart_bad", detail=f"超过 {MAX_PARTS} 个部分")
+        pos = end + 2 + len(delim)
+
+
+def split_zip(source: Path | io.BytesIO, max_bytes: int) -> list[Part]:
+    """Members of a zip that may be DICOM, within `max_bytes` uncompressed in total."""
+    parts: list[Part] = []
+    total = 0
+    try:
+        with zipfile.ZipFile(source) as zf:
+            for info in zf.infolist():
+                name = info.filename
+                base = name.rsplit("/", 1)[-1]
+                if info.is_dir() or name.startswith("__MACOSX/") or base.upper() == "DICOMDIR" or not base:
+                    continue
+                ext = os.path.splitext(base)[1].lower()
+                with zf.open(info) as fh:
+                    blob = fh.read(max_bytes - total + 1)
+                total += len(blob)
+                if total > max_bytes:
+                    raise FileProblem("zip_too_large", limit=max_bytes)
+                if ext not in DICOM_EXTENSIONS and not is_part10(blob):
+                    continue  # a readme or a viewer shipped with the images
+                parts.append(Part(name[:120], blob))
+                if len(parts) > MAX_PARTS:
+                    raise FileProblem("zip_bad", detail=f"超过 {MAX_PARTS} 个文件")
+    except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError, ValueError) as exc:
+        raise FileProblem("zip_bad", detail=str(exc)[:200] or exc.__class__.__name__) from exc
+    return parts
+
+
+# ---- files on disk ----------------------------------------------------------------------------------
+
+
+def new_id() -> str:
+    """A file id made by the center (not a scenario's random source: ids must differ across runs)."""
+    return uuid.uuid4().hex
+
+
+class FileStore:
+    """Files named `<root>/<id[:2]>/<id><suffix>`; ids are the center's, never input."""
+
+    def __init__(self, root: Path, suffix: str) -> None:
+        self.root = root
+        self.suffix = suffix
+
+    def open(self) -> None:
+        for i in range(256):
+            (self.root / f"{i:02x}").mkdir(parents=True, exist_ok=True)
+
+    def path(self, file_id: str) -> Path:
+        if len(file_id) != 32 or not all(c in "0123456789abcdef" for c in file_id):
+            raise ValueError("file ids are 32 lower-case hex digits")
+        return self.root / file_id[:2] / f"{file_id}{self.suffix}"
+
+    def write(self, file_id: str, data: bytes | memoryview) -> Path:
+        path = self.path(file_id)
+        with open(path, "wb") as fh:
+            fh.write(data)
+        return path
+
+    def adopt(self, file_id: str, temp: Path) -> Path:
+        """Move a fetched temporary file into place."""
+        path = self.path(file_id)
+        os.replace(temp, path)
+        return path
+
+    def remove(self, file_ids: Iterable[str]) -> None:
+        for file_id in file_ids:
+            self.path(file_id).unlink(missing_ok=True)
+
+
+# ---- the record against its images --------------------------------------------------------------------
+
+
+def _name_forms(name: str) -> set[str]:
+    """A DICOM Person Name's component groups (alphabetic=ideographic=phonetic) as comparable strings."""
+    return {g.replace("^", "").replace(" ", "").casefold() for g in name.split("=") if g.strip("^ ")}
+
+
+def compare(values: dict[str, Any], infos: list[InstanceInfo]) -> list[str]:
+    """Where the images disagree with their record: patient name and ID, study date, modality."""
+    problems: Counter[tuple[str, str, str]] = Counter()
+    record_name = str(values.get("psnName", "")).replace(" ", "").casefold()
+    ids = {str(values[k]).strip().upper() for k in ("patnId", "certno", "iptNo") if values.get(k)}
+    exam_date = str(values.get("examDate", "")).replace("-", "")
+    exam_types = [t for t in str(values.get("imgExamType", "")).split(" ") if t]
+    allowed: set[str] = set()
+    checkable = bool(exam_types) and all(t in MODALITIES for t in exam_types)
+    for t in exam_types:
+        allowed |= MODALITIES.get(t, frozenset())
+    for info in infos:
+        if info.patient_name and record_name and record_name not in _name_forms(info.patient_name):
+            problems[("disagree_name", info.patient_name, str(values.get("psnName")))] += 1
+        if info.patient_id and ids and info.patient_id.upper() not in ids:
+            problems[("disagree_id", info.patient_id, "、".join(sorted(ids)))] += 1
+        if info.study_date and exam_date and info.study_date != exam_date:
+            problems[("disagree_date", info.study_date, str(values.get("examDate")))] += 1
+        if checkable and info.modality and info.modality not in NON_IMAGE_MODALITIES and info.modality not in allowed:
+            title = "、".join(IMG_EXAM_TYPE[t] for t in exam_types)
+            problems[("disagree_modality", info.modality, f"{values.get('imgExamType')}|{title}")] += 1
+    out = []
+    for (code, dicom, record), count in problems.items():
+        title = ""
+        if code == "disagree_modality":
+            record, title = record.split("|", 1)
+        text = CENTER[code].format(dicom=dicom, record=record, title=title)
+        out.append(text + CENTER["disagree_count"].format(count=count))
+    return out
+
+
+def main_study(infos: list[InstanceInfo]) -> tuple[str | None, int]:
+    """The study with the most instances (the one imgDldLink names) and how many studies there are."""
+    counts = Counter(i.study_uid for i in infos)
+    if not counts:
+        return None, 0
+    return counts.most_common(1)[0][0], len(counts)

@@ -1,0 +1,619 @@
+"""The sharing center's rules: receiving hop 1 with its files, building hop 2, and what the status API,
+pages and DICOMweb read. No HTTP here.
+
+On top of sandbox.common.receiver (envelope, key, msgid replay, table validation, duplicates in a batch),
+each accepted record's two files are fetched (or decoded, or looked up) before the transaction:
+
+- `examRpotPdfI`: a URL answering a PDF, or inline base64 / a data: URI (lenient mode);
+- `imgInfoDcm`: a URL answering one instance, a `multipart/related; type="application/dicom"` study or a
+  zip of instances; inline base64 of the same; or `dicom:<StudyInstanceUID>` for a study pushed to the
+  Storage SCP.
+
+The answer per record (decided inside the transaction, after instances already stored are recognised):
+
+- `-1`: the record is invalid, its hiImgIndx is taken by a different record, or not one DICOM instance
+  could be kept (images are what the exchange is for: hop 2's download link would be dead). Nothing of it
+  is stored and the message names each failed file or instance;
+- `0`: stored, but the report PDF was not kept, some instances failed (each named), the images disagree
+  with the record (patient name/ID, study date, modality vs imgExamType — in strict mode a disagreement is
+  `-1`), or the validator changed what was sent;
+- `1`: stored as sent. An identical resend of a stored record is `1` without a second copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import mmap
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from sandbox.center import dicomstore
+from sandbox.center.dicomstore import Failure, FileStore, InstanceInfo, Part, new_id
+from sandbox.center.errors import DicomProblem, ExamNotFound, FetchError, FileProblem, NotPushed, PdfProblem
+from sandbox.center.fetch import Body, Fetcher
+from sandbox.center.render import LRU, RenderCache
+from sandbox.center.store import INSTANCE_COLUMNS, CenterStore, dumps
+from sandbox.common.client import Observer
+from sandbox.common.receiver import Batch, Item, Receiver
+from sandbox.config import Settings
+from sandbox.spec.codes import SuccFlag
+from sandbox.spec.dicts import GEND, IMG_EXAM_TYPE
+from sandbox.spec.fields import HOP2
+from sandbox.spec.formats import DATETIME_FORMAT, URL_RE
+from sandbox.spec.messages import CENTER, RESULTS
+from sandbox.validate import Mode
+
+log = logging.getLogger("sandbox.center")
+
+DB_FILE = "center.db"
+FILES_DIR = "center"
+PDF_ACCEPT = "application/pdf, */*;q=0.5"
+DICOM_ACCEPT = 'multipart/related; type="application/dicom", application/dicom, application/zip;q=0.9, */*;q=0.5'
+BIG_BODY = 1024 * 1024  # bodies larger than this are split and parsed in a worker thread
+FILE_FIELDS = ("examRpotPdfI", "imgInfoDcm")
+DESCRIBE_LIMIT = 5
+FORWARD_STATES = ("pending", "sending", "done", "failed")
+
+
+def record_hash(values: dict[str, Any]) -> str:
+    """sha256 of a record's normalised values, independent of key order (identical resends)."""
+    text = json.dumps(values, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def decode_inline(value: str) -> tuple[str, bytes]:
+    """(media type, bytes) of inline base64 or a `data:<type>;base64,` URI; FileProblem when it is neither."""
+    media, payload = "", value
+    if value.startswith("data:"):
+        head, _, payload = value.partition(",")
+        media = head[5:].split(";", 1)[0].strip().lower()
+    try:
+        return media, base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise FileProblem("inline_bad") from exc
+
+
+def describe_failures(failures: list[Failure]) -> str:
+    parts = [f"{f.source}：{f.message}" if f.source else f.message for f in failures[:DESCRIBE_LIMIT]]
+    more = len(failures) - DESCRIBE_LIMIT
+    if more > 0:
+        parts.append(CENTER["failure_more"].format(more=more))
+    return "；".join(parts)
+
+
+def instance_row(info: InstanceInfo) -> tuple[Any, ...]:
+    return tuple(int(v) if isinstance(v, bool) else v for v in (getattr(info, c) for c in INSTANCE_COLUMNS))
+
+
+def info_from_row(row: aiosqlite.Row) -> InstanceInfo:
+    values = {c: row[c] for c in INSTANCE_COLUMNS}
+    values["has_pixels"] = bool(values["has_pixels"])
+    return InstanceInfo(**values)
+
+
+@dataclass(slots=True)
+class Prepared:
+    """What fetching a record's files produced, before the transaction decides."""
+
+    exam_id: str
+    digest: str
+    pdf_id: str | None = None
+    pdf_size: int | None = None
+    pdf_failure: Failure | None = None
+    infos: list[InstanceInfo] = field(default_factory=list)  # new instances, written under their ids
+    linked: list[InstanceInfo] = field(default_factory=list)  # instances already stored (dicom: form)
+    failures: list[Failure] = field(default_factory=list)
+    disagreements: list[str] = field(default_factory=list)
+    total: int = 0  # instances found in what was sent
+
+    def file_ids(self) -> tuple[list[str], list[str]]:
+        return ([self.pdf_id] if self.pdf_id else []), [i.instance_id for i in self.infos]
+
+
+class Ingest:
+    """The center's RecordHandler for one hop-1 message (one per message: it owns the files it fetched)."""
+
+    def __init__(self, center: Center) -> None:
+        self.center = center
+        self.prepared: dict[int, Prepared] = {}
+        self.reasons: dict[int, str] = {}
+        self.kept_pdfs: set[str] = set()
+        self.kept_dicoms: set[str] = set()
+        self.saved = 0
+
+    # ---- RecordHandler -------------------------------------------------------------------------
+
+    async def prepare(self, batch: Batch) -> None:
+        """Fetch every accepted record's files, except for identical resends of stored records."""
+        items = batch.accepted
+        known = await self.center.store.exams_by_index(self.center.store.db.conn,
+                                                        [i.index for i in items if i.index])
+        jobs = []
+        for item in items:
+            digest = record_hash(item.values)
+            earlier = known.get(item.index or "")
+            if earlier is not None:
+                if earlier[1] != digest:
+                    self._reject(item, "duplicate_index", RESULTS["duplicate_index"].format(value=item.index))
+                continue  # identical: answered in store() without fetching again
+            prepared = self.prepared[item.position] = Prepared(new_id(), digest)
+            jobs.append(self._fetch_files(item.values, prepared))
+        if jobs:
+            await asyncio.gather(*jobs)
+
+    async def store(self, conn: aiosqlite.Connection, batch: Batch) -> None:
+        """Decide each record against what is stored now, then write exams, instances, outbox and receipts."""
+        items = batch.accepted
+        known = await CenterStore.exams_by_index(conn, [i.index for i in items if i.index])
+        fresh = [p for i in items if (p := self.prepared.get(i.position)) is not None]
+        stored = await CenterStore.digests(conn, [info.sop_uid for p in fresh for info in p.infos])
+        exams: list[tuple[Any, ...]] = []
+        instances: list[tuple[Any, ...]] = []
+        studies: list[tuple[str, str]] = []
+        receipts: list[tuple[Any, ...]] = []
+        strict = self.center.settings.mode is Mode.STRICT
+        for item in batch.items:
+            exam_id: str | None = None
+            reason = self.reasons.get(item.position)
+            if item.accepted:
+                earlier = known.get(item.index or "")
+                prepared = self.prepared.get(item.position)
+                if earlier is not None:
+                    if earlier[1] == record_hash(item.values):
+                        item.idempotent()
+                        exam_id, reason = earlier[0], "idempotent"
+                    else:
+                        reason = "duplicate_index"
+                        item.reject(RESULTS["duplicate_index"].format(value=item.index))
+                elif prepared is None:
+                    reason = "changed_meanwhile"
+                    item.reject(CENTER["changed_meanwhile"])
+                else:
+                    kept = self._dedupe(prepared, stored, instances)
+                    reason = self._decide(item, prepared, kept, strict)
+                    if item.accepted:
+                        exam_id = prepared.exam_id
+                        exams.append(self._exam_row(batch, item, prepared, kept))
+                        studies.extend({(exam_id, i.study_uid) for i in kept})
+                        if prepared.pdf_id:
+                            self.kept_pdfs.add(prepared.pdf_id)
+            if reason is None:
+                reason = self._validation_reason(item)
+            receipts.append((item.index, batch.infcode, batch.msgid, item.position, item.flag.value, reason,
+                             item.message, exam_id, batch.received))
+        await CenterStore.save(conn, exams=exams, instances=instances, studies=studies, receipts=receipts,
+                               queued=batch.received)
+        self.saved = len(exams)
+
+    # ---- after the transaction -----------------------------------------------------------------
+
+    def release(self, committed: bool) -> None:
+        """Remove every fetched file the committed transaction did not keep (all of them if it did not commit)."""
+        pdfs: list[str] = []
+        dicoms: list[str] = []
+        for prepared in self.prepared.values():
+            p, d = prepared.file_ids()
+            pdfs += [f for f in p if not committed or f not in self.kept_pdfs]
+            dicoms += [f for f in d if not committed or f not in self.kept_dicoms]
+        self.center.pdfs.remove(pdfs)
+        self.center.dicoms.remove(dicoms)
+
+    # ---- deciding ------------------------------------------------------------------------------
+
+    def _reject(self, item: Item, reason: str, message: str) -> None:
+        item.reject(message)
+        self.reasons[item.position] = reason
+
+    @staticmethod
+    def _validation_reason(item: Item) -> str:
+        if item.flag is SuccFlag.FAILED:
+            codes = {p.code for p in item.result.errors}
+            return "duplicate_in_batch" if codes == {"duplicate_in_batch"} else "invalid"
+        return "saved" if item.flag is SuccFlag.OK else "saved_partial"
+
+    def _dedupe(self, prepared: Prepared, stored: dict[str, str],
+                rows: list[tuple[Any, ...]]) -> list[InstanceInfo]:
+        """The record's instances after recognising those already stored (same SOP UID and bytes)."""
+        kept = list(prepared.linked)
+        for info in prepared.infos:
+            earlier = stored.get(info.sop_uid)
+            if earlier is None:
+                stored[info.sop_uid] = info.digest
+                rows.append(instance_row(info))
+                self.kept_dicoms.add(info.instance_id)
+                kept.append(info)
+            elif earlier == info.digest:
+                kept.append(info)  # the same instance again: the stored copy serves it
+            else:
+                prepared.failures.append(Failure(info.sop_uid, "dicom_conflict",
+                                                 CENTER["dicom_conflict"].format(uid=info.sop_uid), "conflict"))
+        return kept
+
+    def _decide(self, item: Item, prepared: Prepared, kept: list[InstanceInfo], strict: bool) -> str:
+        """Set the record's flag and message from its files; returns the receipt's reason."""
+        if not kept:
+            failures = prepared.failures or [Failure("", "no_instances", CENTER["no_instances"], "not_dicom")]
+            self._reject(item, failures[0].reason, CENTER["dicom_none"].format(detail=describe_failures(failures)))
+            return failures[0].reason
+        notes: list[str] = []
+        if prepared.pdf_failure is not None:
+            notes.append(CENTER["pdf_failed"].format(detail=prepared.pdf_failure.message))
+        if prepared.failures:
+            total = len(kept) + len(prepared.failures)
+            notes.append(CENTER["dicom_partial"].format(failed=len(prepared.failures), total=total,
+                                                        detail=describe_failures(prepared.failures)))
+        disagreements = prepared.disagreements = dicomstore.compare(item.values, kept)
+        if disagreements:
+            text = CENTER["disagree"].format(detail="；".join(disagreements))
+            if strict:
+                self._reject(item, "disagreement", text)
+                return "disagreement"
+            notes.append(text)
+        study, count = dicomstore.main_study(kept)
+        if count > 1:
+            notes.append(CENTER["multi_study"].format(count=count, uid=study))
+        if notes:
+            _degrade(item, notes)
+        return self._validation_reason(item)
+
+    def _exam_row(self, batch: Batch, item: Item, prepared: Prepared, kept: list[InstanceInfo]) -> tuple[Any, ...]:
+        record = dict(item.values)
+        for code in FILE_FIELDS:
+            value = record.get(code)
+            if isinstance(value, str) and not (URL_RE.match(value) or value.startswith("dicom:")):
+                record[code] = f"inline:{len(value)}"  # the bytes are in the stored file, not the record
+        failures = ([prepared.pdf_failure] if prepared.pdf_failure else []) + prepared.failures
+        study, _ = dicomstore.main_study(kept)
+        notes = prepared.disagreements
+        return (prepared.exam_id, item.index, prepared.digest, batch.infcode, batch.msgid, batch.received,
+                item.flag.value, item.message, dumps(record), prepared.pdf_id, prepared.pdf_size, study, len(kept),
+                dumps([f.as_dict() for f in failures]), dumps(notes))
+
+    # ---- fetching ------------------------------------------------------------------------------
+
+    async def _fetch_files(self, values: dict[str, Any], prepared: Prepared) -> None:
+        await asyncio.gather(self._pdf(str(values.get("examRpotPdfI", "")), prepared),
+                             self._dicom(str(values.get("imgInfoDcm", "")), prepared))
+
+    async def _pdf(self, value: str, prepared: Prepared) -> None:
+        center = self.center
+        pdf_id = new_id()
+        try:
+            if URL_RE.match(value):
+                body = await center.fetcher.get(value, PDF_ACCEPT)
+                try:
+                    _check_pdf(body.head(1024))
+                    if body.path is not None:
+                        center.pdfs.adopt(pdf_id, body.path)
+                        body.path = None
+                    else:
+                        assert body.data is not None
+                        center.pdfs.write(pdf_id, body.data)
+                finally:
+                    body.discard()
+                prepared.pdf_size = body.size
+            else:
+                _, data = decode_inline(value)
+                _check_pdf(data[:1024])
+                center.pdfs.write(pdf_id, data)
+                prepared.pdf_size = len(data)
+            prepared.pdf_id = pdf_id
+        except FileProblem as exc:
+            prepared.pdf_failure = Failure.of("examRpotPdfI", exc)
+
+    async def _dicom(self, value: str, prepared: Prepared) -> None:
+        center = self.center
+        try:
+            if value.startswith("dicom:"):
+                prepared.linked = await center.pushed_study(value[6:])
+                prepared.total = len(prepared.linked)
+                return
+            if URL_RE.match(value):
+                body = await center.fetcher.get(value, DICOM_ACCEPT)
+                source = "url"
+            else:
+                media, data = decode_inline(value)
+                body = Body("imgInfoDcm", media or "application/octet-stream", len(data), data)
+                source = "inline"
+        except FileProblem as exc:
+            prepared.failures.append(Failure.of("imgInfoDcm", exc))
+            return
+        try:
+            if body.size > BIG_BODY:
+                infos, failures, total = await asyncio.to_thread(center.store_dicom_body, body, source)
+            else:
+                infos, failures, total = center.store_dicom_body(body, source)
+        finally:
+            body.discard()
+        prepared.infos, prepared.total = infos, total
+        prepared.failures.extend(failures)
+
+
+def _check_pdf(head: bytes) -> None:
+    # PDF readers accept the header anywhere in the first 1024 bytes (ISO 32000-1, 7.5.2 note).
+    if b"%PDF-" not in head:
+        raise PdfProblem("not_pdf", head=dicomstore._head(head))
+
+
+def _degrade(item: Item, notes: list[str]) -> None:
+    """Make a saved record `0`, putting the center's notes before what the validator already said."""
+    ok, partial = RESULTS["saved"], RESULTS["saved_partial"].format(detail="")
+    old = item.message
+    detail = "；".join(notes)
+    if old.startswith(partial):
+        detail += "；" + old[len(partial):]
+    elif old.startswith(ok):
+        detail += old[len(ok):]
+    item.flag, item.message = SuccFlag.PARTIAL, RESULTS["saved_partial"].format(detail=detail)
+
+
+class Center:
+    """State of the center role: its store, files, fetcher, and the event that wakes the forwarder."""
+
+    def __init__(self, settings: Settings, store: CenterStore, fetcher: Fetcher, root: Path) -> None:
+        self.settings = settings
+        self.store = store
+        self.fetcher = fetcher
+        self.root = root
+        self.pdfs = FileStore(root / "pdf", ".pdf")
+        self.dicoms = FileStore(root / "dicom", ".dcm")
+        self.tmp = root / "tmp"
+        self.wake = asyncio.Event()
+        self.renders = RenderCache()
+        self.metadata_cache = LRU(4096)
+        self.observers: list[Observer] = []  # called with every hop-2 exchange (a journal subscribes here)
+        self.base_url = (settings.public_base_url or settings.url(settings.center_port)).rstrip("/")
+
+    def open(self) -> None:
+        self.pdfs.open()
+        self.dicoms.open()
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        for leftover in self.tmp.glob("*.part"):
+            leftover.unlink(missing_ok=True)
+
+    # ---- hop 1 ---------------------------------------------------------------------------------
+
+    async def receive(self, message: Any) -> dict[str, Any]:
+        """Answer one saveExamRpotImgInfo message (raises EnvelopeError when it is refused whole)."""
+        ingest = Ingest(self)
+        receiver = Receiver(hop=1, sender_role="hospital", settings=self.settings, db=self.store.db, handler=ingest)
+        try:
+            body = await receiver.receive(message)
+        except BaseException:
+            ingest.release(committed=False)
+            raise
+        ingest.release(committed=True)
+        if ingest.saved:
+            self.wake.set()
+        return body
+
+    def store_dicom_body(self, body: Body, source: str) -> tuple[list[InstanceInfo], list[Failure], int]:
+        """Split a fetched body into instances, parse and store each; (stored, failed, found)."""
+        infos: list[InstanceInfo] = []
+        failures: list[Failure] = []
+        if body.path is not None:
+            with body.path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                kind, _ = dicomstore.media_type(body.content_type)
+                if not kind.startswith("multipart/") and mm[:4] != b"PK\x03\x04" and kind not in (
+                        "application/zip", "application/x-zip-compressed"):
+                    # One large instance: parse the mapping, then move the file into place as it is.
+                    try:
+                        info = dicomstore.inspect(mm)
+                    except DicomProblem as exc:
+                        return [], [Failure.of("imgInfoDcm", exc)], 1
+                    info.digest = hashlib.sha256(mm).hexdigest()
+                    info.instance_id, info.source = new_id(), source
+                    mm.close()
+                    self.dicoms.adopt(info.instance_id, body.path)
+                    body.path = None
+                    return [info], [], 1
+                try:
+                    parts = dicomstore.split_parts(body.content_type, mm, max_bytes=self.settings.fetch_max_bytes,
+                                                   zip_path=body.path)
+                except FileProblem as exc:
+                    return [], [Failure.of("imgInfoDcm", exc)], 0
+        else:
+            assert body.data is not None
+            try:
+                parts = dicomstore.split_parts(body.content_type, body.data,
+                                               max_bytes=self.settings.fetch_max_bytes)
+            except FileProblem as exc:
+                return [], [Failure.of("imgInfoDcm", exc)], 0
+        for part in parts:
+            try:
+                infos.append(self.store_part(part, source))
+            except DicomProblem as exc:
+                failures.append(Failure.of(part.label or "imgInfoDcm", exc))
+        if not parts:
+            failures.append(Failure("imgInfoDcm", "no_instances", CENTER["no_instances"], "not_dicom"))
+        return infos, failures, len(parts)
+
+    def store_part(self, part: Part, source: str) -> InstanceInfo:
+        """Parse one instance and write it under a new id (DicomProblem when it is not usable)."""
+        info = dicomstore.inspect(part.data)
+        info.digest = hashlib.sha256(part.data).hexdigest()
+        info.instance_id, info.source = new_id(), source
+        self.dicoms.write(info.instance_id, part.data)
+        return info
+
+    async def pushed_study(self, study_uid: str) -> list[InstanceInfo]:
+        rows = await self.store.study_instances([study_uid])
+        if not rows:
+            s = self.settings
+            raise NotPushed("not_pushed", uid=study_uid, ae=s.dicom_ae_title, host=s.host, port=s.dicom_port)
+        return [info_from_row(r) for r in rows]
+
+    async def add_pushed(self, info: InstanceInfo) -> bool:
+        """Record an instance the Storage SCP wrote; False when its SOP UID is stored with other bytes."""
+        earlier = await self.store.add_pushed(instance_row(info))
+        if earlier is None:
+            return True
+        self.dicoms.remove([info.instance_id])
+        return earlier == info.digest
+
+    # ---- hop 2 ---------------------------------------------------------------------------------
+
+    def links(self, exam_id: str, study_uid: str | None) -> dict[str, str]:
+        """The three hop-2 links (fields 71-73) of an exam."""
+        return {
+            "examRpotLinkUrl": f"{self.base_url}/report/{exam_id}",
+            "imgInfoLinkUrl": f"{self.base_url}/viewer/{exam_id}",
+            "imgDldLink": f"{self.base_url}/dicomweb/studies/{study_uid}",
+        }
+
+    def hop2_record(self, record: dict[str, Any], exam_id: str, study_uid: str | None) -> dict[str, Any]:
+        """The hop-2 record of a stored exam, in the order of the hop-2 table."""
+        links = self.links(exam_id, study_uid)
+        out: dict[str, Any] = {}
+        for spec in HOP2.fields:
+            code = spec.code
+            if code in links:
+                out[code] = links[code]
+            elif code == "stogInsUscc":
+                out[code] = self.settings.center.uscc
+            elif code in record:
+                out[code] = record[code]
+            elif code == "poscode" and "postcode" in record:  # hop 1 spells it postcode (ERRATA #4)
+                out[code] = record["postcode"]
+        return out
+
+    # ---- status --------------------------------------------------------------------------------
+
+    async def exam_status(self, key: str) -> dict[str, Any]:
+        """What a hospital polls: the answer, the files kept, the links and the forwarding state."""
+        row = await self.store.exam(key)
+        if row is None:
+            receipts = await self.store.receipts(key)
+            if not receipts:
+                raise ExamNotFound(key)
+            return {"hiImgIndx": key, "stored": False, "receipts": [receipt_view(r) for r in receipts]}
+        fwd = await self.store.forward_state(row["exam_id"])
+        studies = await self.store.exam_studies(row["exam_id"])
+        return {
+            "hiImgIndx": row["hiImgIndx"],
+            "examId": row["exam_id"],
+            "stored": True,
+            "infCode": row["infCode"],
+            "msgid": row["msgid"],
+            "receivedTime": row["received"],
+            "succFlag": row["succFlag"],
+            "message": row["message"],
+            "report": {"pdf": row["pdf_id"] is not None, "pdfBytes": row["pdf_size"]},
+            "images": {
+                "studyInstanceUID": row["study_uid"],
+                "studies": studies,
+                "instances": row["instances"],
+                "failures": json.loads(row["failures"]),
+                "disagreements": json.loads(row["notes"]),
+            },
+            "links": self.links(row["exam_id"], row["study_uid"]),
+            "forward": forward_view(fwd),
+            "receipts": [receipt_view(r) for r in await self.store.receipts(row["hiImgIndx"])],
+        }
+
+    async def summary(self) -> dict[str, Any]:
+        """Counts over everything received, stored and forwarded."""
+        s = await self.store.summary()
+        forward = {state: s["forward"].get(state, 0) for state in FORWARD_STATES}
+        return {
+            "received": s["received"],
+            "messages": s["messages"],
+            "answers": {flag.value: s["answers"].get(flag.value, 0) for flag in SuccFlag},
+            "rejected": {"total": sum(s["rejected_by_reason"].values()), "byReason": s["rejected_by_reason"]},
+            "stored": s["stored"],
+            "storedPartial": s["stored_partial"],
+            "pdfs": s["pdfs"],
+            "instances": s["instances"],
+            "instanceBytes": s["instance_bytes"],
+            "forwarded": forward["done"],
+            "forwardedWithWarning": s["forwarded_with_warning"],
+            "forwardPending": forward["pending"],
+            "forwardSending": forward["sending"],
+            "forwardFailed": {"total": forward["failed"], "byReason": s["forward_failed_by_reason"]},
+            "batches": s["batches"],
+        }
+
+    async def requeue(self) -> int:
+        """Send again the batches that ran out of attempts (same msgid and body); returns how many."""
+        n = await self.store.requeue_unreachable(now_text())
+        if n:
+            self.wake.set()
+        return n
+
+    async def reset(self) -> None:
+        """Forget everything (scenario control plane): rows and files."""
+        pdfs, dicoms = await self.store.all_file_ids()
+        await self.store.reset()
+        self.renders.clear()
+        self.metadata_cache.clear()
+        self.pdfs.remove(pdfs)
+        self.dicoms.remove(dicoms)
+
+    # ---- pages and DICOMweb --------------------------------------------------------------------
+
+    async def exam_view(self, exam_id: str) -> dict[str, Any]:
+        """An exam for its report and image pages; ExamNotFound when there is none."""
+        row = await self.store.exam(exam_id)
+        if row is None or row["exam_id"] != exam_id:
+            raise ExamNotFound(exam_id)
+        return {"row": row, "record": json.loads(row["record"]), "studies": await self.store.exam_studies(exam_id)}
+
+    def pdf_path(self, pdf_id: str) -> Path:
+        return self.pdfs.path(pdf_id)
+
+    def dicom_path(self, instance_id: str) -> Path:
+        return self.dicoms.path(instance_id)
+
+
+def now_text() -> str:
+    return datetime.now().strftime(DATETIME_FORMAT)
+
+
+def receipt_view(row: aiosqlite.Row) -> dict[str, Any]:
+    return {"msgid": row["msgid"], "position": row["position"], "succFlag": row["succFlag"], "reason": row["reason"],
+            "message": row["message"], "receivedTime": row["received"]}
+
+
+def forward_view(row: aiosqlite.Row | None) -> dict[str, Any]:
+    if row is None:
+        return {"state": "none"}
+    state = row["state"]
+    if state == "done":
+        word = CENTER["state_warning"] if row["succFlag"] == "0" else CENTER["state_forwarded"]
+    else:
+        word = CENTER[f"state_{state}"]
+    view: dict[str, Any] = {"state": state, "stateText": word, "queuedTime": row["queued"],
+                            "updatedTime": row["updated"]}
+    if row["batch_id"] is not None:
+        view.update(msgid=row["msgid"], attempts=row["attempts"])
+        if state == "sending" and row["last_error"]:
+            view["lastError"] = row["last_error"]
+            view["nextAttempt"] = datetime.fromtimestamp(row["next_at"]).strftime(DATETIME_FORMAT)
+    if row["succFlag"] is not None:
+        view["provinceSuccFlag"] = row["succFlag"]
+    if row["message"] is not None:
+        view["message"] = row["message"]
+    if row["reason"] is not None:
+        view["reason"] = row["reason"]
+    return view
+
+
+def patient_words(record: dict[str, Any]) -> dict[str, str]:
+    """Dictionary codes of a record as words, for the pages."""
+    types = [IMG_EXAM_TYPE.get(t, t) for t in str(record.get("imgExamType", "")).split(" ") if t]
+    return {"gend": GEND.get(str(record.get("gend", "")), str(record.get("gend", ""))),
+            "imgExamType": "、".join(types)}
+
+
+def unique(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(values))

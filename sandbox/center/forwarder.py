@@ -1,0 +1,220 @@
+"""Hop 2: delivering the outbox to the province, durably and exactly once per index.
+
+- An exam enters the outbox (`pending`) in the transaction that stores it.
+- The forwarder packs pending exams into batches under the 40000-character limit of `data`, each with
+  its own msgid (center code + time + a per-day sequence kept in the database) and stores the exact
+  message in the batch row, in the same transaction that moves the exams to `sending`.
+- A batch is POSTed until it gets an answer. Transient failures (timeouts, refused or dropped
+  connections, HTTP 5xx, answers that are not JSON) are retried with capped exponential backoff and full
+  jitter (`backoff_delay`, RNG seeded from settings.seed); the attempt count and the time of the next
+  attempt are stored, so a restart continues where it stopped and resends the very same message — the
+  province answers a repeated msgid from its replay log, so nothing is stored twice. After
+  `retry_max_attempts` the exams are `failed` with reason `unreachable` (POST /api/forward/retry re-arms
+  them with the same message).
+- Answers are applied per record: `1` done, `0` done with the province's warning, `-1` failed with the
+  province's message (reason `province_rejected`; never resent blindly). An envelope-level refusal (wrong
+  key, bad envelope …) fails the whole batch with reason `batch_rejected`. A summary-style answer (one
+  entry with a null index) applies to every record of the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+
+from sandbox.center.domain import Center, now_text
+from sandbox.center.store import dumps
+from sandbox.common.client import Exchange, Observer, backoff_delay, post_message
+from sandbox.spec.fields import DATA_MAX_CHARS, HOP2
+from sandbox.spec.formats import DATETIME_FORMAT, make_msgid
+from sandbox.spec.messages import CENTER
+from sandbox.validate import validator
+
+log = logging.getLogger("sandbox.center.forwarder")
+
+IDLE_WAIT_S = 60.0
+PENDING_PER_ROUND = 2000
+Outcome = tuple[str, str, str | None, str, str | None]  # exam_id, state, succFlag, message, reason
+
+
+class Forwarder:
+    """The background task delivering the center's outbox to the province."""
+
+    def __init__(self, center: Center, session: aiohttp.ClientSession, *, url: str,
+                 observers: list[Observer] | None = None, max_inflight: int = 4,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.center = center
+        self.settings = center.settings
+        self.session = session
+        self.url = url
+        self.observers = observers if observers is not None else []
+        self.max_inflight = max_inflight
+        self.clock = clock
+        self.rng = random.Random(self.settings.seed)
+        self.validator = validator(2, self.settings.mode, self.settings.index_profile)
+
+    async def run(self) -> None:
+        """Forward until cancelled: woken by new exams, and by the clock for retries."""
+        wake = self.center.wake
+        while True:
+            wake.clear()
+            try:
+                busy = await self.step()
+            except Exception:
+                log.exception("转发步骤出错，稍后重试")
+                busy = False
+                await asyncio.sleep(1.0)
+            if busy:
+                await asyncio.sleep(0)
+                continue
+            due = await self.center.store.next_due()
+            delay = IDLE_WAIT_S if due is None else min(IDLE_WAIT_S, due - self.clock())
+            if delay > 0:
+                with suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await wake.wait()
+
+    async def step(self) -> bool:
+        """Batch what is pending, then send what is due; True when anything was done."""
+        made = await self.make_batches()
+        due = await self.center.store.due_batches(self.clock(), self.max_inflight)
+        if due:
+            await asyncio.gather(*(self.send(row["batch_id"], row["body"], row["attempts"]) for row in due))
+        return bool(made or due)
+
+    # ---- batching ------------------------------------------------------------------------------
+
+    async def make_batches(self) -> int:
+        rows = await self.center.store.pending(PENDING_PER_ROUND)
+        if not rows:
+            return 0
+        groups: list[list[str]] = []
+        texts: list[list[str]] = []
+        failed: list[tuple[str, str, str]] = []
+        ids: list[str] = []
+        parts: list[str] = []
+        size = 2  # "[]"
+        for row in rows:
+            record = self.center.hop2_record(json.loads(row["record"]), row["exam_id"], row["study_uid"])
+            result = self.validator.validate_record(record, 1)
+            if result.errors:
+                failed.append((row["exam_id"], "invalid_hop2", CENTER["fw_invalid"].format(detail=result.summary())))
+                continue
+            text = dumps(record)  # compact JSON: how the 40000 limit of data is measured
+            if len(text) + 2 > DATA_MAX_CHARS:
+                failed.append((row["exam_id"], "too_large",
+                               CENTER["fw_too_large"].format(length=len(text), limit=DATA_MAX_CHARS)))
+                continue
+            if ids and size + 1 + len(text) > DATA_MAX_CHARS:
+                groups.append(ids)
+                texts.append(parts)
+                ids, parts, size = [], [], 2
+            size += len(text) + (1 if ids else 0)
+            ids.append(row["exam_id"])
+            parts.append(text)
+        if ids:
+            groups.append(ids)
+            texts.append(parts)
+        when = datetime.now()
+        center = self.settings.center
+        head = {"infno": HOP2.infno, "infTime": when.strftime(DATETIME_FORMAT), "infCode": center.code,
+                "key": center.key}
+
+        def render(i: int, seq: int) -> tuple[str, str]:
+            msgid = make_msgid(center.code, when, seq)
+            envelope = dumps({**head, "msgid": msgid})
+            return msgid, envelope[:-1] + ',"data":[' + ",".join(texts[i]) + "]}"
+
+        made = await self.center.store.create_batches(when.strftime("%Y%m%d"), groups, render, failed, now_text())
+        return made or len(failed)
+
+    # ---- sending -------------------------------------------------------------------------------
+
+    async def send(self, batch_id: int, body: str, attempts: int) -> None:
+        """One attempt at one batch, and what follows from its answer."""
+        settings = self.settings
+        message = json.loads(body)
+        attempt = attempts + 1
+        ex = await post_message(self.session, self.url, message, timeout=settings.send_timeout_s, attempt=attempt)
+        for observer in self.observers:
+            await observer(ex)
+        store = self.center.store
+        if ex.transient:
+            if attempt < settings.retry_max_attempts:
+                delay = backoff_delay(attempt, settings.retry_base_s, settings.retry_cap_s, self.rng)
+                await store.retry_later(batch_id, attempt, self.clock() + delay, f"{ex.error}：{ex.detail}")
+                return
+            text = CENTER["fw_unreachable"].format(attempts=attempt, detail=ex.detail or ex.error)
+            exams = await store.batch_exams(batch_id)
+            await store.finish_batch(batch_id, state="failed", attempts=attempt, error=text, response=ex.raw,
+                                     outcomes=[(e, "failed", None, text, "unreachable") for e in exams.values()],
+                                     now=now_text())
+            return
+        exams = await store.batch_exams(batch_id)
+        order = [str(r.get("hiImgIndx")) for r in message["data"]]
+        outcomes = apply_answer(ex, order, exams)
+        failed = all(o[1] == "failed" for o in outcomes)
+        await store.finish_batch(batch_id, state="failed" if failed else "done", attempts=attempt,
+                                 error=None if not failed else outcomes[0][3] if outcomes else None,
+                                 response=dumps(ex.response) if ex.response is not None else ex.raw,
+                                 outcomes=outcomes, now=now_text())
+
+
+def apply_answer(ex: Exchange, order: list[str], exams: dict[str, str]) -> list[Outcome]:
+    """Each record's outcome from a non-transient answer; `order` is the batch's hiImgIndx order."""
+    resp = ex.response
+    if not isinstance(resp, dict):
+        text = CENTER["fw_http"].format(status=ex.status, detail=ex.detail or (ex.raw or "")[:200])
+        return [(exams[i], "failed", None, text, "batch_rejected") for i in order if i in exams]
+    entries = resp.get("data")
+    code = resp.get("code")
+    if code not in (0, -1) or not isinstance(entries, list) or not entries or ex.error == "http_4xx":
+        text = CENTER["fw_batch_rejected"].format(code=code, message=str(resp.get("message", ""))[:500])
+        return [(exams[i], "failed", None, text, "batch_rejected") for i in order if i in exams]
+    answers: dict[str, dict[str, Any]] = {}
+    positional = len(entries) == len(order)
+    if len(entries) == 1 and len(order) > 1 and _index(entries[0]) is None:
+        answers = {i: entries[0] for i in order}  # the example's single summary entry
+    else:
+        for pos, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                continue
+            index = _index(entry)
+            if index is None and positional:
+                index = order[pos]
+            if index is not None:
+                answers[index] = entry
+    out: list[Outcome] = []
+    for index in order:
+        exam_id = exams.get(index)
+        if exam_id is None:
+            continue
+        entry = answers.get(index)
+        if entry is None:
+            out.append((exam_id, "failed", None, CENTER["fw_no_answer"], "no_answer"))
+            continue
+        flag = str(entry.get("succFlag", ""))
+        message = str(entry.get("message") or "")
+        if flag in ("1", "0"):
+            out.append((exam_id, "done", flag, message, None))
+        elif flag == "-1":
+            out.append((exam_id, "failed", flag, message, "province_rejected"))
+        else:
+            out.append((exam_id, "failed", flag or None, message or CENTER["fw_no_answer"], "bad_answer"))
+    return out
+
+
+def _index(entry: Any) -> str | None:
+    if not isinstance(entry, dict):
+        return None
+    value = entry.get("hiImgIndx", entry.get("hiImgIdx"))
+    return value if isinstance(value, str) and value else None

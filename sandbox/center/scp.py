@@ -1,0 +1,109 @@
+"""The center's DICOM Storage SCP (C-ECHO, C-STORE), for PACS that can only push.
+
+pynetdicom serves associations in its own threads. A C-STORE handler, in that thread, parses the
+instance with pydicom and writes it under a new id; it then hands the instance's row to the asyncio side
+with `run_coroutine_threadsafe` and waits for the database to commit before answering, so a success
+status means the instance is stored. A pushed study is named in hop 1 as `dicom:<StudyInstanceUID>`.
+
+Statuses (PS3.4 GG.4): 0x0000 stored (also for an identical instance pushed again); 0xC000 the data set
+cannot be used (not parseable, missing UIDs, truncated pixel data); 0xC001 its SOP Instance UID is stored
+with different bytes and is not overwritten; 0xA700 the center could not store it (disk, database).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import socketserver
+import threading
+from typing import Any
+
+from pynetdicom import ALL_TRANSFER_SYNTAXES, AE, evt
+from pynetdicom.presentation import AllStoragePresentationContexts
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+from pynetdicom.transport import ThreadedAssociationServer
+
+from sandbox.center import dicomstore
+from sandbox.center.domain import Center
+from sandbox.center.errors import DicomProblem
+
+log = logging.getLogger("sandbox.center.scp")
+
+SUCCESS = 0x0000
+CANNOT_UNDERSTAND = 0xC000
+CONFLICT = 0xC001
+OUT_OF_RESOURCES = 0xA700
+COMMIT_TIMEOUT_S = 30.0
+POLL_S = 0.05
+
+
+class StorageSCP:
+    """A pynetdicom AE listening on settings.dicom_port under settings.dicom_ae_title."""
+
+    def __init__(self, center: Center, loop: asyncio.AbstractEventLoop) -> None:
+        self.center = center
+        self.loop = loop
+        self.server: ThreadedAssociationServer | None = None
+        self.thread: threading.Thread | None = None
+        self.stored = 0
+
+    def start(self) -> None:
+        """Bind and serve in background threads (returns at once)."""
+        settings = self.center.settings
+        ae = AE(ae_title=settings.dicom_ae_title)
+        for cx in AllStoragePresentationContexts:
+            assert cx.abstract_syntax is not None
+            ae.add_supported_context(cx.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+        ae.add_supported_context(Verification)
+        handlers: list[Any] = [(evt.EVT_C_STORE, self.on_store), (evt.EVT_C_ECHO, self.on_echo)]
+        server = ae.make_server((settings.host, settings.dicom_port), evt_handlers=handlers,
+                                server_class=ThreadedAssociationServer)
+        # Our own acceptor thread: a short poll interval lets shutdown() return at once.
+        self.thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": POLL_S},
+                                       name="center-storage-scp", daemon=True)
+        self.thread.start()
+        self.server = server
+
+    def stop(self) -> None:
+        if self.server is not None:
+            # socketserver's own shutdown: pynetdicom's also unregisters from the AE, which only start_server
+            # registers with.
+            socketserver.BaseServer.shutdown(self.server)
+            self.server.server_close()
+            self.server = None
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+
+    @staticmethod
+    def on_echo(event: Any) -> int:
+        return SUCCESS
+
+    def on_store(self, event: Any) -> int:
+        """C-STORE: parse, write, then wait for the asyncio side to commit the row."""
+        try:
+            data = event.encoded_dataset(include_meta=True)
+        except (ValueError, AttributeError, KeyError) as exc:
+            log.warning("C-STORE 数据集无法编码：%s", exc)
+            return CANNOT_UNDERSTAND
+        calling = str(event.assoc.requestor.ae_title).strip()
+        try:
+            info = dicomstore.inspect(data)
+        except DicomProblem as exc:
+            log.warning("C-STORE 来自 %s 的实例无法使用：%s", calling, exc.message)
+            return CANNOT_UNDERSTAND
+        info.digest = hashlib.sha256(data).hexdigest()
+        info.instance_id, info.source = dicomstore.new_id(), f"c-store:{calling}"
+        try:
+            self.center.dicoms.write(info.instance_id, data)
+            future = asyncio.run_coroutine_threadsafe(self.center.add_pushed(info), self.loop)
+            kept = future.result(timeout=COMMIT_TIMEOUT_S)
+        except Exception:
+            log.exception("C-STORE 保存失败")
+            self.center.dicoms.remove([info.instance_id])
+            return OUT_OF_RESOURCES
+        if not kept:
+            return CONFLICT
+        self.stored += 1
+        return SUCCESS

@@ -1,0 +1,423 @@
+"""All SQL of the center: exams, their studies and instances, the answer given for every hop-1 record, the
+durable outbox of hop-2 forwarding with its batches, the per-day msgid sequence and the msgid replay log."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from sandbox.common.db import MESSAGES_SCHEMA, Database
+
+SCHEMA = MESSAGES_SCHEMA + """
+CREATE TABLE IF NOT EXISTS exams (
+    exam_id     TEXT PRIMARY KEY,          -- the center's id: /report/{exam_id}, /viewer/{exam_id}
+    hiImgIndx   TEXT NOT NULL UNIQUE,
+    record_hash TEXT NOT NULL,             -- identical resends are answered without a second row
+    infCode     TEXT NOT NULL,
+    msgid       TEXT NOT NULL,
+    received    TEXT NOT NULL,
+    succFlag    TEXT NOT NULL,
+    message     TEXT NOT NULL,
+    record      TEXT NOT NULL,             -- normalised hop-1 values; inline files replaced by a note
+    pdf_id      TEXT,                      -- file id of the stored report PDF; NULL when none was kept
+    pdf_size    INTEGER,
+    study_uid   TEXT,                      -- the study imgDldLink names
+    instances   INTEGER NOT NULL,
+    failures    TEXT NOT NULL,             -- JSON: files and instances not kept, each with its reason
+    notes       TEXT NOT NULL              -- JSON: disagreements between the images and the record
+);
+CREATE INDEX IF NOT EXISTS exams_received ON exams (received);
+
+CREATE TABLE IF NOT EXISTS exam_studies (
+    exam_id   TEXT NOT NULL REFERENCES exams (exam_id) ON DELETE CASCADE,
+    study_uid TEXT NOT NULL,
+    PRIMARY KEY (exam_id, study_uid)
+);
+CREATE INDEX IF NOT EXISTS exam_studies_uid ON exam_studies (study_uid);
+
+-- One row per stored DICOM instance, from a hop-1 file or a C-STORE push. instance_id names the file.
+CREATE TABLE IF NOT EXISTS instances (
+    sop_uid            TEXT PRIMARY KEY,
+    instance_id        TEXT NOT NULL UNIQUE,
+    study_uid          TEXT NOT NULL,
+    series_uid         TEXT NOT NULL,
+    sop_class          TEXT NOT NULL,
+    transfer_syntax    TEXT NOT NULL,
+    modality           TEXT NOT NULL,
+    patient_name       TEXT NOT NULL,
+    patient_id         TEXT NOT NULL,
+    study_date         TEXT NOT NULL,
+    study_description  TEXT NOT NULL,
+    series_description TEXT NOT NULL,
+    accession          TEXT NOT NULL,
+    series_number      INTEGER,
+    instance_number    INTEGER,
+    rows               INTEGER,
+    cols               INTEGER,
+    frames             INTEGER NOT NULL,
+    has_pixels         INTEGER NOT NULL,
+    size               INTEGER NOT NULL,
+    digest             TEXT NOT NULL,
+    source             TEXT NOT NULL,      -- url | inline | c-store:<calling AE>
+    received           TEXT NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%S', 'now', 'localtime'))
+);
+CREATE INDEX IF NOT EXISTS instances_study ON instances (study_uid, series_uid);
+
+-- The answer given for every hop-1 record, stored or not (status API, summary by reason).
+CREATE TABLE IF NOT EXISTS receipts (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    hiImgIndx TEXT,
+    infCode   TEXT NOT NULL,
+    msgid     TEXT NOT NULL,
+    position  INTEGER NOT NULL,
+    succFlag  TEXT NOT NULL,
+    reason    TEXT NOT NULL,              -- saved | saved_partial | idempotent | invalid | duplicate_index | …
+    message   TEXT NOT NULL,
+    exam_id   TEXT,
+    received  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS receipts_index ON receipts (hiImgIndx);
+
+-- Hop-2 forwarding. An exam enters the outbox in the transaction that stores it.
+CREATE TABLE IF NOT EXISTS outbox (
+    exam_id  TEXT PRIMARY KEY REFERENCES exams (exam_id) ON DELETE CASCADE,
+    state    TEXT NOT NULL,                -- pending | sending | done | failed
+    batch_id INTEGER,
+    succFlag TEXT,                         -- the province's answer for this record
+    message  TEXT,
+    reason   TEXT,                         -- why it failed: province_rejected | batch_rejected | unreachable | …
+    queued   TEXT NOT NULL,
+    updated  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_state ON outbox (state);
+
+-- A batch keeps the exact message it sends: a retry, even after a restart, resends the same msgid and body.
+CREATE TABLE IF NOT EXISTS batches (
+    batch_id   INTEGER PRIMARY KEY AUTOINCREMENT,
+    msgid      TEXT NOT NULL UNIQUE,
+    body       TEXT NOT NULL,
+    records    INTEGER NOT NULL,
+    state      TEXT NOT NULL,              -- sending | done | failed
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    next_at    REAL NOT NULL,              -- unix time of the next attempt
+    last_error TEXT,
+    response   TEXT,
+    created    TEXT NOT NULL,
+    finished   TEXT
+);
+CREATE INDEX IF NOT EXISTS batches_due ON batches (state, next_at);
+
+CREATE TABLE IF NOT EXISTS msgid_seq (
+    day TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL
+);
+"""
+
+INSTANCE_COLUMNS = ("sop_uid", "instance_id", "study_uid", "series_uid", "sop_class", "transfer_syntax",
+                    "modality", "patient_name", "patient_id", "study_date", "study_description",
+                    "series_description", "accession", "series_number", "instance_number", "rows", "cols",
+                    "frames", "has_pixels", "size", "digest", "source")
+EXAM_COLUMNS = ("exam_id", "hiImgIndx", "record_hash", "infCode", "msgid", "received", "succFlag", "message",
+                "record", "pdf_id", "pdf_size", "study_uid", "instances", "failures", "notes")
+RECEIPT_COLUMNS = ("hiImgIndx", "infCode", "msgid", "position", "succFlag", "reason", "message", "exam_id",
+                   "received")
+TABLES = ("receipts", "outbox", "batches", "exam_studies", "exams", "instances", "msgid_seq", "messages")
+
+
+def _insert(table: str, columns: Sequence[str], verb: str = "INSERT") -> str:
+    return f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+_INSERT_EXAM = _insert("exams", EXAM_COLUMNS)
+_INSERT_INSTANCE = _insert("instances", INSTANCE_COLUMNS)
+_INSERT_RECEIPT = _insert("receipts", RECEIPT_COLUMNS)
+_CHUNK = 500  # host parameters per IN (...) list
+
+
+def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
+    for i in range(0, len(values), _CHUNK):
+        yield values[i:i + _CHUNK]
+
+
+class CenterStore:
+    """The center's SQLite file (`center.db` in the data folder)."""
+
+    def __init__(self, path: Path, synchronous: str = "NORMAL") -> None:
+        self.db = Database(path, SCHEMA, synchronous)
+
+    async def open(self) -> None:
+        await self.db.open()
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def reset(self) -> None:
+        await self.db.reset(TABLES)
+
+    # ---- receiving (inside the receiver's transaction) -----------------------------------------------
+
+    @staticmethod
+    async def exams_by_index(conn: aiosqlite.Connection, indexes: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """hiImgIndx → (exam_id, record_hash) of the exams already stored."""
+        out: dict[str, tuple[str, str]] = {}
+        for chunk in _chunks(indexes):
+            sql = f"SELECT hiImgIndx, exam_id, record_hash FROM exams WHERE hiImgIndx IN ({','.join('?' * len(chunk))})"
+            async with conn.execute(sql, tuple(chunk)) as cur:
+                for row in await cur.fetchall():
+                    out[row[0]] = (row[1], row[2])
+        return out
+
+    @staticmethod
+    async def digests(conn: aiosqlite.Connection, sop_uids: Sequence[str]) -> dict[str, str]:
+        """SOPInstanceUID → digest of the instances already stored."""
+        out: dict[str, str] = {}
+        for chunk in _chunks(sop_uids):
+            sql = f"SELECT sop_uid, digest FROM instances WHERE sop_uid IN ({','.join('?' * len(chunk))})"
+            async with conn.execute(sql, tuple(chunk)) as cur:
+                out.update({row[0]: row[1] for row in await cur.fetchall()})
+        return out
+
+    @staticmethod
+    async def save(conn: aiosqlite.Connection, *, exams: list[tuple[Any, ...]], instances: list[tuple[Any, ...]],
+                   studies: list[tuple[str, str]], receipts: list[tuple[Any, ...]], queued: str) -> None:
+        """Insert a batch's exams with their instances and studies, put the exams in the outbox, and record
+        the answer of every record — all in the caller's transaction."""
+        if instances:
+            await conn.executemany(_INSERT_INSTANCE, instances)
+        if exams:
+            await conn.executemany(_INSERT_EXAM, exams)
+            await conn.executemany(
+                "INSERT INTO outbox (exam_id, state, queued, updated) VALUES (?, 'pending', ?, ?)",
+                [(row[0], queued, queued) for row in exams],
+            )
+        if studies:
+            await conn.executemany("INSERT OR IGNORE INTO exam_studies (exam_id, study_uid) VALUES (?, ?)", studies)
+        if receipts:
+            await conn.executemany(_INSERT_RECEIPT, receipts)
+
+    async def add_pushed(self, row: tuple[Any, ...]) -> str | None:
+        """Store an instance pushed by C-STORE; returns the digest already stored under its SOP UID, if any."""
+        async with self.db.transaction() as conn:
+            async with conn.execute("SELECT digest FROM instances WHERE sop_uid=?", (row[0],)) as cur:
+                found = await cur.fetchone()
+            if found is not None:
+                return str(found[0])
+            await conn.execute(_INSERT_INSTANCE, row)
+        return None
+
+    # ---- reading ------------------------------------------------------------------------------------
+
+    async def exam(self, key: str) -> aiosqlite.Row | None:
+        """An exam by hiImgIndx or by exam_id."""
+        row = await self.db.fetchone("SELECT * FROM exams WHERE hiImgIndx=?", (key,))
+        if row is None:
+            row = await self.db.fetchone("SELECT * FROM exams WHERE exam_id=?", (key,))
+        return row
+
+    async def forward_state(self, exam_id: str) -> aiosqlite.Row | None:
+        return await self.db.fetchone(
+            "SELECT o.state, o.succFlag, o.message, o.reason, o.queued, o.updated, o.batch_id, b.msgid, b.attempts,"
+            " b.next_at, b.last_error, b.finished FROM outbox o LEFT JOIN batches b ON b.batch_id = o.batch_id"
+            " WHERE o.exam_id=?", (exam_id,))
+
+    async def receipts(self, index: str, limit: int = 20) -> list[aiosqlite.Row]:
+        return await self.db.fetchall(
+            "SELECT * FROM receipts WHERE hiImgIndx=? ORDER BY seq DESC LIMIT ?", (index, limit))
+
+    async def list_exams(self, offset: int, limit: int) -> tuple[int, list[aiosqlite.Row]]:
+        total = await self.db.fetchone("SELECT count(*) FROM exams")
+        rows = await self.db.fetchall(
+            "SELECT e.exam_id, e.hiImgIndx, e.infCode, e.received, e.succFlag, e.message, e.study_uid, e.instances,"
+            " e.pdf_id, e.record, o.state, o.succFlag AS forward_flag, o.message AS forward_message"
+            " FROM exams e LEFT JOIN outbox o ON o.exam_id = e.exam_id ORDER BY e.received DESC, e.rowid DESC"
+            " LIMIT ? OFFSET ?", (limit, offset))
+        return int(total[0]) if total else 0, rows
+
+    async def exam_studies(self, exam_id: str) -> list[str]:
+        rows = await self.db.fetchall("SELECT study_uid FROM exam_studies WHERE exam_id=? ORDER BY study_uid",
+                                      (exam_id,))
+        return [r[0] for r in rows]
+
+    async def study_instances(self, study_uids: Sequence[str], series_uid: str | None = None,
+                              sop_uid: str | None = None) -> list[aiosqlite.Row]:
+        """Instances of some studies (optionally one series or one instance), in viewing order."""
+        if not study_uids:
+            return []
+        sql = f"SELECT * FROM instances WHERE study_uid IN ({','.join('?' * len(study_uids))})"
+        params: list[Any] = list(study_uids)
+        if series_uid is not None:
+            sql += " AND series_uid=?"
+            params.append(series_uid)
+        if sop_uid is not None:
+            sql += " AND sop_uid=?"
+            params.append(sop_uid)
+        sql += (" ORDER BY study_uid, coalesce(series_number, 2147483647), series_uid,"
+                " coalesce(instance_number, 2147483647), sop_uid")
+        return await self.db.fetchall(sql, tuple(params))
+
+    async def count_study(self, study_uid: str) -> int:
+        row = await self.db.fetchone("SELECT count(*) FROM instances WHERE study_uid=?", (study_uid,))
+        return int(row[0]) if row else 0
+
+    async def studies(self, filters: dict[str, str], limit: int, offset: int) -> list[aiosqlite.Row]:
+        """Study-level rows for QIDO-RS, filtered by exact UID / patient ID / date / modality / accession."""
+        clauses, params = [], []
+        for column, value in filters.items():
+            if column == "study_date" and "-" in value:
+                start, _, end = value.partition("-")
+                if start:
+                    clauses.append("study_date >= ?")
+                    params.append(start)
+                if end:
+                    clauses.append("study_date <= ?")
+                    params.append(end)
+            else:
+                clauses.append(f"{column} = ?")  # column names are ours (QIDO_KEYS), never input
+                params.append(value)
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        sql = ("SELECT study_uid, max(patient_name) AS patient_name, max(patient_id) AS patient_id,"
+               " max(study_date) AS study_date, max(study_description) AS study_description,"
+               " max(accession) AS accession, group_concat(DISTINCT modality) AS modalities,"
+               " count(DISTINCT series_uid) AS series, count(*) AS instances"
+               f" FROM instances{where} GROUP BY study_uid ORDER BY study_date DESC, study_uid LIMIT ? OFFSET ?")
+        return await self.db.fetchall(sql, (*params, limit, offset))
+
+    async def series(self, study_uid: str) -> list[aiosqlite.Row]:
+        return await self.db.fetchall(
+            "SELECT series_uid, max(modality) AS modality, max(series_number) AS series_number,"
+            " max(series_description) AS series_description, count(*) AS instances"
+            " FROM instances WHERE study_uid=? GROUP BY series_uid ORDER BY coalesce(max(series_number), 2147483647),"
+            " series_uid", (study_uid,))
+
+    async def instance(self, sop_uid: str) -> aiosqlite.Row | None:
+        return await self.db.fetchone("SELECT * FROM instances WHERE sop_uid=?", (sop_uid,))
+
+    async def instance_by_id(self, instance_id: str) -> aiosqlite.Row | None:
+        return await self.db.fetchone("SELECT * FROM instances WHERE instance_id=?", (instance_id,))
+
+    async def summary(self) -> dict[str, Any]:
+        """Counts for the status summary."""
+        db = self.db
+        out: dict[str, Any] = {}
+        row = await db.fetchone("SELECT count(*), count(DISTINCT msgid || infCode) FROM receipts")
+        out["received"], out["messages"] = (int(row[0]), int(row[1])) if row else (0, 0)
+        out["answers"] = {r[0]: int(r[1]) for r in await db.fetchall(
+            "SELECT succFlag, count(*) FROM receipts GROUP BY succFlag")}
+        out["rejected_by_reason"] = {r[0]: int(r[1]) for r in await db.fetchall(
+            "SELECT reason, count(*) FROM receipts WHERE succFlag='-1' GROUP BY reason ORDER BY 2 DESC")}
+        row = await db.fetchone("SELECT count(*), sum(succFlag='0'), sum(pdf_id IS NOT NULL), sum(instances)"
+                                " FROM exams")
+        out["stored"], out["stored_partial"], out["pdfs"], out["exam_instances"] = (
+            int(v or 0) for v in (row if row else (0, 0, 0, 0)))
+        row = await db.fetchone("SELECT count(*), coalesce(sum(size), 0) FROM instances")
+        out["instances"], out["instance_bytes"] = (int(row[0]), int(row[1])) if row else (0, 0)
+        out["forward"] = {r[0]: int(r[1]) for r in await db.fetchall(
+            "SELECT state, count(*) FROM outbox GROUP BY state")}
+        out["forwarded_with_warning"] = int((await db.fetchone(
+            "SELECT count(*) FROM outbox WHERE state='done' AND succFlag='0'") or (0,))[0])
+        out["forward_failed_by_reason"] = {r[0]: int(r[1]) for r in await db.fetchall(
+            "SELECT reason, count(*) FROM outbox WHERE state='failed' GROUP BY reason ORDER BY 2 DESC")}
+        out["batches"] = {r[0]: int(r[1]) for r in await db.fetchall(
+            "SELECT state, count(*) FROM batches GROUP BY state")}
+        return out
+
+    # ---- the outbox ---------------------------------------------------------------------------------
+
+    async def pending(self, limit: int) -> list[aiosqlite.Row]:
+        """Exams waiting for a batch, oldest first, with what their hop-2 record is built from."""
+        return await self.db.fetchall(
+            "SELECT e.exam_id, e.hiImgIndx, e.record, e.study_uid FROM outbox o JOIN exams e ON e.exam_id = o.exam_id"
+            " WHERE o.state='pending' ORDER BY o.rowid LIMIT ?", (limit,))
+
+    @staticmethod
+    async def next_seq(conn: aiosqlite.Connection, day: str, count: int) -> int:
+        """Reserve `count` msgid sequence numbers of a day; returns the first."""
+        async with conn.execute(
+            "INSERT INTO msgid_seq (day, seq) VALUES (?, ?) ON CONFLICT(day) DO UPDATE SET seq = seq + ?"
+            " RETURNING seq", (day, count, count)) as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        return int(row[0]) - count + 1
+
+    async def create_batches(self, day: str, groups: list[list[str]], render: Callable[[int, int], tuple[str, str]],
+                             failed: list[tuple[str, str, str]], now: str) -> int:
+        """In one transaction: mark exams that cannot be sent as failed, reserve one msgid sequence number
+        per group, and insert each group's batch — `render(i, seq)` gives its (msgid, body) — moving its
+        exams from `pending` to `sending`."""
+        async with self.db.transaction() as conn:
+            if failed:
+                await conn.executemany(
+                    "UPDATE outbox SET state='failed', reason=?, message=?, updated=? WHERE exam_id=? AND state='pending'",
+                    [(reason, message, now, exam_id) for exam_id, reason, message in failed])
+            if not groups:
+                return 0
+            first = await self.next_seq(conn, day, len(groups))
+            for i, exam_ids in enumerate(groups):
+                msgid, body = render(i, first + i)
+                async with conn.execute(
+                    "INSERT INTO batches (msgid, body, records, state, next_at, created) VALUES (?, ?, ?, 'sending', 0, ?)",
+                    (msgid, body, len(exam_ids), now)) as cur:
+                    batch_id = cur.lastrowid
+                await conn.executemany(
+                    "UPDATE outbox SET state='sending', batch_id=?, updated=? WHERE exam_id=? AND state='pending'",
+                    [(batch_id, now, e) for e in exam_ids])
+            return len(groups)
+
+    async def due_batches(self, now: float, limit: int) -> list[aiosqlite.Row]:
+        return await self.db.fetchall(
+            "SELECT batch_id, msgid, body, attempts FROM batches WHERE state='sending' AND next_at <= ?"
+            " ORDER BY next_at, batch_id LIMIT ?", (now, limit))
+
+    async def next_due(self) -> float | None:
+        row = await self.db.fetchone("SELECT min(next_at) FROM batches WHERE state='sending'")
+        return float(row[0]) if row and row[0] is not None else None
+
+    async def batch_exams(self, batch_id: int) -> dict[str, str]:
+        """hiImgIndx → exam_id of a batch's records."""
+        rows = await self.db.fetchall(
+            "SELECT e.hiImgIndx, o.exam_id FROM outbox o JOIN exams e ON e.exam_id = o.exam_id WHERE o.batch_id=?",
+            (batch_id,))
+        return {r[0]: r[1] for r in rows}
+
+    async def retry_later(self, batch_id: int, attempts: int, next_at: float, error: str) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute("UPDATE batches SET attempts=?, next_at=?, last_error=? WHERE batch_id=?",
+                               (attempts, next_at, error, batch_id))
+
+    async def finish_batch(self, batch_id: int, *, state: str, attempts: int, error: str | None,
+                           response: str | None, outcomes: list[tuple[str, str, str | None, str, str | None]],
+                           now: str) -> None:
+        """Apply a batch's outcome: the batch row and each exam's (state, succFlag, message, reason)."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE batches SET state=?, attempts=?, last_error=?, response=?, finished=? WHERE batch_id=?",
+                (state, attempts, error, response, now, batch_id))
+            await conn.executemany(
+                "UPDATE outbox SET state=?, succFlag=?, message=?, reason=?, updated=? WHERE exam_id=? AND batch_id=?",
+                [(st, flag, msg, reason, now, exam_id, batch_id) for exam_id, st, flag, msg, reason in outcomes])
+
+    async def requeue_unreachable(self, now: str) -> int:
+        """Re-arm batches that ran out of attempts: the same msgid and body are sent again."""
+        async with self.db.transaction() as conn:
+            async with conn.execute(
+                "SELECT DISTINCT batch_id FROM outbox WHERE state='failed' AND reason='unreachable'") as cur:
+                ids = [r[0] for r in await cur.fetchall()]
+            for batch_id in ids:
+                await conn.execute("UPDATE batches SET state='sending', attempts=0, next_at=0, finished=NULL"
+                                   " WHERE batch_id=?", (batch_id,))
+                await conn.execute("UPDATE outbox SET state='sending', reason=NULL, message=NULL, updated=?"
+                                   " WHERE batch_id=? AND state='failed'", (now, batch_id))
+        return len(ids)
+
+    async def all_file_ids(self) -> tuple[list[str], list[str]]:
+        pdfs = [r[0] for r in await self.db.fetchall("SELECT pdf_id FROM exams WHERE pdf_id IS NOT NULL")]
+        dcms = [r[0] for r in await self.db.fetchall("SELECT instance_id FROM instances")]
+        return pdfs, dcms
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
