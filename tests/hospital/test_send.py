@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 import aiohttp
 import pytest
@@ -19,13 +20,15 @@ from tests.conftest import free_port
 
 from .conftest import TINY, FakeCenter
 
+FIXED_NOW = datetime(2026, 1, 5, 9, 30, 0)  # msgid days must not change in the middle of a test
+
 
 @pytest.fixture
 async def hospital(hospital_settings: Settings) -> AsyncIterator[Hospital]:
     store = HospitalStore(hospital_settings.data_dir / "hospital" / "hospital.db")
     await store.open()
     async with aiohttp.ClientSession() as session:
-        yield Hospital(hospital_settings, store, session, seed=9, image_spec=TINY)
+        yield Hospital(hospital_settings, store, session, seed=9, image_spec=TINY, now=lambda: FIXED_NOW)
     await store.close()
 
 
@@ -147,3 +150,17 @@ async def test_sends_do_not_interleave(hospital: Hospital, fake_center: FakeCent
     await asyncio.gather(hospital.send(a, fake_center.url), hospital.send(b, fake_center.url))
     seqs = [parse_msgid(m["msgid"]) for m in fake_center.requests]
     assert sorted(p[2] for p in seqs if p) == [1, 2]
+
+
+async def test_msgid_sequence_survives_a_restart(hospital_settings: Settings, fake_center: FakeCenter) -> None:
+    path = hospital_settings.data_dir / "restart.db"
+    for _ in range(2):
+        store = HospitalStore(path)
+        await store.open()
+        try:
+            async with aiohttp.ClientSession() as session:
+                h = Hospital(hospital_settings, store, session, seed=2, now=lambda: FIXED_NOW)
+                await h.send(h.make_exams(1), fake_center.url)
+        finally:
+            await store.close()
+    assert [m["msgid"][-4:] for m in fake_center.requests] == ["0001", "0002"]

@@ -139,3 +139,13 @@ def test_file_links_point_at_the_hospitals_own_urls(make_factory: Callable[..., 
     assert rec["examRpotPdfI"] == f"http://10.1.2.3:8700/files/{exam.exam_id}/report.pdf"
     assert rec["imgInfoDcm"] == f"http://10.1.2.3:8700/dicomweb/studies/{exam.study_uid}"
     assert len(rec["imgInfoDcm"]) <= 500
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_every_uscc_in_every_index_has_a_correct_check_character(profile: str, settings: Settings) -> None:
+    from sandbox.spec.checksums import uscc_valid
+
+    factory = ExamFactory(settings.hospitals[1], settings.center.uscc, 3, index_profile=profile)
+    for exam in factory.exams(300):
+        parts = PROFILES[profile].parse(exam.record("http://h")["hiImgIndx"])
+        assert parts is not None and uscc_valid(parts["stog_uscc"]) and parts["stog_uscc"] == settings.center.uscc
