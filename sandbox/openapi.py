@@ -31,9 +31,9 @@ DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 DATETIME_PATTERN = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
 
 
-def _ecma(pattern: str) -> str:
-    """A Python regex as ECMA-262 (JSON Schema): named groups are written (?<name>…)."""
-    return pattern.replace("(?P<", "(?<")
+def _portable(pattern: str) -> str:
+    """A Python regex without named groups, read alike by ECMA-262 (JSON Schema) and Python."""
+    return re.sub(r"\(\?P<\w+>", "(", pattern)
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -75,7 +75,7 @@ def field_schema(spec: FieldSpec, index_profile: str) -> dict[str, Any]:
             schema["enum"] = list(codes)
     elif rule == "hi_img_indx":
         profile = PROFILES[index_profile]
-        schema["pattern"] = _ecma(profile.regex.pattern)
+        schema["pattern"] = _portable(profile.regex.pattern)
         schema["examples"] = [profile.example]
         description += f"。编码规则「{profile.name}」：{profile.describe()}"
     elif rule == "admdvs":
@@ -136,7 +136,7 @@ def envelope_schema(hop: int, record_ref: str, mode: Mode | str = Mode.LENIENT) 
             accepted = [tx.infno] + (list(INFNO_VARIANTS) if Mode(mode) is Mode.LENIENT else [])
             schema["enum"] = accepted
         elif f.code == "msgid":
-            schema["pattern"] = MSGID_RE.pattern.replace("(?P<", "(?<")
+            schema["pattern"] = _portable(MSGID_RE.pattern)
         elif f.code == "infTime":
             schema["pattern"] = DATETIME_PATTERN
         elif f.code == "infCode":
