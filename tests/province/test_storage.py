@@ -14,7 +14,7 @@ from aiohttp import web
 from sandbox.config import Settings
 from sandbox.province import create_app
 from sandbox.province.app import DB_FILE
-from tests.province.helpers import PATH, message, record, send
+from tests.province.helpers import PATH, message, record, send, stored
 
 
 def _rows_seen_by_another_connection(settings: Settings) -> list[tuple[str, str]]:
@@ -89,3 +89,22 @@ async def test_oversize_body_is_refused_before_it_is_sent(make_settings: Callabl
         await writer.wait_closed()
     finally:
         await runner.cleanup()
+
+
+async def test_failure_while_storing_answers_500_and_keeps_nothing_so_a_retry_works(
+    client: Any, settings: Settings, monkeypatch: Any
+) -> None:
+    from sandbox.province.store import IndexStore
+
+    def full_disk(conn: Any, rows: Any) -> None:
+        conn.executemany("INSERT INTO img_index (hiImgIndx) VALUES (?)", [(r[0],) for r in rows])  # half-done
+
+    msg = message(settings, [record(settings, 1)])
+    with monkeypatch.context() as patch:
+        patch.setattr(IndexStore, "insert", staticmethod(full_disk))
+        resp = await client.post(PATH, json=msg)
+        body = await resp.json()
+    assert resp.status == 500 and (body["code"], body["type"]) == (1099, "error")
+    assert await stored(client) == (0, 0)
+    status, body = await send(client, msg)
+    assert body["data"][0]["succFlag"] == "1"
