@@ -351,9 +351,16 @@ class ExamFactory:
                               sex=first.sex, min_age=max(i.min_age for i in items),
                               max_age=70 if first.sex else 95)
 
-        indication = rng.choice(INDICATIONS[ITEM_REGION[first.key]])
-        if visit == "体检":
-            indication = next((i for i in INDICATIONS[ITEM_REGION[first.key]] if i.icd == "Z00.000"), indication)
+        indications = INDICATIONS[ITEM_REGION[first.key]]
+        indication = rng.choice(indications)
+        checkup = next((i for i in indications if i.icd == "Z00.000"), None)
+        if visit == "体检":  # health check-ups order only what a check-up includes
+            if checkup is None:
+                visit = "门诊"
+            else:
+                indication = checkup
+        elif indication is checkup:
+            indication = indications[0]
         texts = REPORTS[first.key]
         finding: Finding | None = None
         if rng.random() >= NORMAL_SHARE[visit]:
@@ -368,7 +375,7 @@ class ExamFactory:
         second = rng.choice([s for s in staff.chiefs if s is not checker] or list(staff.chiefs))
         technician = reporter if first.modality == "US" else rng.choice(staff.technicians)
         clinician = rng.choice(staff.clinicians)
-        dept = rng.choice([d for d in ORDERING_DEPTS[first.key] if d != "体检中心"])
+        dept = rng.choice([d for d in ORDERING_DEPTS[first.key] if d not in ("体检中心", "急诊科")])
         if visit == "急诊":
             dept = "急诊科"
         elif visit == "体检":

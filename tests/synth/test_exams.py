@@ -149,3 +149,13 @@ def test_every_uscc_in_every_index_has_a_correct_check_character(profile: str, s
     for exam in factory.exams(300):
         parts = PROFILES[profile].parse(exam.record("http://h")["hiImgIndx"])
         assert parts is not None and uscc_valid(parts["stog_uscc"]) and parts["stog_uscc"] == settings.center.uscc
+
+
+def test_visit_type_department_and_clinical_diagnosis_agree(sample_exams: list[Exam]) -> None:
+    visits = Counter(e.visit for e in sample_exams)
+    assert set(visits) == {"门诊", "住院", "急诊", "体检"}
+    for e in sample_exams:
+        assert (e.ordering_dept == "体检中心") == (e.visit == "体检")
+        assert (e.indication.icd == "Z00.000") == (e.visit == "体检")
+        assert (e.visit == "急诊") == (e.ordering_dept == "急诊科")
+        assert bool(e.inpatient_no) == (e.visit == "住院") and bool(e.ward) == (e.visit == "住院")
