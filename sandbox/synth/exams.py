@@ -383,8 +383,6 @@ class ExamFactory:
         ward = None
         inpatient_no = ""
         if visit == "住院":
-            if dept in ("急诊科", "体检中心"):
-                dept = next(d for d in ORDERING_DEPTS[first.key] if d in WARDS)
             ward = (f"{WARDS[dept]}{rng.randint(1, 2)}", f"{dept}{rng.choice(('一', '二'))}病区")
             inpatient_no = f"ZY{exam_at:%y}{rng.randrange(10**6):06d}"
 
