@@ -1,0 +1,236 @@
+"""What the control API does to a running sandbox. No HTTP here.
+
+A developer points their own client at `sandbox serve` and scripts what it meets: reset everything, set
+the seed, load a scenario of the library (its settings and faults; with `run`, also its steps and
+expectations, in the background), add or heal faults, make the emulated hospital send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from sandbox.faults.model import Fault
+from sandbox.scenario import library
+from sandbox.scenario.driver import Driver, StepFailed
+from sandbox.scenario.model import ScenarioError, SendStep, translate
+from sandbox.scenario.runner import describe_step, execute, observe
+
+if TYPE_CHECKING:
+    from sandbox.app import Sandbox
+
+TEXTS: Mapping[str, str] = MappingProxyType({
+    "state": "沙箱状态",
+    "reset": "已清空全部数据、日志与故障",
+    "reset_seed": "已清空全部数据、日志与故障，随机种子为 {seed}",
+    "seed": "随机种子已设为 {seed}（各角色已按新种子重启）",
+    "scenario_loaded": "已加载场景「{name}」：{title}；故障 {faults} 个",
+    "scenario_running": "已加载场景「{name}」并在后台执行其步骤，完成后 GET /_sandbox/ 可见结果",
+    "scenario_busy": "场景「{name}」仍在执行，请稍后或先 POST /_sandbox/reset",
+    "healed": "已恢复故障：{names}",
+    "healed_none": "没有名为「{name}」的故障",
+    "healed_all": "已恢复全部故障（{count} 个）",
+    "fault_added": "已加入故障「{name}」：{description}",
+    "sent": "医疗机构已发送 {messages} 个报文、{records} 条记录",
+    "bad_body": "请求体应为 JSON 对象：{detail}",
+    "bad_seed": "seed 应为整数",
+    "bad_name": "需要场景名称 name",
+    "no_hospital": "本进程未运行医疗机构角色，无法发送",
+    "no_journal": "本沙箱未开启日志",
+    "not_found": "日志中没有第 {seq} 条交互",
+    "invalid": "参数错误：{detail}",
+})
+
+
+class ControlError(Exception):
+    """A control request refused; `status` is the HTTP status, the text is Chinese."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class ControlPlane:
+    """The control operations of one sandbox."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.driver = Driver(sandbox)
+        self.task: asyncio.Task[None] | None = None
+        self.run: dict[str, Any] | None = None  # the background scenario run: steps and expectation results
+
+    async def state(self) -> dict[str, Any]:
+        sb = self.sandbox
+        s = sb.settings
+        roles = {}
+        for role in ("hospital", "center", "province"):
+            roles[role] = {"url": sb.url(role), "inProcess": role in sb.roles, "running": sb.running(role)}
+        out: dict[str, Any] = {
+            "roles": roles,
+            "settings": {"seed": s.seed, "mode": str(s.mode), "responseStyle": s.response_style,
+                         "indexProfile": s.index_profile, "dataDir": str(s.data_dir)},
+            "institutions": [{"code": i.code, "name": i.name, "role": i.role, "key": i.key} for i in s.institutions],
+            "scenario": sb.scenario.name if sb.scenario is not None else None,
+            "faults": sb.faults.state(),
+            "run": self.run,
+        }
+        if sb.journal is not None:
+            out["journal"] = await sb.journal.stats()
+        return out
+
+    async def reset(self, seed: int | None = None) -> str:
+        await self._cancel()
+        if seed is not None and seed != self.sandbox.settings.seed:
+            await self.sandbox.reconfigure(seed=seed)
+        await self.sandbox.reset()
+        self.sandbox.scenario = None
+        self.driver = Driver(self.sandbox)
+        self.run = None
+        if self.sandbox.journal is not None:
+            self.sandbox.journal.context.update(scenario=None, step=None)
+        return TEXTS["reset_seed"].format(seed=seed) if seed is not None else TEXTS["reset"]
+
+    async def seed(self, seed: int) -> str:
+        await self.sandbox.reconfigure(seed=seed)
+        self.driver = Driver(self.sandbox)
+        return TEXTS["seed"].format(seed=seed)
+
+    async def load_scenario(self, name: str, run: bool = False) -> str:
+        if self.task is not None and not self.task.done():
+            raise ControlError(409, TEXTS["scenario_busy"].format(name=self.run["name"] if self.run else ""))
+        try:
+            scenario = library.find(name)
+        except ScenarioError as exc:
+            raise ControlError(404, str(exc)) from exc
+        sb = self.sandbox
+        updates = {k: v for k, v in {**scenario.settings, "seed": scenario.seed}.items()
+                   if getattr(sb.settings, k) != v}
+        if updates:
+            await sb.reconfigure(**updates)
+        sb.faults.heal()
+        sb.faults.load(scenario.faults)
+        sb.scenario = scenario
+        self.driver = Driver(sb)
+        if sb.journal is not None:
+            sb.journal.context.update(scenario=scenario.name, step=None)
+        if not run:
+            self.run = None
+            return TEXTS["scenario_loaded"].format(name=scenario.name, title=scenario.title.zh,
+                                                   faults=len(scenario.faults))
+        self.run = {"name": scenario.name, "state": "running", "steps": [], "expectations": []}
+        self.task = asyncio.create_task(self._run(), name=f"scenario-{scenario.name}")
+        return TEXTS["scenario_running"].format(name=scenario.name)
+
+    async def _run(self) -> None:
+        sb = self.sandbox
+        scenario = sb.scenario
+        assert scenario is not None and self.run is not None
+        run = self.run
+        try:
+            for i, step in enumerate(scenario.steps, 1):
+                label = f"{i}. {step.label or describe_step(step)}"
+                if sb.journal is not None:
+                    sb.journal.context["step"] = label
+                t0 = time.perf_counter()
+                try:
+                    await execute(sb, self.driver, step)
+                except StepFailed as exc:
+                    run["steps"].append({"label": label, "error": str(exc)})
+                    break
+                run["steps"].append({"label": label, "seconds": round(time.perf_counter() - t0, 3)})
+            for check in scenario.expect:
+                r = await observe(self.driver, check)
+                run["expectations"].append({"ok": r.ok, "expectation": r.text, "observed": r.observed_text})
+            run["state"] = "passed" if all(e["ok"] for e in run["expectations"]) and not any(
+                "error" in s for s in run["steps"]) else "failed"
+        finally:
+            if run["state"] == "running":
+                run["state"] = "cancelled"
+            if sb.journal is not None:
+                sb.journal.context["step"] = None
+
+    async def _cancel(self) -> None:
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+        self.task = None
+
+    def heal(self, name: str | None) -> str:
+        gone = self.sandbox.faults.heal(name)
+        if name is None:
+            return TEXTS["healed_all"].format(count=len(gone))
+        if not gone:
+            raise ControlError(404, TEXTS["healed_none"].format(name=name))
+        return TEXTS["healed"].format(names="、".join(gone))
+
+    def add_fault(self, data: Any) -> str:
+        try:
+            fault = Fault.model_validate(data)
+        except ValidationError as exc:
+            raise ControlError(400, TEXTS["invalid"].format(detail="；".join(translate(exc)))) from exc
+        self.sandbox.faults.load([fault])
+        return TEXTS["fault_added"].format(name=fault.label, description=fault.describe())
+
+    async def send(self, data: Any) -> tuple[str, list[dict[str, Any]]]:
+        if "hospital" not in self.sandbox.roles or not self.sandbox.running("hospital"):
+            raise ControlError(409, TEXTS["no_hospital"])
+        try:
+            step = SendStep.model_validate(data)
+        except ValidationError as exc:
+            raise ControlError(400, TEXTS["invalid"].format(detail="；".join(translate(exc)))) from exc
+        try:
+            sent = await self.driver.send(step)
+        except StepFailed as exc:
+            raise ControlError(400, str(exc)) from exc
+        messages = [{"msgid": m.msgid, "records": len(m.records)} for m in sent]
+        return TEXTS["sent"].format(messages=len(sent), records=sum(len(m.records) for m in sent)), messages
+
+    async def journal_page(self, query: Mapping[str, str]) -> list[dict[str, Any]]:
+        journal = self.sandbox.journal
+        if journal is None:
+            raise ControlError(404, TEXTS["no_journal"])
+        params: dict[str, Any] = {}
+        try:
+            after = int(query.get("after", "0"))
+            limit = min(int(query.get("limit", "100")), 1000)
+            for key, value in query.items():
+                if key in ("after", "limit"):
+                    continue
+                params[key] = int(value) if key in ("hop", "code") else value
+            return await journal.page(after=after, limit=limit, **params)
+        except ValueError as exc:
+            raise ControlError(400, TEXTS["invalid"].format(detail=exc)) from exc
+
+    async def journal_entry(self, seq: int) -> dict[str, Any]:
+        journal = self.sandbox.journal
+        if journal is None:
+            raise ControlError(404, TEXTS["no_journal"])
+        entry = await journal.get(seq)
+        if entry is None:
+            raise ControlError(404, TEXTS["not_found"].format(seq=seq))
+        return entry
+
+    async def close(self) -> None:
+        await self._cancel()
+
+
+def scenarios() -> list[dict[str, Any]]:
+    """The library, one entry per scenario (bad files are listed with their error)."""
+    out = []
+    for path in library.files():
+        try:
+            sc = library.load(path)
+        except ScenarioError as exc:
+            out.append({"file": path.name, "error": str(exc)})
+            continue
+        out.append({"name": sc.name, "file": path.name, "title": sc.title.model_dump(),
+                    "description": sc.description.model_dump(), "faults": len(sc.faults), "steps": len(sc.steps),
+                    "expectations": len(sc.expect)})
+    return out

@@ -1,0 +1,134 @@
+"""HTTP in, HTTP out for the control plane: the same routes on every role's port, under /_sandbox/."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from sandbox.common.http import json_response
+from sandbox.control.domain import TEXTS, ControlError, ControlPlane, scenarios
+from sandbox.typedefs import SANDBOX
+
+PREFIX = "/_sandbox"
+
+
+def _control(request: web.Request) -> ControlPlane:
+    sandbox = request.app[SANDBOX]
+    if getattr(sandbox, "control", None) is None:
+        sandbox.control = ControlPlane(sandbox)
+    control: ControlPlane = sandbox.control
+    return control
+
+
+def _ok(message: str, data: Any = None) -> web.Response:
+    return json_response({"code": 0, "type": "success", "message": message, "data": data})
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ControlError(400, TEXTS["bad_body"].format(detail=exc)) from exc
+    if not isinstance(body, dict):
+        raise ControlError(400, TEXTS["bad_body"].format(detail=type(body).__name__))
+    return body
+
+
+def _seed(body: dict[str, Any]) -> int | None:
+    seed = body.get("seed")
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ControlError(400, TEXTS["bad_seed"])
+    return seed
+
+
+@web.middleware
+async def control_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except ControlError as exc:
+        return json_response({"code": exc.status, "type": "error", "message": str(exc), "data": None},
+                             status=exc.status)
+
+
+async def state(request: web.Request) -> web.Response:
+    return _ok(TEXTS["state"], await _control(request).state())
+
+
+async def reset(request: web.Request) -> web.Response:
+    body = await _body(request)
+    return _ok(await _control(request).reset(_seed(body)))
+
+
+async def seed(request: web.Request) -> web.Response:
+    value = _seed(await _body(request))
+    if value is None:
+        raise ControlError(400, TEXTS["bad_seed"])
+    return _ok(await _control(request).seed(value))
+
+
+async def scenario(request: web.Request) -> web.Response:
+    body = await _body(request)
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ControlError(400, TEXTS["bad_name"])
+    return _ok(await _control(request).load_scenario(name.strip(), run=bool(body.get("run", False))))
+
+
+async def list_scenarios(request: web.Request) -> web.Response:
+    return _ok("场景库", scenarios())
+
+
+async def heal(request: web.Request) -> web.Response:
+    body = await _body(request)
+    name = body.get("name")
+    return _ok(_control(request).heal(name if isinstance(name, str) and name.strip() else None))
+
+
+async def faults(request: web.Request) -> web.Response:
+    return _ok("当前故障", request.app[SANDBOX].faults.state())
+
+
+async def add_fault(request: web.Request) -> web.Response:
+    return _ok(_control(request).add_fault(await _body(request)))
+
+
+async def send(request: web.Request) -> web.Response:
+    message, data = await _control(request).send(await _body(request))
+    return _ok(message, data)
+
+
+async def journal(request: web.Request) -> web.Response:
+    return _ok("日志", await _control(request).journal_page(request.query))
+
+
+async def journal_entry(request: web.Request) -> web.Response:
+    try:
+        seq = int(request.match_info["seq"])
+    except ValueError as exc:
+        raise ControlError(400, TEXTS["invalid"].format(detail="seq")) from exc
+    return _ok("日志", await _control(request).journal_entry(seq))
+
+
+def setup_routes(app: web.Application) -> None:
+    """Add the control routes and their error mapping to a role's application."""
+    app.middlewares.append(control_errors)
+    app.router.add_get(PREFIX + "/", state)
+    app.router.add_get(PREFIX, state)
+    app.router.add_post(PREFIX + "/reset", reset)
+    app.router.add_post(PREFIX + "/seed", seed)
+    app.router.add_post(PREFIX + "/scenario", scenario)
+    app.router.add_get(PREFIX + "/scenarios", list_scenarios)
+    app.router.add_post(PREFIX + "/heal", heal)
+    app.router.add_get(PREFIX + "/faults", faults)
+    app.router.add_post(PREFIX + "/faults", add_fault)
+    app.router.add_post(PREFIX + "/send", send)
+    app.router.add_get(PREFIX + "/journal", journal)
+    app.router.add_get(PREFIX + "/journal/{seq}", journal_entry)
