@@ -244,7 +244,9 @@ def _common(exam: Exam, modality: str, sop_class: str, sop_uid: str) -> tuple[Fi
     ds.OperatorsName = exam.technician.name
     ds.ManufacturerModelName = d.model.model
     ds.PatientName = f"{p.family}^{p.given}" if p.given else p.family
-    ds.PatientID = exam.patient_id
+    # The record leaves patnId out for some exams; the images then carry the certificate number, so the
+    # center can still match them to the record (PatientID against patnId/certno/iptNo).
+    ds.PatientID = exam.patient_id if "patnId" in exam.filled else p.certno
     ds.IssuerOfPatientID = h.code
     ds.PatientBirthDate = f"{p.birth:%Y%m%d}"
     ds.PatientSex = "M" if p.gend == "1" else "F"
