@@ -26,6 +26,8 @@ from enum import StrEnum
 from functools import lru_cache, partial
 from typing import Any
 
+import orjson
+
 from sandbox.spec import formats
 from sandbox.spec.checksums import ID15_RE, ID18_RE, USCC_RE, id_check_char, uscc_check_char
 from sandbox.spec.dicts import DICT_TITLES, DICTIONARIES
@@ -171,7 +173,11 @@ def data_length(data: Any) -> int:
     """Length of `data` in characters, as compact JSON (how the 40000 limit of 交易输入 is measured)."""
     if isinstance(data, str):
         return len(data)
-    return len(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+    try:
+        # orjson writes the same compact JSON as json.dumps(ensure_ascii=False), several times faster
+        return len(orjson.dumps(data).decode())
+    except TypeError:  # an integer beyond 64 bits
+        return len(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
 
 
 def detect_hop(message: Any) -> int | None:

@@ -25,34 +25,63 @@ import aiohttp
 
 from sandbox.bench import Row
 from sandbox.config import Institution, Settings, default_institutions
-from sandbox.province.samples import message, record
+from sandbox.province.samples import message
 from sandbox.spec.checksums import uscc_check_char
 from sandbox.spec.fields import DATA_MAX_CHARS, HOP2
+from sandbox.spec.index_profiles import PROFILES
+from sandbox.spec.messages import RESULTS
+from sandbox.synth.exams import ExamFactory
 from sandbox.validate import data_length
 
 TARGET = 25_000.0
 SENDERS = 4
+POOL = 1_000  # synthetic exams per sender
 
 
 def _settings(data_dir: Path, port: int) -> Settings:
     """The default institutions plus SENDERS - 1 more sharing centers."""
     extra = tuple(
         Institution(code=f"C5108000000{i}", name=f"模拟地方影像云数据共享中心{i}", key=f"BENCHCENTERKEY000{i}",
-                    role="center", uscc=f"12510800MB0L3100{i}" + uscc_check_char(f"12510800MB0L3100{i}"))
+                    role="center", uscc=f"12510800MB0L4{i:04d}" + uscc_check_char(f"12510800MB0L4{i:04d}"))
         for i in range(2, SENDERS + 1)
     )
     return Settings(data_dir=data_dir, province_port=port, institutions=default_institutions() + extra)
 
 
-def _batches(settings: Settings, center: Institution, count: int, first: int) -> list[bytes]:
-    """`count` messages of records numbered from `first`, each filling the data limit."""
+def _pool(settings: Settings, center: Institution) -> list[dict[str, Any]]:
+    """POOL realistic hop-2 records of this center (synthetic exams of the configured hospitals)."""
+    out: list[dict[str, Any]] = []
+    hospitals = settings.hospitals
+    fields = HOP2.by_code
+    for h, hospital in enumerate(hospitals):
+        factory = ExamFactory(hospital, center.uscc, settings.seed, index_profile=settings.index_profile)
+        for n, exam in enumerate(factory.exams(POOL // len(hospitals))):
+            hop1 = exam.record(settings.url(settings.hospital_port))
+            rec = {code: value for code, value in hop1.items() if code in fields}
+            if "postcode" in hop1:  # the hop-2 table spells it poscode
+                rec["poscode"] = hop1["postcode"]
+            base = f"{settings.url(settings.center_port)}/exams/{h}-{n}"
+            rec.update(stogInsUscc=center.uscc, examRpotLinkUrl=f"{base}/report", imgInfoLinkUrl=f"{base}/viewer",
+                       imgDldLink=f"{settings.url(settings.center_port)}/dicomweb/studies/{exam.study_uid}")
+            out.append(rec)
+    return out
+
+
+def _batches(settings: Settings, center: Institution, count: int) -> list[bytes]:
+    """`count` messages, each filling the data limit. The pool's exams are sent again and again, each time
+    under a fresh index: its 12-character institution segment becomes a counter (nothing cross-checks it)."""
+    profile = PROFILES[settings.index_profile]
+    pool = _pool(settings, center)
     out: list[bytes] = []
-    n = first
+    n = 0
     for seq in range(1, count + 1):
         records: list[dict[str, Any]] = []
         length = 2  # the brackets; each record adds its length and a comma
         while True:
-            rec = record(settings, n, center=center)
+            rec = dict(pool[n % len(pool)])
+            parts = profile.parse(rec["hiImgIndx"])
+            assert parts is not None
+            rec["hiImgIndx"] = profile.build({**parts, "inst_code": f"B{n:011d}"})
             length += data_length(rec) + (1 if records else 0)
             if length > DATA_MAX_CHARS:
                 break
@@ -68,8 +97,7 @@ async def _sender(session: aiohttp.ClientSession, url: str, bodies: list[bytes])
     for body in bodies:
         async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as resp:
             answer = await resp.json()
-        flags = {a["succFlag"] for a in answer["data"]}
-        if answer["code"] != 0 or flags != {"1"}:
+        if answer["code"] != 0 or any(a["message"] != RESULTS["saved"] for a in answer["data"]):
             raise RuntimeError(f"省级模块拒绝了基准报文：{answer['message']}")
         saved += len(answer["data"])
     return saved
@@ -92,7 +120,7 @@ async def _wait_ready(url: str, timeout: float = 20.0) -> None:
 
 async def _drive(settings: Settings, per_sender: int) -> tuple[int, float, int]:
     centers = [i for i in settings.institutions if i.role == "center"]
-    work = [_batches(settings, c, per_sender, k * 1_000_000) for k, c in enumerate(centers)]
+    work = [_batches(settings, c, per_sender) for c in centers]
     chars = sum(len(b) for b in work[0]) // len(work[0])
     base = settings.url(settings.province_port)
     await _wait_ready(base + "/openapi.json")

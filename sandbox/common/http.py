@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -37,15 +38,17 @@ async def read_json(request: web.Request) -> Any:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
         raise EnvelopeError("body_too_large", limit=limit) from exc
+    if raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8):]
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise EnvelopeError("bad_encoding") from exc
-    try:
-        # orjson: several times faster on 40000-character batches, and strict RFC 8259 (no NaN, no lone
-        # surrogates, bounded nesting), so whatever it returns can be hashed and stored.
-        return orjson.loads(text)
+        # orjson: several times faster on 40000-character batches, checks UTF-8 itself, and is strict
+        # RFC 8259 (no NaN, no lone surrogates, bounded nesting), so whatever it returns can be hashed and stored.
+        return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise EnvelopeError("bad_encoding") from exc
         raise EnvelopeError("bad_json", detail=f"第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}") from exc
 
 

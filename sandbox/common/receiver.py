@@ -103,7 +103,7 @@ class Item:
     result: RecordResult
     flag: SuccFlag
     message: str
-    _canonical: tuple[str, str] | None = None
+    _canonical: str | None = None
 
     @classmethod
     def from_result(cls, result: RecordResult, first: int | None = None) -> Item:
@@ -149,12 +149,17 @@ class Item:
         """The same record is already stored: answer success, store nothing again."""
         self.flag, self.message = SuccFlag.OK, message
 
-    def canonical(self) -> tuple[str, str]:
-        """(JSON text, sha256) of the normalised values, keys sorted: equal records give equal hashes."""
+    def canonical_json(self) -> str:
+        """The normalised values as compact JSON with sorted keys: equal records give equal texts, whatever
+        the key order, blanks or variant spellings they were sent with."""
         if self._canonical is None:
-            text = canonical_json(self.values)
-            self._canonical = (text.decode(), hashlib.sha256(text).hexdigest())
+            self._canonical = canonical_json(self.values).decode()
         return self._canonical
+
+    def canonical(self) -> tuple[str, str]:
+        """(canonical JSON text, its sha256)."""
+        text = self.canonical_json()
+        return text, hashlib.sha256(text.encode()).hexdigest()
 
     def answer(self) -> Answer:
         return Answer(self.index, self.flag, self.message[:MESSAGE_LIMIT])

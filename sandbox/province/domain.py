@@ -110,31 +110,31 @@ class Province:
     # ---- RecordHandler -------------------------------------------------------------------------
 
     async def prepare(self, batch: Batch) -> None:
-        """Refuse records filed under another institution's USCC; hash the others (outside the write lock)."""
+        """Refuse records filed under another institution's USCC; serialise the others (outside the write lock)."""
         own = batch.sender.uscc
         for item in batch.accepted:
             uscc = item.values.get("stogInsUscc")
             if uscc != own:
                 item.reject(RESULTS["uscc_not_sender"].format(value=uscc, infcode=batch.infcode))
             else:
-                item.canonical()
+                item.canonical_json()
 
     def store(self, conn: sqlite3.Connection, batch: Batch) -> None:
         """In the database thread, inside the receiver's transaction: decide each record against the stored
         indexes, then insert the new ones in one statement."""
         items = batch.accepted
-        stored = IndexStore.stored_hashes(conn, [i.index for i in items if i.index is not None])
+        stored = IndexStore.stored_records(conn, [i.index for i in items if i.index is not None])
         rows: list[tuple[str, ...]] = []
         for item in items:
             values = item.values
-            text, digest = item.canonical()
+            text = item.canonical_json()
             earlier = stored.get(values["hiImgIndx"])
             if earlier is None:
-                rows.append((values["hiImgIndx"], digest, values["certno"].upper(), values["fixmedinsCode"],
+                rows.append((values["hiImgIndx"], values["certno"].upper(), values["fixmedinsCode"],
                              values["examAdmdvs"], values["examDate"], batch.infcode, batch.msgid,
                              item.flag.value, batch.received, text))
                 batch.stored.append(item)
-            elif earlier == digest:
+            elif earlier == text:
                 item.idempotent()
             else:
                 item.reject(RESULTS["duplicate_index"].format(value=values["hiImgIndx"]))

@@ -11,12 +11,11 @@ import aiosqlite
 
 from sandbox.common.db import MESSAGES_SCHEMA, Database
 
-# The record is kept whole as JSON (normalised values, table spellings); the columns a reader searches by
-# are copied out beside it. record_hash identifies identical resends.
+# The record is kept whole as canonical JSON (normalised values, table spellings, sorted keys), which is also
+# what tells an identical resend from a different record; the columns a reader searches by are copied out.
 SCHEMA = MESSAGES_SCHEMA + """
 CREATE TABLE IF NOT EXISTS img_index (
     hiImgIndx     TEXT PRIMARY KEY,
-    record_hash   TEXT NOT NULL,
     certno        TEXT NOT NULL,
     fixmedinsCode TEXT NOT NULL,
     examAdmdvs    TEXT NOT NULL,
@@ -33,9 +32,9 @@ CREATE INDEX IF NOT EXISTS img_index_admdvs ON img_index (examAdmdvs, examDate);
 CREATE INDEX IF NOT EXISTS img_index_date ON img_index (examDate);
 """
 
-COLUMNS = ("hiImgIndx", "record_hash", "certno", "fixmedinsCode", "examAdmdvs", "examDate", "infCode",
+COLUMNS = ("hiImgIndx", "certno", "fixmedinsCode", "examAdmdvs", "examDate", "infCode",
            "msgid", "succFlag", "received", "record")
-_INSERT = f"INSERT INTO img_index ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+_ROW = f"({', '.join('?' * len(COLUMNS))})"
 _CHUNK = 500  # host parameters per IN (...) query, well under SQLite's limit
 _SELECT = "SELECT hiImgIndx, infCode, msgid, succFlag, received, record FROM img_index"
 
@@ -80,20 +79,27 @@ class IndexStore:
         await self.db.close()
 
     @staticmethod
-    def stored_hashes(conn: sqlite3.Connection, indexes: list[str]) -> dict[str, str]:
-        """{hiImgIndx: record_hash} of those indexes already stored (inside the caller's transaction)."""
+    def stored_records(conn: sqlite3.Connection, indexes: list[str]) -> dict[str, str]:
+        """{hiImgIndx: canonical record JSON} of those indexes already stored (inside the caller's transaction)."""
         out: dict[str, str] = {}
         for start in range(0, len(indexes), _CHUNK):
             chunk = indexes[start:start + _CHUNK]
-            sql = f"SELECT hiImgIndx, record_hash FROM img_index WHERE hiImgIndx IN ({', '.join('?' * len(chunk))})"
+            sql = f"SELECT hiImgIndx, record FROM img_index WHERE hiImgIndx IN ({', '.join('?' * len(chunk))})"
             out.update(conn.execute(sql, chunk).fetchall())
         return out
 
     @staticmethod
     def insert(conn: sqlite3.Connection, rows: list[tuple[str, ...]]) -> None:
-        """Insert rows in COLUMNS order (inside the caller's transaction)."""
-        if rows:
-            conn.executemany(_INSERT, rows)
+        """Insert rows in COLUMNS order (inside the caller's transaction).
+
+        One multi-row INSERT per chunk rather than executemany: SQLite then steps once, and the database
+        thread takes the GIL back once instead of once per row — each time it must wait for the event loop
+        thread, which is busy validating other batches."""
+        per_chunk = _CHUNK // len(COLUMNS)
+        for start in range(0, len(rows), per_chunk):
+            chunk = rows[start:start + per_chunk]
+            conn.execute(f"INSERT INTO img_index ({', '.join(COLUMNS)}) VALUES {', '.join([_ROW] * len(chunk))}",
+                         [value for row in chunk for value in row])
 
     async def get(self, index: str) -> aiosqlite.Row | None:
         return await self.db.fetchone(_SELECT + " WHERE hiImgIndx = ?", (index,))
