@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pydicom
 from pydicom.errors import InvalidDicomError
@@ -120,7 +120,7 @@ class Failure:
         return cls(source, exc.code, exc.message, exc.reason)
 
 
-def _head(data: bytes | memoryview) -> str:
+def _head(data: bytes | memoryview | mmap.mmap) -> str:
     text = bytes(data[:16])
     return text.decode("ascii", "replace").replace("\ufffd", "?").strip() or "空"
 
@@ -205,7 +205,7 @@ def _check_pixels(data: bytes | mmap.mmap, pos: int, implicit: bool, little: boo
     header = data[pos:pos + 12]
     if len(header) < 8:
         return False
-    order = "little" if little else "big"
+    order: Literal["little", "big"] = "little" if little else "big"
     group, elem = int.from_bytes(header[0:2], order), int.from_bytes(header[2:4], order)
     if (group, elem) != (0x7FE0, 0x0010):
         return False
@@ -240,7 +240,7 @@ def media_type(content_type: str) -> tuple[str, dict[str, str]]:
     return kind.strip().lower(), out
 
 
-def split_parts(content_type: str, data: bytes, *, max_bytes: int, zip_path: Path | None = None) -> list[Part]:
+def split_parts(content_type: str, data: bytes | mmap.mmap, *, max_bytes: int, zip_path: Path | None = None) -> list[Part]:
     """The candidate instances in a body: multipart parts, zip members, or the body itself."""
     kind, params = media_type(content_type)
     if kind.startswith("multipart/"):
@@ -250,10 +250,10 @@ def split_parts(content_type: str, data: bytes, *, max_bytes: int, zip_path: Pat
         return split_multipart(data, boundary)
     if kind in ("application/zip", "application/x-zip-compressed") or data[:4] == b"PK\x03\x04":
         return split_zip(zip_path if zip_path is not None else io.BytesIO(data), max_bytes)
-    return [Part("", data)]
+    return [Part("", data if isinstance(data, bytes) else bytes(data))]
 
 
-def split_multipart(data: bytes, boundary: str) -> list[Part]:
+def split_multipart(data: bytes | mmap.mmap, boundary: str) -> list[Part]:
     """Parts of a multipart body (RFC 2046), in order."""
     delim = b"--" + boundary.encode("latin-1")
     start = data.find(delim)

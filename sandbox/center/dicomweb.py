@@ -33,6 +33,7 @@ from typing import Any
 
 import aiosqlite
 import pydicom
+import pydicom.uid
 from aiohttp import web
 
 from sandbox.center.dicomstore import media_type
@@ -126,7 +127,7 @@ def _convert(data: bytes, stored: str, wanted: str | None) -> tuple[bytes, str]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ds = pydicom.dcmread(io.BytesIO(data))
-        ds.file_meta.TransferSyntaxUID = wanted
+        ds.file_meta.TransferSyntaxUID = pydicom.uid.UID(wanted)
         buf = io.BytesIO()
         ds.save_as(buf, implicit_vr=wanted == IMPLICIT_LE, little_endian=wanted != EXPLICIT_BE,
                    enforce_file_format=True)

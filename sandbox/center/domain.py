@@ -39,7 +39,7 @@ import aiosqlite
 
 from sandbox.center import dicomstore
 from sandbox.center.dicomstore import Failure, FileStore, InstanceInfo, Part, new_id
-from sandbox.center.errors import DicomProblem, ExamNotFound, FetchError, FileProblem, NotPushed, PdfProblem
+from sandbox.center.errors import DicomProblem, ExamNotFound, FileProblem, NotPushed, PdfProblem
 from sandbox.center.fetch import Body, Fetcher
 from sandbox.center.render import LRU, RenderCache
 from sandbox.center.store import INSTANCE_COLUMNS, CenterStore, dumps
@@ -136,7 +136,7 @@ class Ingest:
     async def prepare(self, batch: Batch) -> None:
         """Fetch every accepted record's files, except for identical resends of stored records."""
         items = batch.accepted
-        known = await self.center.store.exams_by_index(self.center.store.db.conn,
+        known = await self.center.store.exams_by_index(self.center.store.reader,
                                                         [i.index for i in items if i.index])
         jobs = []
         for item in items:

@@ -143,7 +143,7 @@ class _Sink:
         self.size = 0
         self.keep = keep
 
-    def write(self, chunk: bytes | memoryview) -> None:
+    def write(self, chunk: bytes | bytearray | memoryview) -> None:
         self.size += len(chunk)
         if self.size > self.limit:
             raise FetchError("fetch_too_large", limit=self.limit, url=self.url[:200])

@@ -149,7 +149,7 @@ def viewer_series(rows: Iterable[Any]) -> list[dict[str, Any]]:
     return list(series.values())
 
 
-def index_page(*, summary: dict[str, Any], exams: Sequence[Any], links: Iterable[tuple[str, str]],
+def index_page(*, summary: dict[str, Any], exams: Sequence[Any], links: Iterable[str],
                endpoints: dict[str, str], page: int, pages: int) -> str:
     """The center's home page: counts, recent exams, and where each endpoint is."""
     rows = []

@@ -10,7 +10,8 @@ from aiohttp import web
 
 from sandbox import openapi
 from sandbox.center import pages
-from sandbox.center.dicomweb import PREFIX as DICOMWEB, setup_dicomweb
+from sandbox.center.dicomweb import PREFIX as DICOMWEB
+from sandbox.center.dicomweb import setup_dicomweb
 from sandbox.center.domain import Center
 from sandbox.center.errors import ExamNotFound
 from sandbox.common.http import json_response, read_json

@@ -143,16 +143,59 @@ def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
         yield values[i:i + _CHUNK]
 
 
+class Reader:
+    """A second, read-only connection for everything that only reads.
+
+    SQLite gives undefined results when a connection changes a table while one of its own statements is
+    still reading it, and aiosqlite lets another task's UPDATE run on a shared connection between a
+    SELECT's execute and its fetch. Reads here see the last committed state (WAL) and never interleave
+    with the writes of the main connection."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn: aiosqlite.Connection | None = None
+
+    @property
+    def conn(self) -> aiosqlite.Connection:
+        if self._conn is None:
+            raise RuntimeError("database is not open")
+        return self._conn
+
+    async def open(self) -> None:
+        self._conn = await aiosqlite.connect(self.path)
+        self._conn.row_factory = aiosqlite.Row
+        await self._conn.execute("PRAGMA query_only=ON")
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        return self.conn.execute(sql, params)
+
+    async def fetchone(self, sql: str, params: tuple[Any, ...] = ()) -> aiosqlite.Row | None:
+        async with self.conn.execute(sql, params) as cur:
+            return await cur.fetchone()
+
+    async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[aiosqlite.Row]:
+        async with self.conn.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+
 class CenterStore:
-    """The center's SQLite file (`center.db` in the data folder)."""
+    """The center's SQLite file (`center.db` in the data folder): one connection writes, one reads."""
 
     def __init__(self, path: Path, synchronous: str = "NORMAL") -> None:
         self.db = Database(path, SCHEMA, synchronous)
+        self.reader = Reader(path)
 
     async def open(self) -> None:
         await self.db.open()
+        await self.reader.open()
 
     async def close(self) -> None:
+        await self.reader.close()
         await self.db.close()
 
     async def reset(self) -> None:
@@ -161,7 +204,7 @@ class CenterStore:
     # ---- receiving (inside the receiver's transaction) -----------------------------------------------
 
     @staticmethod
-    async def exams_by_index(conn: aiosqlite.Connection, indexes: Sequence[str]) -> dict[str, tuple[str, str]]:
+    async def exams_by_index(conn: aiosqlite.Connection | Reader, indexes: Sequence[str]) -> dict[str, tuple[str, str]]:
         """hiImgIndx → (exam_id, record_hash) of the exams already stored."""
         out: dict[str, tuple[str, str]] = {}
         for chunk in _chunks(indexes):
@@ -213,24 +256,24 @@ class CenterStore:
 
     async def exam(self, key: str) -> aiosqlite.Row | None:
         """An exam by hiImgIndx or by exam_id."""
-        row = await self.db.fetchone("SELECT * FROM exams WHERE hiImgIndx=?", (key,))
+        row = await self.reader.fetchone("SELECT * FROM exams WHERE hiImgIndx=?", (key,))
         if row is None:
-            row = await self.db.fetchone("SELECT * FROM exams WHERE exam_id=?", (key,))
+            row = await self.reader.fetchone("SELECT * FROM exams WHERE exam_id=?", (key,))
         return row
 
     async def forward_state(self, exam_id: str) -> aiosqlite.Row | None:
-        return await self.db.fetchone(
+        return await self.reader.fetchone(
             "SELECT o.state, o.succFlag, o.message, o.reason, o.queued, o.updated, o.batch_id, b.msgid, b.attempts,"
             " b.next_at, b.last_error, b.finished FROM outbox o LEFT JOIN batches b ON b.batch_id = o.batch_id"
             " WHERE o.exam_id=?", (exam_id,))
 
     async def receipts(self, index: str, limit: int = 20) -> list[aiosqlite.Row]:
-        return await self.db.fetchall(
+        return await self.reader.fetchall(
             "SELECT * FROM receipts WHERE hiImgIndx=? ORDER BY seq DESC LIMIT ?", (index, limit))
 
     async def list_exams(self, offset: int, limit: int) -> tuple[int, list[aiosqlite.Row]]:
-        total = await self.db.fetchone("SELECT count(*) FROM exams")
-        rows = await self.db.fetchall(
+        total = await self.reader.fetchone("SELECT count(*) FROM exams")
+        rows = await self.reader.fetchall(
             "SELECT e.exam_id, e.hiImgIndx, e.infCode, e.received, e.succFlag, e.message, e.study_uid, e.instances,"
             " e.pdf_id, e.record, o.state, o.succFlag AS forward_flag, o.message AS forward_message"
             " FROM exams e LEFT JOIN outbox o ON o.exam_id = e.exam_id ORDER BY e.received DESC, e.rowid DESC"
@@ -238,7 +281,7 @@ class CenterStore:
         return int(total[0]) if total else 0, rows
 
     async def exam_studies(self, exam_id: str) -> list[str]:
-        rows = await self.db.fetchall("SELECT study_uid FROM exam_studies WHERE exam_id=? ORDER BY study_uid",
+        rows = await self.reader.fetchall("SELECT study_uid FROM exam_studies WHERE exam_id=? ORDER BY study_uid",
                                       (exam_id,))
         return [r[0] for r in rows]
 
@@ -257,10 +300,10 @@ class CenterStore:
             params.append(sop_uid)
         sql += (" ORDER BY study_uid, coalesce(series_number, 2147483647), series_uid,"
                 " coalesce(instance_number, 2147483647), sop_uid")
-        return await self.db.fetchall(sql, tuple(params))
+        return await self.reader.fetchall(sql, tuple(params))
 
     async def count_study(self, study_uid: str) -> int:
-        row = await self.db.fetchone("SELECT count(*) FROM instances WHERE study_uid=?", (study_uid,))
+        row = await self.reader.fetchone("SELECT count(*) FROM instances WHERE study_uid=?", (study_uid,))
         return int(row[0]) if row else 0
 
     async def studies(self, filters: dict[str, str], limit: int, offset: int) -> list[aiosqlite.Row]:
@@ -284,24 +327,24 @@ class CenterStore:
                " max(accession) AS accession, group_concat(DISTINCT modality) AS modalities,"
                " count(DISTINCT series_uid) AS series, count(*) AS instances"
                f" FROM instances{where} GROUP BY study_uid ORDER BY study_date DESC, study_uid LIMIT ? OFFSET ?")
-        return await self.db.fetchall(sql, (*params, limit, offset))
+        return await self.reader.fetchall(sql, (*params, limit, offset))
 
     async def series(self, study_uid: str) -> list[aiosqlite.Row]:
-        return await self.db.fetchall(
+        return await self.reader.fetchall(
             "SELECT series_uid, max(modality) AS modality, max(series_number) AS series_number,"
             " max(series_description) AS series_description, count(*) AS instances"
             " FROM instances WHERE study_uid=? GROUP BY series_uid ORDER BY coalesce(max(series_number), 2147483647),"
             " series_uid", (study_uid,))
 
     async def instance(self, sop_uid: str) -> aiosqlite.Row | None:
-        return await self.db.fetchone("SELECT * FROM instances WHERE sop_uid=?", (sop_uid,))
+        return await self.reader.fetchone("SELECT * FROM instances WHERE sop_uid=?", (sop_uid,))
 
     async def instance_by_id(self, instance_id: str) -> aiosqlite.Row | None:
-        return await self.db.fetchone("SELECT * FROM instances WHERE instance_id=?", (instance_id,))
+        return await self.reader.fetchone("SELECT * FROM instances WHERE instance_id=?", (instance_id,))
 
     async def summary(self) -> dict[str, Any]:
         """Counts for the status summary."""
-        db = self.db
+        db = self.reader
         out: dict[str, Any] = {}
         row = await db.fetchone("SELECT count(*), count(DISTINCT msgid || infCode) FROM receipts")
         out["received"], out["messages"] = (int(row[0]), int(row[1])) if row else (0, 0)
@@ -329,7 +372,7 @@ class CenterStore:
 
     async def pending(self, limit: int) -> list[aiosqlite.Row]:
         """Exams waiting for a batch, oldest first, with what their hop-2 record is built from."""
-        return await self.db.fetchall(
+        return await self.reader.fetchall(
             "SELECT e.exam_id, e.hiImgIndx, e.record, e.study_uid FROM outbox o JOIN exams e ON e.exam_id = o.exam_id"
             " WHERE o.state='pending' ORDER BY o.rowid LIMIT ?", (limit,))
 
@@ -368,17 +411,17 @@ class CenterStore:
             return len(groups)
 
     async def due_batches(self, now: float, limit: int) -> list[aiosqlite.Row]:
-        return await self.db.fetchall(
+        return await self.reader.fetchall(
             "SELECT batch_id, msgid, body, attempts FROM batches WHERE state='sending' AND next_at <= ?"
             " ORDER BY next_at, batch_id LIMIT ?", (now, limit))
 
     async def next_due(self) -> float | None:
-        row = await self.db.fetchone("SELECT min(next_at) FROM batches WHERE state='sending'")
+        row = await self.reader.fetchone("SELECT min(next_at) FROM batches WHERE state='sending'")
         return float(row[0]) if row and row[0] is not None else None
 
     async def batch_exams(self, batch_id: int) -> dict[str, str]:
         """hiImgIndx → exam_id of a batch's records."""
-        rows = await self.db.fetchall(
+        rows = await self.reader.fetchall(
             "SELECT e.hiImgIndx, o.exam_id FROM outbox o JOIN exams e ON e.exam_id = o.exam_id WHERE o.batch_id=?",
             (batch_id,))
         return {r[0]: r[1] for r in rows}
@@ -414,8 +457,8 @@ class CenterStore:
         return len(ids)
 
     async def all_file_ids(self) -> tuple[list[str], list[str]]:
-        pdfs = [r[0] for r in await self.db.fetchall("SELECT pdf_id FROM exams WHERE pdf_id IS NOT NULL")]
-        dcms = [r[0] for r in await self.db.fetchall("SELECT instance_id FROM instances")]
+        pdfs = [r[0] for r in await self.reader.fetchall("SELECT pdf_id FROM exams WHERE pdf_id IS NOT NULL")]
+        dcms = [r[0] for r in await self.reader.fetchall("SELECT instance_id FROM instances")]
         return pdfs, dcms
 
 

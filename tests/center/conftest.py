@@ -27,5 +27,5 @@ async def files() -> AsyncIterator[FileServer]:
 
 @pytest.fixture
 async def center(aiohttp_client: Any, settings: Settings) -> TestClient:
-    """The center on a real loopback socket."""
-    return await aiohttp_client(create_app(settings))
+    """The center on a real loopback socket, on settings.center_port so that its links point at itself."""
+    return await aiohttp_client(create_app(settings), server_kwargs={"port": settings.center_port})
