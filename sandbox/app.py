@@ -54,7 +54,12 @@ def wire_settings(settings: Settings, roles: Iterable[str]) -> Settings:
             updates["province_url"] = settings.url(settings.province_port)
         elif "center" in roles:
             raise SandboxError("未在本进程启动省级索引共享模块（province），请用 --province-url 指定共享中心转发的地址")
-    return settings.model_copy(update=updates) if updates else settings
+    return with_updates(settings, **updates) if updates else settings
+
+
+def with_updates(settings: Settings, **updates: Any) -> Settings:
+    """A copy of the settings with some values changed, validated like the originals (model_copy is not)."""
+    return Settings.model_validate({**settings.model_dump(), **updates})
 
 
 def role_factory(role: str) -> Callable[..., web.Application]:
@@ -181,7 +186,7 @@ class Sandbox:
     async def reconfigure(self, **updates: Any) -> None:
         """New settings (seed, mode, response style …) for every role: each is restarted with them."""
         async with self._lock:
-            self.settings = wire_settings(self.settings.model_copy(update=updates), self.roles)
+            self.settings = wire_settings(with_updates(self.settings, **updates), self.roles)
             if "seed" in updates:
                 self.faults.seed = self.settings.seed
             running = [r for r in self.roles if r in self._runners]

@@ -150,15 +150,17 @@ class Driver:
         return exams
 
     async def send(self, step: SendStep) -> list[SentMessage]:
+        """Generate, shape and send the exams of a send step; returns the messages sent, in order."""
         hospital = self.hospital(step.hospital)
         mode = self.sandbox.settings.mode
-        plan = self._malformations(step)
-        count = step.count
+        record_plan, applied, separate = self._malformations(step)
         if step.malform in ("records", "errata"):
-            count = max(count, len(plan))
+            count = len(record_plan)
         elif step.malform == "envelopes":
-            count = len(ENVELOPE_MALFORMATIONS)
-        exams = await self._exams(hospital, count, step.start, step.files)
+            count = 0
+        else:
+            count = step.count
+        exams = await self._exams(hospital, count + len(separate), step.start, step.files)
         shaped = bool(step.overrides or step.malform or step.duplicates or step.envelope)
         if not shaped:
             return await self._send_clean(hospital, exams, step.batch, mode)
@@ -166,48 +168,47 @@ class Driver:
         entries = [SentRecord(i + 1, e.n, e.index) for i, e in enumerate(exams)]
         if step.overrides:
             records = [{**r, **step.overrides} for r in records]
-        if step.malform == "envelopes":
-            out = []
-            for rec, entry, m in zip(records, entries, ENVELOPE_MALFORMATIONS, strict=True):
-                entry.position = 1
-                out.append(await self._post(hospital, [rec], [entry], mode, envelope_break=m.name,
-                                            envelope_changes=step.envelope))
-            return out
-        for name, positions in plan:
+        main, main_entries = records[:count], entries[:count]
+        for name, positions in record_plan:
             for pos in positions:
-                if pos > len(records):
-                    raise StepFailed(f"数据错误「{name}」的位置 {pos} 超出本次发送的 {len(records)} 条记录")
+                if pos > len(main):
+                    raise StepFailed(f"数据错误「{name}」的位置 {pos} 超出本次发送的 {len(main)} 条记录")
                 rule = CATALOGUE[name]
-                if rule.break_record is not None:
-                    records[pos - 1] = rule.break_record(records[pos - 1])
-                    entries[pos - 1].malformation = name
+                assert rule.break_record is not None
+                main[pos - 1] = rule.break_record(main[pos - 1])
+                main_entries[pos - 1].malformation = name
         for dup in step.duplicates:
-            if max(dup.position, dup.index_of) > len(records):
-                raise StepFailed(f"duplicates 的位置 {dup.position}/{dup.index_of} 超出本次发送的 {len(records)} 条记录")
-            records[dup.position - 1] = {**records[dup.position - 1],
-                                         "hiImgIndx": records[dup.index_of - 1]["hiImgIndx"]}
-        envelope_break = next((name for name, _ in plan if CATALOGUE[name].level == "envelope"), None)
+            if max(dup.position, dup.index_of) > len(main):
+                raise StepFailed(f"duplicates 的位置 {dup.position}/{dup.index_of} 超出本次发送的 {len(main)} 条记录")
+            main[dup.position - 1] = {**main[dup.position - 1], "hiImgIndx": main[dup.index_of - 1]["hiImgIndx"]}
         out = []
         position = 0
-        for chunk in batches(records, max_records=step.batch):
-            chunk_entries = entries[position:position + len(chunk)]
+        for chunk in (batches(main, max_records=step.batch) if main else ()):
+            chunk_entries = main_entries[position:position + len(chunk)]
             for k, entry in enumerate(chunk_entries, 1):
                 entry.position = k
             position += len(chunk)
-            out.append(await self._post(hospital, chunk, chunk_entries, mode,
-                                        envelope_break=envelope_break, envelope_changes=step.envelope))
+            out.append(await self._post(hospital, chunk, chunk_entries, mode, breaks=applied,
+                                        envelope_changes=step.envelope))
+        for rec, entry, name in zip(records[count:], entries[count:], separate, strict=True):
+            entry.position = 1
+            out.append(await self._post(hospital, [rec], [entry], mode, breaks=(name,),
+                                        envelope_changes=step.envelope))
         return out
 
     @staticmethod
-    def _malformations(step: SendStep) -> list[tuple[str, tuple[int, ...]]]:
-        if step.malform == "records":
-            return [(m.name, (i,)) for i, m in enumerate(RECORD_MALFORMATIONS, 1)]
-        if step.malform == "errata":
-            chosen = [m for m in ERRATA_MALFORMATIONS if m.level == "record"]
-            return [(m.name, (i,)) for i, m in enumerate(chosen, 1)]
-        if step.malform == "envelopes" or isinstance(step.malform, str):
-            return []
-        return [(m.kind, m.positions) for m in step.malform]
+    def _malformations(step: SendStep) -> tuple[list[tuple[str, tuple[int, ...]]], tuple[str, ...], tuple[str, ...]]:
+        """(record malformations with their positions, envelope malformations applied to every message,
+        envelope malformations each sent as a message of its own)."""
+        if isinstance(step.malform, str):
+            chosen = {"records": RECORD_MALFORMATIONS, "envelopes": ENVELOPE_MALFORMATIONS,
+                      "errata": ERRATA_MALFORMATIONS}[step.malform]
+            rec = [m for m in chosen if m.level == "record"]
+            return ([(m.name, (i,)) for i, m in enumerate(rec, 1)], (),
+                    tuple(m.name for m in chosen if m.level == "envelope"))
+        record_plan = [(m.kind, m.positions) for m in step.malform if CATALOGUE[m.kind].level == "record"]
+        applied = tuple(m.kind for m in step.malform if CATALOGUE[m.kind].level == "envelope")
+        return record_plan, applied, ()
 
     async def _send_clean(self, hospital: Hospital, exams: list[Exam], batch: int | None,
                           mode: Mode) -> list[SentMessage]:
@@ -227,7 +228,8 @@ class Driver:
         self.sent.append(sent)
         return sent
 
-    async def _post(self, hospital: Hospital, records: list[Any], entries: list[SentRecord], mode: Mode, *, envelope_break: str | None, envelope_changes: dict[str, Any]) -> SentMessage:
+    async def _post(self, hospital: Hospital, records: list[Any], entries: list[SentRecord], mode: Mode, *,
+                    breaks: tuple[str, ...], envelope_changes: dict[str, Any]) -> SentMessage:
         """One shaped message, sent and stored exactly as `Hospital.send` sends and stores a clean one."""
         inst: Institution = hospital.institution
         when = self.now()
@@ -235,11 +237,12 @@ class Driver:
         message = envelope(records, inst, when, seq)
         if envelope_changes:
             message = {**message, **envelope_changes}
-        if envelope_break is not None:
-            rule = CATALOGUE[envelope_break]
+        for name in breaks:
+            rule = CATALOGUE[name]
             assert rule.break_message is not None
             message = rule.break_message(message)
-        sent = self._log(hospital, str(message.get("msgid", "")), message, entries, envelope_break, mode)
+        sent = self._log(hospital, str(message.get("msgid", "")), message, entries, breaks[-1] if breaks else None,
+                         mode)
         await self._deliver(hospital, sent)
         return sent
 
