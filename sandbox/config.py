@@ -56,6 +56,7 @@ class Settings(BaseModel):
     center_port: int = 8701
     province_port: int = 8702
     dicom_port: int = 11112
+    dashboard_port: int = 8703  # the trainer's dashboard (sandbox.dashboard)
     dicom_ae_title: str = "IMGCLOUD"
     data_dir: Path = Path("data")
     seed: int = 20251231
@@ -81,6 +82,9 @@ class Settings(BaseModel):
     retry_max_attempts: int = 8
     retry_base_s: float = 0.2
     retry_cap_s: float = 10.0
+    # Upload-quality report: an exam is on time when its index reached the province within this many hours
+    # of its report's publication (rpotPubDate; the end of examDate when absent).
+    quality_on_time_hours: float = Field(default=24.0, gt=0)
 
     @field_validator("index_profile")
     @classmethod

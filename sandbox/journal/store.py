@@ -134,12 +134,19 @@ class Journal:
         self._written_cond = asyncio.Condition()
         self._writer: asyncio.Task[None] | None = None
         self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
+        # Incremented by every reset: a reader holding seq numbers knows they no longer mean the same entries.
+        self.generation = 0
         # Whether a URL is served by a role of this process (its server records the exchange itself).
         self.is_local: Callable[[str], bool] = lambda url: False
 
     @property
     def path(self) -> Path:
         return self.db.path
+
+    @property
+    def last_seq(self) -> int:
+        """The number of the latest entry recorded (written or not); 0 when empty."""
+        return self._seq
 
     async def open(self) -> None:
         await self.db.open()
@@ -243,15 +250,17 @@ class Journal:
             raise ValueError(f"未知的日志筛选条件：{', '.join(sorted(unknown))}；可用：{', '.join(FILTERS)}")
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
-    async def page(self, *, after: int = 0, limit: int = 100, bodies: bool = False,
+    async def page(self, *, after: int = 0, limit: int = 100, bodies: bool = False, offset: int = 0,
                    **filters: Any) -> list[dict[str, Any]]:
-        """Entries with seq > after, oldest first, at most `limit`, matching the filters."""
+        """Entries with seq > after, oldest first, at most `limit`, matching the filters; `offset` skips that
+        many matching entries first (a dashboard's scrolled list)."""
         await self.flush()
         where, params = self._where(filters)
         where = (where + " AND" if where else " WHERE") + " seq > ?"
         cols = COLUMNS if bodies else SUMMARY_COLUMNS
-        rows = await self.db.fetchall(f"SELECT {', '.join(cols)} FROM exchanges{where} ORDER BY seq LIMIT ?",
-                                      (*params, after, limit))
+        rows = await self.db.fetchall(
+            f"SELECT {', '.join(cols)} FROM exchanges{where} ORDER BY seq LIMIT ? OFFSET ?",
+            (*params, after, limit, max(offset, 0)))
         return [_entry(r) for r in rows]
 
     async def get(self, seq: int) -> dict[str, Any] | None:
@@ -327,4 +336,5 @@ class Journal:
         await self.flush()
         await self.db.reset(("exchanges", "answers"))
         self._seq = self._written = 0
+        self.generation += 1
 

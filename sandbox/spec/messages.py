@@ -168,3 +168,65 @@ CENTER: Mapping[str, str] = MappingProxyType({
     "image_unsupported": "该图像的传输语法 {ts} 暂不支持预览，可下载 DICOM 查看",
     "no_pdf": "未保存检查报告 PDF",
 })
+
+# The trainer's dashboard (sandbox.dashboard): its API answers and the upload-quality report.
+DASHBOARD: Mapping[str, str] = MappingProxyType({
+    "no_journal": "本沙箱未开启日志，看板没有数据",
+    "not_found": "日志中没有第 {seq} 条交互",
+    "bad_param": "参数 {name} 应为{kind}，实际为「{value}」",
+    "bad_body": "请求体应为 JSON 对象：{detail}",
+    "bad_name": "需要场景名称 name",
+    "kind_int": "非负整数",
+    "kind_hop": " 1 或 2",
+    "kind_outcome": " ok、partial、failed、rejected、transport 之一",
+    "started": "已开始运行场景「{name}」",
+    "reset": "已清空全部数据、日志与故障",
+    "not_json": "（不是 JSON）",
+    # why an exam is not indexed at the province, by the furthest stage it reached
+    "reason_hop1_transport": "未送达共享中心（{transport}）",
+    "reason_hop1_envelope": "第一跳报文被整批拒收（code {code}）",
+    "reason_hop1_rejected": "共享中心拒收（succFlag -1）",
+    "reason_hop2_center": "共享中心未能转发（{reason}）",
+    "reason_hop2_transport": "未送达省级模块（{transport}）",
+    "reason_hop2_envelope": "第二跳报文被整批拒收（code {code}）",
+    "reason_hop2_rejected": "省级模块拒收（succFlag -1）",
+    "no_field": "（未指明字段）",
+    "no_index": "（无索引号）第{position}条 {msgid}",
+    # an exam's state in the exam list
+    "state_indexed": "已建索引",
+    "state_indexed_partial": "已建索引（部分数据失败）",
+    "state_in_progress": "处理中",
+    "state_failed": "未建索引",
+    "total": "合计",
+    "all_institutions": "全部机构",
+})
+
+# Transport failures (journal `transport`) and the center's forwarding failure reasons, in Chinese.
+TRANSPORT_TITLES: Mapping[str, str] = MappingProxyType({
+    "timeout": "超时", "connection": "连接失败", "http_5xx": "HTTP 5xx", "http_4xx": "HTTP 4xx",
+    "non_json": "应答不是 JSON", "truncated": "应答被截断", "dropped": "连接被断开",
+})
+FORWARD_REASONS: Mapping[str, str] = MappingProxyType({
+    "unreachable": "省级模块不可达，重试次数用尽", "batch_rejected": "整批被拒收", "province_rejected": "省级拒收",
+    "invalid_hop2": "第二跳记录校验失败", "too_large": "记录超过 data 长度上限", "no_answer": "应答中没有该记录",
+    "bad_answer": "应答无法识别",
+})
+
+# Columns of the upload-quality report (page and CSV), Chinese and English.
+QUALITY_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("institution", "机构编码", "Institution code"),
+    ("institutionName", "机构名称", "Institution"),
+    ("day", "检查日期", "Exam date"),
+    ("sent", "已发送检查", "Exams sent"),
+    ("indexed", "已建索引", "Indexed"),
+    ("inProgress", "处理中", "In progress"),
+    ("failed", "失败", "Failed"),
+    ("failedByReason", "失败原因", "Failures by reason"),
+    ("topFields", "主要错误字段", "Top error fields"),
+    ("onTime", "按时上传", "On time"),
+    ("onTimeShare", "按时上传率", "On-time share"),
+    ("medianDelayHours", "上传时延中位数（小时）", "Median delay (hours)"),
+    ("radiology", "放射检查", "Radiology exams"),
+    ("radiologyNotIndexed", "放射检查未上传", "Radiology not uploaded"),
+    ("exposureYuan", "预计减收（元）", "Price-cut exposure (yuan)"),
+)
