@@ -73,11 +73,15 @@ def _mask_record(rec: dict[str, Any], seen: dict[str, str]) -> dict[str, Any]:
 
 
 def mask_message(message: Any, seen: dict[str, str]) -> Any:
-    """A copy of a message with each record's personal fields masked; `seen` collects replacements."""
+    """A copy of a message with each record's personal fields masked; `seen` collects replacements.
+    The envelope's key (the institution's shared secret) is masked too: a masked export is for sharing."""
     if not isinstance(message, dict):
         return message
     out = dict(message)
     for key, value in message.items():
+        if isinstance(key, str) and key.strip() == "key" and isinstance(value, str) and value.strip():
+            out[key] = _ends(4, 0)(value.strip())
+            continue
         if not (isinstance(key, str) and key.strip() == "data"):
             continue
         data = value

@@ -1,0 +1,93 @@
+"""`sandbox journal export|summary`: the recorded exchanges of every hop, from the journal's SQLite file."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from sandbox.app import JOURNAL_FILE
+from sandbox.journal.export import FORMATS, write_har, write_jsonl
+from sandbox.journal.store import Journal
+
+OUTCOME_TITLES = {"ok": "成功", "partial": "部分失败", "failed": "全部失败", "rejected": "整批拒收", "transport": "传输故障"}
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("journal", help="导出或汇总交互日志 / export or summarise the journal",
+                       description="读取数据目录中的 journal.db：导出为 JSON Lines 或 HAR，或按跳与结果汇总。")
+    jsub = p.add_subparsers(dest="journal_command", metavar="ACTION")
+    e = jsub.add_parser("export", help="导出日志（默认对个人信息脱敏）")
+    e.add_argument("--format", choices=FORMATS, default="jsonl", help="jsonl（默认）或 har")
+    e.add_argument("--out", type=Path, help="输出文件（默认标准输出）")
+    e.add_argument("--no-mask", action="store_true", help="不脱敏（姓名、证件号、电话、住址、出生日期、病人ID …）")
+    e.add_argument("--hop", type=int, choices=(1, 2), help="只导出这一跳")
+    e.add_argument("--scenario", help="只导出这个场景的交互")
+    _source(e)
+    e.set_defaults(func=export)
+    s = jsub.add_parser("summary", help="按跳与结果统计交互次数")
+    _source(s)
+    s.set_defaults(func=summary)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def _source(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", type=Path, default=Path("data"), help="数据目录（默认 ./data）")
+    p.add_argument("--db", type=Path, help="直接指定 journal.db 文件")
+
+
+def journal_path(args: argparse.Namespace) -> Path:
+    return args.db or args.data_dir / JOURNAL_FILE
+
+
+async def _export(path: Path, fmt: str, out: TextIO, mask: bool, filters: dict[str, Any]) -> int:
+    journal = Journal(path)
+    await journal.open()
+    try:
+        writer = write_har if fmt == "har" else write_jsonl
+        return await writer(journal.entries(**filters), out, mask=mask)
+    finally:
+        await journal.close()
+
+
+def export(args: argparse.Namespace) -> int:
+    path = journal_path(args)
+    if not path.is_file():
+        print(f"sandbox journal: 找不到日志文件 {path}", file=sys.stderr)
+        return 2
+    filters = {k: v for k, v in (("hop", args.hop), ("scenario", args.scenario)) if v is not None}
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        with args.out.open("w", encoding="utf-8") as fh:
+            n = asyncio.run(_export(path, args.format, fh, not args.no_mask, filters))
+        print(f"已导出 {n} 条交互到 {args.out}（{'未脱敏' if args.no_mask else '已脱敏'}）", file=sys.stderr)
+    else:
+        asyncio.run(_export(path, args.format, sys.stdout, not args.no_mask, filters))
+    return 0
+
+
+async def _summary(path: Path) -> dict[str, Any]:
+    journal = Journal(path)
+    await journal.open()
+    try:
+        return await journal.stats()
+    finally:
+        await journal.close()
+
+
+def summary(args: argparse.Namespace) -> int:
+    path = journal_path(args)
+    if not path.is_file():
+        print(f"sandbox journal: 找不到日志文件 {path}", file=sys.stderr)
+        return 2
+    stats = asyncio.run(_summary(path))
+    for hop in ("1", "2"):
+        lanes = stats["exchanges"].get(hop, {})
+        flags = stats["records"].get(hop, {})
+        total = sum(lanes.values())
+        parts = "，".join(f"{OUTCOME_TITLES.get(k, k)} {v}" for k, v in sorted(lanes.items()))
+        recs = "，".join(f"succFlag {k}: {v}" for k, v in sorted(flags.items()))
+        print(f"第{'一' if hop == '1' else '二'}跳：{total} 次交互（{parts or '无'}）；记录 {recs or '无'}")
+    return 0
