@@ -29,10 +29,11 @@ CREATE TABLE IF NOT EXISTS messages (
 class Database:
     """One SQLite file with one shared connection. Writes go through `transaction()`."""
 
-    def __init__(self, path: Path, schema: str, synchronous: str = "NORMAL") -> None:
+    def __init__(self, path: Path, schema: str, synchronous: str = "NORMAL", page_size: int | None = None) -> None:
         self.path = path
         self.schema = schema
         self.synchronous = synchronous
+        self.page_size = page_size  # takes effect only when the file is created
         self.lock = asyncio.Lock()
         self._conn: aiosqlite.Connection | None = None
 
@@ -46,6 +47,8 @@ class Database:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = await aiosqlite.connect(self.path)
         self._conn.row_factory = aiosqlite.Row
+        if self.page_size is not None:
+            await self._conn.execute(f"PRAGMA page_size={int(self.page_size)}")
         await self._conn.execute("PRAGMA journal_mode=WAL")
         await self._conn.execute(f"PRAGMA synchronous={self.synchronous}")
         await self._conn.execute("PRAGMA foreign_keys=ON")
@@ -94,6 +97,8 @@ class Database:
 
 
 def _in_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    # IMMEDIATE: the reads `fn` makes before writing (msgid, stored records) belong to the same transaction.
+    conn.execute("BEGIN IMMEDIATE")
     try:
         result = fn(conn)
     except BaseException:

@@ -70,7 +70,9 @@ class IndexStore:
     """The province's SQLite file: `province.db` in the data folder."""
 
     def __init__(self, path: Path, synchronous: str = "NORMAL") -> None:
-        self.db = Database(path, SCHEMA, synchronous)
+        # 8 KiB pages: a record is about 2 KB of UTF-8 (Chinese text), so three or four share a page instead
+        # of one per 4 KiB page — a third fewer pages written per batch.
+        self.db = Database(path, SCHEMA, synchronous, page_size=8192)
 
     async def open(self) -> None:
         await self.db.open()
