@@ -298,9 +298,13 @@ def _allowed_keys(loc: tuple[Any, ...]) -> str:
 def translate(exc: ValidationError) -> list[str]:
     """Each pydantic error as one Chinese line naming where it is."""
     out = []
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    for err in errors:
         loc = tuple(err["loc"])
         kind = err["type"]
+        if kind == "too_short" and any(len(e["loc"]) > len(loc) and tuple(e["loc"][:len(loc)]) == loc
+                                       for e in errors):
+            continue  # a list whose items failed also counts as too short: the items' errors say why
         ctx = dict(err.get("ctx") or {})
         key = next((str(p) for p in reversed(loc) if not isinstance(p, int)), "")
         template = ERROR_TEMPLATES.get(kind)

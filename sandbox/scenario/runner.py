@@ -80,6 +80,7 @@ class RunResult:
     checks: list[CheckResult] = field(default_factory=list)
     seconds: float = 0.0
     journal: list[dict[str, Any]] = field(default_factory=list)  # kept when asked (determinism, export)
+    ports: dict[int, str] = field(default_factory=dict)  # the free ports this run got, by role
 
     @property
     def ok(self) -> bool:
@@ -189,6 +190,7 @@ async def run_scenario(scenario: Scenario, *, data_dir: Path | None = None, keep
     with tempfile.TemporaryDirectory(prefix=f"sandbox-{scenario.name}-") as tmp:
         settings = scenario_settings(scenario, data_dir or Path(tmp), **overrides)
         sandbox = Sandbox(settings, hospital_options=hospital_options(), shutdown_timeout=1.0)
+        result.ports = {sandbox.port(r): r for r in sandbox.roles}
         await sandbox.start()
         try:
             journal = sandbox.journal
