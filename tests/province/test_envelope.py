@@ -135,3 +135,9 @@ async def test_blank_infcode_is_refused_in_strict_mode(province: Any) -> None:
     s = client.server.app[SETTINGS]
     status, body = await send(client, _center_with(s, infCode=" "))
     assert body["code"] == 1010 and "infCode" in body["message"]
+
+
+async def test_utf8_byte_order_mark_is_accepted(client: Any, settings: Settings) -> None:
+    body = b"\xef\xbb\xbf" + json.dumps(_center_with(settings), ensure_ascii=False).encode()
+    status, answer = await send(client, body)
+    assert answer["code"] == 0 and answer["data"][0]["succFlag"] == "1"
