@@ -2,8 +2,12 @@
 
 Removed or replaced: wall-clock times (`started`, `duration_ms`, `infTime`, the time segment of a msgid,
 times inside bodies), the free ports a run got (replaced by the role's name), and the identifiers the
-center makes up for its files and exams (uuid4 hex, numbered in order of first appearance). What remains —
-every request and response body, status, outcome, fault and step, in order — must be equal.
+center makes up for its files and exams (uuid4 hex, numbered in order of first appearance).
+
+Entries are ordered by lane and msgid, keeping the order of attempts at one message: hop-2 traffic comes
+from the center's background forwarder, so how it interleaves with the next hop-1 message, and during which
+scenario step it happened, depend on the clock (hop-2 entries drop their step). What remains — every request
+and response body, status, outcome, fault and attempt — must be equal.
 """
 
 from __future__ import annotations
@@ -25,14 +29,20 @@ def canonical(entries: list[dict[str, Any]], ports: dict[int, str]) -> list[dict
         for port, role in ports.items():
             text = text.replace(f":{port}", f":<{role}>")
         text = _TIMES.sub("<时间>", text)
-        text = _MSGID.sub(lambda m: f"{m[1]}<时间>{m[3]}", text)
-        return _UUID_HEX.sub(lambda m: ids.setdefault(m[0], f"<id{len(ids) + 1}>"), text)
+        return _MSGID.sub(lambda m: f"{m[1]}<时间>{m[3]}", text)
+
+    def number(value: Any) -> Any:
+        if isinstance(value, str):
+            return _UUID_HEX.sub(lambda m: ids.setdefault(m[0], f"<id{len(ids) + 1}>"), value)
+        if isinstance(value, dict):
+            return {k: number(v) for k, v in value.items()}
+        return value
 
     out = []
     for e in entries:
         c: dict[str, Any] = {}
         for key, value in e.items():
-            if key in DROPPED:
+            if key in DROPPED or (key == "step" and e.get("hop") == 2):
                 continue
             c[key] = fix(value) if isinstance(value, str) else value
         extra = dict(c.get("extra") or {})
@@ -40,4 +50,5 @@ def canonical(entries: list[dict[str, Any]], ports: dict[int, str]) -> list[dict
             extra["detail"] = fix(str(extra["detail"]))
         c["extra"] = extra
         out.append(c)
-    return out
+    # Ids are numbered after sorting, so their numbers do not depend on the interleaving either.
+    return [number(c) for c in sorted(out, key=lambda c: (c["hop"], c.get("msgid") or ""))]
