@@ -5,14 +5,15 @@ One message goes through these steps, in this order:
 1. envelope: `Validator.validate_envelope` then `check_envelope` — bad head, unknown infCode, wrong key
    (constant time), wrong sender role, bad `data` (type, empty, over 40000 chars) raise EnvelopeError and
    nothing is stored;
-2. records: `Validator.validate_records` (table rules, ERRATA variants per mode, duplicates in the batch);
-3. `handler.prepare(batch)`: the role's own checks, outside any transaction (may do I/O, no writes);
+2. msgid replay: (infCode, msgid) already answered with the same body (`body_hash`: key order and white
+   space do not count) returns the stored answer at once; with a different body it raises
+   EnvelopeError("msgid_conflict");
+3. records: `Validator.validate_records` (table rules, ERRATA variants per mode, duplicates in the batch),
+   then `handler.prepare(batch)`: the role's own checks, outside any transaction (may do I/O, no writes),
    then the fault injector's overrides, when a scenario set them (`record_overrides`);
-4. ONE transaction: the msgid is looked up — (infCode, msgid) already answered with the same body
-   (`body_hash`: key order and white space do not count) returns the stored answer, with a different body
-   raises EnvelopeError("msgid_conflict") — then `handler.store(conn, batch)` decides each record against
-   what is stored and writes the accepted ones, and the msgid's answer is written beside them. It commits
-   before the answer is sent;
+4. ONE transaction: the msgid is looked up again (copies arriving together are stored once), then
+   `handler.store(conn, batch)` decides each record against what is stored and writes the accepted ones,
+   and the msgid's answer is written beside them. It commits before the answer is sent;
 5. the answer in the configured response style (`batch_body`), with envelope warnings as 提示.
 
 Per-record outcome (ERRATA's reading of succFlag):
@@ -57,7 +58,13 @@ from typing import Any, Protocol
 
 import orjson
 
-from sandbox.common.db import Database, lookup_message_sync, remember_message, remember_message_sync
+from sandbox.common.db import (
+    Database,
+    lookup_message,
+    lookup_message_sync,
+    remember_message,
+    remember_message_sync,
+)
 from sandbox.common.envelope import (
     Answer,
     EnvelopeError,
@@ -230,6 +237,11 @@ class Receiver:
         sender = check_envelope(report, self.settings, self.sender_role)
         digest = body_hash(message)
         infcode, msgid = env["infCode"], env["msgid"]
+        # A resend is answered before its records are checked again or `prepare` fetches anything; the look-up
+        # is repeated inside the transaction for copies arriving at the same time.
+        earlier = await lookup_message(self.db, infcode, msgid)
+        if earlier is not None:
+            return self._replay(earlier, digest, msgid)
         assert records is not None  # check_envelope refuses a message without data
         results = self.validator.validate_records(records)
         first: dict[str, int] = {}
