@@ -19,6 +19,8 @@ JOURNAL: web.AppKey[Any] = web.AppKey("journal")
 FAULTS: web.AppKey[Any] = web.AppKey("faults")
 # The sandbox composing the roles (sandbox.app.Sandbox), for the control API under /_sandbox/.
 SANDBOX: web.AppKey[Any] = web.AppKey("sandbox")
+# The trainer's dashboard (sandbox.dashboard.domain.Dashboard) on its own port.
+DASHBOARD: web.AppKey[Any] = web.AppKey("dashboard")
 # Per request, set by the sandbox's fault middleware for the journal: the names of the faults that shaped
 # the answer, and the transport effect of a fault ("dropped", "truncated") with the bytes actually sent.
 FAULTS_APPLIED: web.RequestKey[list[str]] = web.RequestKey("faults_applied", list)

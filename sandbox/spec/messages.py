@@ -199,6 +199,8 @@ DASHBOARD: Mapping[str, str] = MappingProxyType({
     "state_failed": "未建索引",
     "total": "合计",
     "all_institutions": "全部机构",
+    "ok": "成功",
+    "port_taken": "看板无法监听 {host}:{port}：{error}（端口被占用？可用 --dashboard-port 换一个）",
 })
 
 # Transport failures (journal `transport`) and the center's forwarding failure reasons, in Chinese.
