@@ -133,15 +133,14 @@ class Sandbox:
     # ---- life cycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the journal and start every role (province first, so each sender finds its peer)."""
+        """Open the journal and start every role, all at once (a sender retries until its peer listens)."""
         if self.journal is not None:
             await self.journal.open()
-        try:
-            for role in reversed(self.roles):
-                await self.start_role(role)
-        except BaseException:
+        results = await asyncio.gather(*(self.start_role(r) for r in self.roles), return_exceptions=True)
+        failure = next((r for r in results if isinstance(r, BaseException)), None)
+        if failure is not None:
             await self.stop()
-            raise
+            raise failure
 
     async def stop(self) -> None:
         """Stop the senders first (hospital, then center), then the province; then close the journal.
@@ -183,17 +182,25 @@ class Sandbox:
             await self.stop_role(role)
             await self.start_role(role)
 
-    async def reconfigure(self, **updates: Any) -> None:
-        """New settings (seed, mode, response style …) for every role: each is restarted with them."""
+    async def reconfigure(self, *, keep: str | None = None, **updates: Any) -> bool:
+        """New settings (seed, mode, response style …) for every role: each is restarted with them.
+
+        `keep` is a role not to restart now (the control API restarts the role that answered it after the
+        answer is sent). Returns False when nothing changed (no restart).
+        """
         async with self._lock:
-            self.settings = wire_settings(with_updates(self.settings, **updates), self.roles)
-            if "seed" in updates:
+            changed = {k: v for k, v in updates.items() if getattr(self.settings, k) != v}
+            if not changed:
+                return False
+            self.settings = wire_settings(with_updates(self.settings, **changed), self.roles)
+            if "seed" in changed:
                 self.faults.seed = self.settings.seed
-            running = [r for r in self.roles if r in self._runners]
+            running = [r for r in self.roles if r in self._runners and r != keep]
             for role in running:
                 await self.stop_role(role)
             for role in reversed(running):
                 await self.start_role(role)
+            return True
 
     async def reset(self) -> None:
         """Empty every store and the journal, and heal every fault (the control plane's reset)."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +70,6 @@ def roles_of(args: argparse.Namespace) -> tuple[str, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
-    started = time.perf_counter()
     from sandbox.serve import ServeOptions, serve
 
     overrides: dict[str, Any] = {
@@ -87,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         roles = roles_of(args)
         options = ServeOptions(roles=roles, demo=args.demo, demo_interval=args.demo_interval,
                                demo_batch=args.demo_batch, scenario=args.scenario)
-        return asyncio.run(serve(settings, options, started=started))
+        return asyncio.run(serve(settings, options))
     except FileNotFoundError as exc:
         print(f"sandbox serve: 配置文件不存在：{exc.filename}", file=sys.stderr)
     except ValidationError as exc:

@@ -38,6 +38,7 @@ TEXTS: Mapping[str, str] = MappingProxyType({
     "healed_all": "已恢复全部故障（{count} 个）",
     "fault_added": "已加入故障「{name}」：{description}",
     "sent": "医疗机构已发送 {messages} 个报文、{records} 条记录",
+    "restarting": "（应答本请求的角色随后按新配置重启，约 0.2 秒）",
     "bad_body": "请求体应为 JSON 对象：{detail}",
     "bad_seed": "seed 应为整数",
     "bad_name": "需要场景名称 name",
@@ -63,6 +64,10 @@ class ControlPlane:
         self.sandbox = sandbox
         self.driver = Driver(sandbox)
         self.task: asyncio.Task[None] | None = None
+        self.restarting: asyncio.Task[None] | None = None  # the answering role, restarted after its answer
+        self.deferred: str | None = None  # a role whose restart the caller must schedule (restart_later)
+        self.restarted = asyncio.Event()  # clear while a deferred restart is due or running
+        self.restarted.set()
         self.run: dict[str, Any] | None = None  # the background scenario run: steps and expectation results
 
     async def state(self) -> dict[str, Any]:
@@ -84,10 +89,34 @@ class ControlPlane:
             out["journal"] = await sb.journal.stats()
         return out
 
-    async def reset(self, seed: int | None = None) -> str:
+    async def _reconfigure(self, keep: str | None, **updates: Any) -> None:
+        if await self.sandbox.reconfigure(keep=keep, **updates) and keep is not None:
+            self.deferred = keep
+            self.restarted.clear()
+
+    def restart_later(self) -> None:
+        """Restart the role that answered a reconfiguring call, now that its answer has been sent."""
+        role, self.deferred = self.deferred, None
+        if role is None:
+            return
+
+        async def restart() -> None:
+            try:
+                await self.sandbox.restart(role)
+            finally:
+                self.restarted.set()
+
+        self.restarting = asyncio.create_task(restart(), name=f"restart-{role}")
+
+    async def settled(self) -> None:
+        """Wait for a deferred restart to finish."""
+        await self.restarted.wait()
+
+    async def reset(self, seed: int | None = None, keep: str | None = None) -> str:
         await self._cancel()
-        if seed is not None and seed != self.sandbox.settings.seed:
-            await self.sandbox.reconfigure(seed=seed)
+        await self.settled()
+        if seed is not None:
+            await self._reconfigure(keep, seed=seed)
         await self.sandbox.reset()
         self.sandbox.scenario = None
         self.driver = Driver(self.sandbox)
@@ -96,12 +125,14 @@ class ControlPlane:
             self.sandbox.journal.context.update(scenario=None, step=None)
         return TEXTS["reset_seed"].format(seed=seed) if seed is not None else TEXTS["reset"]
 
-    async def seed(self, seed: int) -> str:
-        await self.sandbox.reconfigure(seed=seed)
+    async def seed(self, seed: int, keep: str | None = None) -> str:
+        await self.settled()
+        await self._reconfigure(keep, seed=seed)
         self.driver = Driver(self.sandbox)
         return TEXTS["seed"].format(seed=seed)
 
-    async def load_scenario(self, name: str, run: bool = False) -> str:
+    async def load_scenario(self, name: str, run: bool = False, keep: str | None = None) -> str:
+        await self.settled()
         if self.task is not None and not self.task.done():
             raise ControlError(409, TEXTS["scenario_busy"].format(name=self.run["name"] if self.run else ""))
         try:
@@ -109,10 +140,7 @@ class ControlPlane:
         except ScenarioError as exc:
             raise ControlError(404, str(exc)) from exc
         sb = self.sandbox
-        updates = {k: v for k, v in {**scenario.settings, "seed": scenario.seed}.items()
-                   if getattr(sb.settings, k) != v}
-        if updates:
-            await sb.reconfigure(**updates)
+        await self._reconfigure(keep, **{**scenario.settings, "seed": scenario.seed})
         sb.faults.heal()
         sb.faults.load(scenario.faults)
         sb.scenario = scenario
@@ -133,6 +161,7 @@ class ControlPlane:
         assert scenario is not None and self.run is not None
         run = self.run
         try:
+            await self.settled()  # the role that answered the call restarts first
             for i, step in enumerate(scenario.steps, 1):
                 label = f"{i}. {step.label or describe_step(step)}"
                 if sb.journal is not None:
@@ -219,6 +248,9 @@ class ControlPlane:
 
     async def close(self) -> None:
         await self._cancel()
+        if self.restarting is not None:
+            with contextlib.suppress(Exception):
+                await self.restarting
 
 
 def scenarios() -> list[dict[str, Any]]:

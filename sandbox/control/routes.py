@@ -26,6 +26,28 @@ def _ok(message: str, data: Any = None) -> web.Response:
     return json_response({"code": 0, "type": "success", "message": message, "data": data})
 
 
+def _role(request: web.Request) -> str | None:
+    """The role whose port this request came in on."""
+    sandbox = request.app[SANDBOX]
+    return next((r for r in sandbox.roles if sandbox.running(r) and sandbox.app(r) is request.app), None)
+
+
+async def _answer_then_restart(request: web.Request, response: web.Response) -> web.Response:
+    """Send the answer in full, then restart this role if the call changed its settings: a role cannot
+    restart while one of its own handlers waits for the restart."""
+    control = _control(request)
+    if control.deferred is None:
+        return response
+    body = orjson.loads(response.body) if isinstance(response.body, bytes) else {}
+    body["message"] += TEXTS["restarting"]
+    response = json_response(body)
+    response.force_close()
+    await response.prepare(request)
+    await response.write_eof()
+    control.restart_later()
+    return response
+
+
 async def _body(request: web.Request) -> dict[str, Any]:
     raw = await request.read()
     if not raw.strip():
@@ -64,14 +86,16 @@ async def state(request: web.Request) -> web.Response:
 
 async def reset(request: web.Request) -> web.Response:
     body = await _body(request)
-    return _ok(await _control(request).reset(_seed(body)))
+    message = await _control(request).reset(_seed(body), keep=_role(request))
+    return await _answer_then_restart(request, _ok(message))
 
 
 async def seed(request: web.Request) -> web.Response:
     value = _seed(await _body(request))
     if value is None:
         raise ControlError(400, TEXTS["bad_seed"])
-    return _ok(await _control(request).seed(value))
+    message = await _control(request).seed(value, keep=_role(request))
+    return await _answer_then_restart(request, _ok(message))
 
 
 async def scenario(request: web.Request) -> web.Response:
@@ -79,7 +103,9 @@ async def scenario(request: web.Request) -> web.Response:
     name = body.get("name")
     if not isinstance(name, str) or not name.strip():
         raise ControlError(400, TEXTS["bad_name"])
-    return _ok(await _control(request).load_scenario(name.strip(), run=bool(body.get("run", False))))
+    message = await _control(request).load_scenario(name.strip(), run=bool(body.get("run", False)),
+                                                    keep=_role(request))
+    return await _answer_then_restart(request, _ok(message))
 
 
 async def list_scenarios(request: web.Request) -> web.Response:
