@@ -35,6 +35,7 @@ from sandbox.journal.entry import OUTCOMES
 from sandbox.journal.mask import mask_message
 from sandbox.scenario.checks import expectation_text
 from sandbox.scenario.runner import describe_step
+from sandbox.spec.fields import URL_PREFIX
 from sandbox.spec.messages import DASHBOARD
 from sandbox.validate import validate_message
 
@@ -54,6 +55,9 @@ PAGE_MAX = 1000
 FLAGS = ("1", "0", "-1")
 # A hop-1 message whose latest attempt failed in transport counts as "retrying" for this long after it.
 RETRY_GRACE_S = 1.0
+# What each role's head links to: the control plane's state (the hospital has no page of its own), the
+# center's home page, the province's index list.
+ROLE_PAGES = {"hospital": "/_sandbox/", "center": "/", "province": URL_PREFIX + "index"}
 
 
 class DashboardError(Exception):
@@ -228,8 +232,8 @@ class Dashboard:
         center.update(await self._center_counters())
         province: dict[str, Any] = {"records": flags(2), "messages": hop2, "indexes": None}
         province["indexes"] = await self._guard(lambda: sb.state("province").indexes.count(), "province")
-        roles = {role: {"title": ROLE_TITLES[role], "url": sb.url(role), "inProcess": role in sb.roles,
-                        "running": sb.running(role)} for role in ROLES}
+        roles = {role: {"title": ROLE_TITLES[role], "url": sb.url(role), "page": sb.url(role) + ROLE_PAGES[role],
+                        "inProcess": role in sb.roles, "running": sb.running(role)} for role in ROLES}
         return {
             "generation": journal.generation if journal is not None else 0,
             "total": journal.last_seq if journal is not None else 0,

@@ -16,6 +16,7 @@ from sandbox.config import Settings
 from sandbox.control.domain import ControlPlane
 from sandbox.dashboard.app import create_app
 from sandbox.scenario.runner import RUNNER_DEFAULTS, free_port, hospital_options
+from sandbox.synth.dicom import ImageSpec
 
 # Debian's chromium; Playwright drives it (no browser download). `make test` installs it (scripts/sysdeps.sh).
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -49,8 +50,11 @@ def chain_settings(data_dir: Path, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
-async def start_chain(data_dir: Path, **overrides: Any) -> Sandbox:
-    sandbox = Sandbox(chain_settings(data_dir, **overrides), hospital_options=hospital_options(), shutdown_timeout=1.0)
+async def start_chain(data_dir: Path, *, images: ImageSpec | None = None, **overrides: Any) -> Sandbox:
+    options = hospital_options()
+    if images is not None:
+        options["image_spec"] = images
+    sandbox = Sandbox(chain_settings(data_dir, **overrides), hospital_options=options, shutdown_timeout=1.0)
     await sandbox.start()
     sandbox.control = ControlPlane(sandbox)
     return sandbox

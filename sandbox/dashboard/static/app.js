@@ -11,6 +11,7 @@
       scenario: "场景", resetFirst: "运行前清空", run: "▶ 运行", reset: "清空",
       tabChain: "链路实况", tabExams: "检查", tabQuality: "上传质量",
       hopFilter: "跳", allHops: "全部", hop1: "第一跳", hop2: "第二跳",
+      hopLine1: "第一跳 saveExamRpotImgInfo ⟶", hopLine2: "第二跳 saveExamRpotImgIndx ⟶", about: "场景说明",
       outcomeFilter: "结果", allOutcomes: "全部",
       o_ok: "全部成功", o_partial: "部分失败", o_failed: "全部失败", o_rejected: "报文被拒收", o_transport: "传输故障",
       follow: "跟随最新",
@@ -61,6 +62,7 @@
       scenario: "Scenario", resetFirst: "Reset first", run: "▶ Run", reset: "Reset",
       tabChain: "Live chain", tabExams: "Exams", tabQuality: "Upload quality",
       hopFilter: "Hop", allHops: "All", hop1: "Hop 1", hop2: "Hop 2",
+      hopLine1: "hop 1 saveExamRpotImgInfo ⟶", hopLine2: "hop 2 saveExamRpotImgIndx ⟶", about: "About this scenario",
       outcomeFilter: "Outcome", allOutcomes: "All",
       o_ok: "All saved", o_partial: "Partly failed", o_failed: "All failed", o_rejected: "Message refused", o_transport: "Transport fault",
       follow: "Follow latest",
@@ -263,12 +265,13 @@
     if (!e) { return '<div class="row"><div class="when">' + t("loading") + "</div></div>"; }
     var sel = list.selected === e.seq ? " selected" : "";
     var title = [e.msgid || "", e.step || "", e.fault ? "⚡ " + e.fault : ""].filter(Boolean).join(" · ");
-    var second = '<span class="mono">' + esc((e.msgid || "").slice(-12)) + "</span>" +
+    var second = '<span class="mono">' + esc(e.msgid || "") + "</span>" +
       "<span>" + t("nRecords", { n: e.records }) + "</span>" +
       (e.attempt && e.attempt > 1 ? "<span>" + t("attemptN", { n: e.attempt }) + "</span>" : "") +
       "<span>" + t("ms", { n: Math.round(e.duration_ms) }) + "</span>";
     return '<div class="row">' +
-      '<div class="when">#' + e.seq + "<br>" + clock(e.started) + "</div>" +
+      '<div class="when"><span><b>#' + e.seq + "</b> " + clock(e.started) + "</span>" +
+      (e.step ? '<span title="' + esc(e.step) + '">' + esc(e.step) + "</span>" : "") + "</div>" +
       '<div class="msg hop' + e.hop + " o-" + e.outcome + sel + '" data-seq="' + e.seq + '" data-hop="' + e.hop +
       '" data-outcome="' + e.outcome + '" data-from="' + e.from_role + '" data-to="' + e.to_role + '" title="' + esc(title) + '">' +
       '<div class="l1"><b>' + esc(outcomeText(e)) + "</b>" + flagsBar(e) +
@@ -332,7 +335,7 @@
 
   function roleHead(role, info, body) {
     var el = $("role-" + role);
-    var link = info.url ? '<a href="' + esc(info.url) + '/" target="_blank" rel="noopener">' + t("open") + "</a>" : "";
+    var link = info.page && info.running ? '<a href="' + esc(info.page) + '" target="_blank" rel="noopener">' + t("open") + "</a>" : "";
     var note = !info.inProcess ? " · " + t("external") : (!info.running ? " · " + t("notRunning") : "");
     el.className = "role" + (info.inProcess && !info.running ? " down" : "");
     el.innerHTML = "<h2><span>" + esc(t("role_" + role)) + esc(note) + "</span>" + link + "</h2>" + body;
@@ -374,6 +377,7 @@
       html = '<p class="hint">' + esc(t("noScenario")) + "</p>";
     } else {
       html = "<h3>" + esc(run.title[lang] || run.title.zh) + '<span class="state ' + run.state + '">' + esc(t("st_" + run.state)) + "</span></h3>" +
+        '<details class="about"><summary>' + esc(t("about")) + "</summary>" + esc(run.description[lang] || run.description.zh) + "</details>" +
         "<h4>" + esc(t("steps")) + '</h4><ul class="steps">' + run.steps.map(function (st) {
           return '<li class="' + st.state + '">' + esc(st.label) +
             (st.seconds !== undefined && st.seconds !== null ? ' <span class="secs">' + esc(t("seconds", { s: st.seconds })) + "</span>" : "") +
@@ -689,7 +693,11 @@
   }
 
   var resyncTimer = 0;
+  var picked = false;
+  els.select.addEventListener("change", function () { picked = true; });
+
   function onState(s) {
+    if (s.run && !picked && els.select.value !== s.run.name) { els.select.value = s.run.name; }
     lastState = s;
     renderRoles(s);
     renderRun(s);
