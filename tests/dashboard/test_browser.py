@@ -23,7 +23,14 @@ from sandbox.app import Sandbox
 from sandbox.dashboard.app import DashboardServer
 from sandbox.journal.entry import Entry, classify, describe_request
 from sandbox.synth.dicom import ImageSpec
-from tests.dashboard.conftest import CHROMIUM, CHROMIUM_ARGS, SKIPPED, chromium_missing, run_scenario_here, start_chain
+from tests.dashboard.conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SKIPPED,
+    chromium_missing,
+    run_scenario_here,
+    start_chain,
+)
 from tests.dashboard.helpers import RADIOLOGY, journal_facts
 
 REASON = chromium_missing()
