@@ -27,6 +27,7 @@ from typing import Any, TextIO
 from sandbox.app import ROLE_TITLES, ROLES, Sandbox
 from sandbox.config import Settings
 from sandbox.control.domain import ControlPlane
+from sandbox.dashboard.app import DashboardServer
 from sandbox.scenario.model import SendStep
 from sandbox.spec.fields import HOP1, HOP2, URL_PREFIX
 
@@ -45,6 +46,7 @@ class ServeOptions:
     demo_interval: float = DEMO_INTERVAL_S
     demo_batch: int = DEMO_BATCH
     scenario: str | None = None
+    dashboard: bool = True  # the trainer's dashboard on settings.dashboard_port
 
 
 async def serve(settings: Settings, options: ServeOptions, out: TextIO = sys.stdout,
@@ -56,15 +58,18 @@ async def serve(settings: Settings, options: ServeOptions, out: TextIO = sys.std
     await sandbox.start()
     control = sandbox.control = ControlPlane(sandbox)
     background: list[asyncio.Task[Any]] = []
+    dashboard: DashboardServer | None = None
     try:
+        if options.dashboard:
+            dashboard = await DashboardServer.beside(sandbox, out)
         first = await _first_message(sandbox, control)
         if first is not None and first.prepare is not None:
             await first.prepare()  # its files are served before anyone can copy the curl
         if options.scenario:
             print(await control.load_scenario(options.scenario), file=out)
         elapsed = since_process_start() if started is None else None
-        print(banner(sandbox, first, elapsed if elapsed is not None else time.perf_counter() - t0, options),
-              file=out, flush=True)
+        print(banner(sandbox, first, elapsed if elapsed is not None else time.perf_counter() - t0, options,
+                     dashboard.url if dashboard is not None else None), file=out, flush=True)
         if options.demo and "hospital" in sandbox.roles:
             background.append(asyncio.create_task(_demo(control, options, out), name="demo"))
         await stop.wait()
@@ -74,6 +79,8 @@ async def serve(settings: Settings, options: ServeOptions, out: TextIO = sys.std
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if dashboard is not None:
+            await dashboard.stop()
         await sandbox.stop()
     print(f"已停止，数据保存在 {settings.data_dir}", file=out, flush=True)
     return 0
@@ -157,7 +164,8 @@ def _inline_files(exam: Any) -> tuple[str, str]:
 
 # ---- the banner ---------------------------------------------------------------------------------------
 
-def banner(sandbox: Sandbox, first: FirstMessage | None, seconds: float, options: ServeOptions) -> str:
+def banner(sandbox: Sandbox, first: FirstMessage | None, seconds: float, options: ServeOptions,
+           dashboard_url: str | None = None) -> str:
     s = sandbox.settings
     mode = "严格模式" if str(s.mode) == "strict" else "宽松模式"
     style = "逐条应答" if s.response_style == "per-record" else "汇总应答（文档示例）"
@@ -170,6 +178,8 @@ def banner(sandbox: Sandbox, first: FirstMessage | None, seconds: float, options
         lines.append(f"  {ROLE_TITLES[role]:<12}  {url:<28} {where}  {paths[role]}")
     if "center" in sandbox.roles:
         lines.append(f"  DICOM 存储（C-STORE）     {s.dicom_ae_title}@{s.host}:{s.dicom_port}")
+    if dashboard_url is not None:
+        lines.append(f"培训看板（浏览器打开，中文 / English）：{dashboard_url}")
     lines.append("机构与密钥（infCode / key）：")
     titles = {"hospital": "医疗机构", "center": "共享中心"}
     for inst in s.institutions:

@@ -32,6 +32,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--center-port", type=int, help="共享中心端口（默认 8701）")
     p.add_argument("--province-port", type=int, help="省级模块端口（默认 8702）")
     p.add_argument("--dicom-port", type=int, help="共享中心 DICOM C-STORE 端口（默认 11112）")
+    p.add_argument("--dashboard-port", type=int, help="培训看板端口（默认 8703）")
+    p.add_argument("--no-dashboard", action="store_true", help="不启动培训看板")
     p.add_argument("--data-dir", type=Path, help="数据目录（默认 ./data）")
     p.add_argument("--seed", type=int, help="随机种子")
     mode = p.add_mutually_exclusive_group()
@@ -76,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         "center_url": args.center_url, "province_url": args.province_url, "public_base_url": args.public_base_url,
         "host": args.host, "hospital_port": args.hospital_port, "center_port": args.center_port,
         "province_port": args.province_port, "dicom_port": args.dicom_port, "data_dir": args.data_dir,
+        "dashboard_port": args.dashboard_port,
         "seed": args.seed, "mode": args.mode, "response_style": args.response_style,
         "index_profile": args.index_profile,
         "allowed_fetch_hosts": tuple(args.allow_fetch_host) if args.allow_fetch_host else None,
@@ -84,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         settings = load_settings(args.config, **overrides)
         roles = roles_of(args)
         options = ServeOptions(roles=roles, demo=args.demo, demo_interval=args.demo_interval,
-                               demo_batch=args.demo_batch, scenario=args.scenario)
+                               demo_batch=args.demo_batch, scenario=args.scenario, dashboard=not args.no_dashboard)
         return asyncio.run(serve(settings, options))
     except FileNotFoundError as exc:
         print(f"sandbox serve: 配置文件不存在：{exc.filename}", file=sys.stderr)

@@ -9,7 +9,7 @@ step) never interrupts the page.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from aiohttp import web
 
@@ -78,6 +78,19 @@ class DashboardServer:
                                                           error=exc.strerror)) from exc
         self._runner = runner
         return self.url
+
+    @classmethod
+    async def beside(cls, sandbox: Sandbox, out: TextIO) -> DashboardServer | None:
+        """Start the dashboard for `sandbox serve`; a port that is taken costs the dashboard, not the chain."""
+        from sandbox.app import SandboxError
+
+        server = cls(sandbox)
+        try:
+            await server.start()
+        except SandboxError as exc:
+            print(WORDS["not_started"].format(reason=exc), file=out, flush=True)
+            return None
+        return server
 
     async def stop(self) -> None:
         if self._runner is not None:

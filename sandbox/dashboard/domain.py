@@ -304,11 +304,10 @@ class Dashboard:
             else:
                 running = state == "running" and i == len(done)
                 steps.append({"label": label, "state": "running" if running else "pending"})
-        if run and run["expectations"]:
-            expectations = [{"ok": e["ok"], "text": e["expectation"], "observed": e["observed"]}
-                            for e in run["expectations"]]
-        else:
-            expectations = [{"ok": None, "text": expectation_text(c), "observed": None} for c in scenario.expect]
+        judged = run["expectations"] if run else []
+        expectations = [{"ok": e["ok"], "text": e["expectation"], "observed": e["observed"]} for e in judged]
+        expectations += [{"ok": None, "text": expectation_text(c), "observed": None}
+                         for c in scenario.expect[len(judged):]]  # not judged yet (judged at the end)
         return {"name": scenario.name, "title": scenario.title.model_dump(),
                 "description": scenario.description.model_dump(), "state": state, "steps": steps,
                 "expectations": expectations}

@@ -201,6 +201,7 @@ DASHBOARD: Mapping[str, str] = MappingProxyType({
     "all_institutions": "全部机构",
     "ok": "成功",
     "port_taken": "看板无法监听 {host}:{port}：{error}（端口被占用？可用 --dashboard-port 换一个）",
+    "not_started": "{reason}；本次不启动培训看板，三个角色照常运行",
 })
 
 # Transport failures (journal `transport`) and the center's forwarding failure reasons, in Chinese.

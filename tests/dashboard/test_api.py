@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from sandbox.app import Sandbox
 from sandbox.dashboard.app import DashboardServer
+from sandbox.scenario import library
 from tests.dashboard.conftest import run_scenario_here
 
 STATIC = Path(__file__).resolve().parents[2] / "sandbox" / "dashboard" / "static"
@@ -211,3 +212,46 @@ async def test_the_dashboard_server_listens_on_its_own_port(chain: Sandbox) -> N
             assert "看板无法监听" in str(exc) and "--dashboard-port" in str(exc)
     finally:
         await server.stop()
+
+
+async def test_retries_in_progress_and_the_outbox_depth_are_counted_while_they_happen(
+        dash: TestClient[Any, Any], chain: Sandbox) -> None:
+    chain.control.add_fault({"name": "省级一直503", "at": "province", "kind": "http_error", "status": 503})
+    chain.control.add_fault({"name": "共享中心502", "at": "center", "kind": "http_error", "status": 502, "calls": 3})
+    sending = asyncio.create_task(chain.control.send({"count": 3}))
+    seen_hop1 = seen_hop2 = 0
+    depth = 0
+    deadline = asyncio.get_running_loop().time() + 20
+    while asyncio.get_running_loop().time() < deadline and not (seen_hop1 and seen_hop2 and depth):
+        counters = (await data(await dash.get("/api/state")))["counters"]
+        seen_hop1 = max(seen_hop1, counters["hospital"]["retrying"])
+        if counters["center"]["retrying"]:
+            seen_hop2 = max(seen_hop2, counters["center"]["retrying"])
+            assert counters["center"]["maxAttempt"] >= 1 and counters["center"]["retryingRecords"] == 3
+        depth = max(depth, counters["center"]["depth"] or 0)
+        await asyncio.sleep(0.02)
+    await sending
+    assert seen_hop1 == 1  # the hospital's message, answered 502 twice before it got through
+    assert seen_hop2 == 1 and depth == 3  # the center's batch of 3, retried against the 503s
+    chain.control.heal(None)
+
+
+async def test_a_running_scenario_shows_its_current_step_then_its_expectations(dash: TestClient[Any, Any]) -> None:
+    scenario = library.find("slow-province")
+    await dash.post("/api/scenario", json={"name": "slow-province"})
+    seen_running: list[str] = []
+    pending_while_running = False
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
+        run = (await data(await dash.get("/api/state")))["run"]
+        assert len(run["expectations"]) == len(scenario.expect) and len(run["steps"]) == len(scenario.steps)
+        seen_running += [s["label"] for s in run["steps"] if s["state"] == "running"]
+        if run["state"] != "running":
+            break
+        pending_while_running |= all(e["ok"] is None for e in run["expectations"])  # judged at the end
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
+    assert pending_while_running
+    assert any(label.startswith("2. 等待") for label in seen_running), seen_running
+    assert run["state"] == "passed" and all(e["ok"] is True for e in run["expectations"])
+    assert all(s["state"] == "done" and s["seconds"] is not None for s in run["steps"])

@@ -273,9 +273,17 @@ async def test_ten_thousand_messages_stay_responsive(site: Site, tab: Tab) -> No
     await page.click('.msg[data-seq="9999"]')
     await page.wait_for_selector("#detail h3")
     assert "#9999" in await page.inner_text("#detail h3")
+    # every outcome has its colour
+    for outcome, colour in COLOURS.items():
+        card = page.locator(f'.msg[data-outcome="{outcome}"]').first
+        assert await card.evaluate("el => getComputedStyle(el).borderTopColor") == colour, outcome
     # still live with 10,000 in the journal: a new entry arrives and the count follows
     journal.record(_fake_entry(10_000))
     await page.wait_for_function("() => document.getElementById('count').textContent.includes('10001')")
+    # the reset button empties everything, the page included
+    await page.click("#reset")
+    await page.wait_for_selector("#empty", state="visible")
+    assert await page.locator(".msg").count() == 0 and await journal.count() == 0
     print(f"\n10,000 messages: recorded in {recorded:.2f} s, page ready in {loaded:.2f} s, "
           f"a jump renders in {jumped * 1000:.0f} ms")
     assert loaded < 10 and jumped < 2
@@ -293,9 +301,12 @@ def _fake_entry(n: int) -> Entry:
     entry = Entry(hop=hop, from_role=roles[0], to_role=roles[1], side="server", url="http://127.0.0.1/x",
                   request=orjson.dumps(message).decode(), started=time.time(), duration_ms=3.0)
     describe_request(entry, message)
-    kind = n % 5
+    kind = n % 6
     if kind == 4:
         classify(entry, None, None, transport="timeout")
+    elif kind == 5:
+        classify(entry, 200, orjson.dumps({"code": 1021, "type": "error", "message": "密钥值 key 与交易机构不匹配",
+                                           "data": None}).decode())
     else:
         flag = {0: "1", 1: "1", 2: "0", 3: "-1"}[kind]
         classify(entry, 200, orjson.dumps({"code": 0, "message": "x", "data": [

@@ -431,11 +431,19 @@
 
   function kvLines(obj, problems, skip) {
     var by = problemsByField(problems);
-    var seen = {};
-    var html = Object.keys(obj).map(function (rawKey) {
+    var present = {};
+    Object.keys(obj).forEach(function (rawKey) { present[rawKey.trim()] = true; });
+    // Fields the table requires and the record lacks come first: that is what the trainer points at.
+    var html = Object.keys(by).filter(function (key) { return key && !present[key]; }).map(function (key) {
+      var ps = by[key];
+      var level = ps.some(function (p) { return p.level === "error"; }) ? "error" : "warning";
+      return '<div class="kv missing hl-' + level + '" data-field="' + esc(key) + '"><span class="k">' + esc(JSON.stringify(key)) +
+        "</span>: <span class=\"z\">" + esc(t("missing")) + '</span><span class="note">' +
+        esc(ps.map(function (p) { return "← " + p.message; }).join(" ")) + "</span></div>";
+    }).join("");
+    html += Object.keys(obj).map(function (rawKey) {
       var key = rawKey.trim();
       if (skip && skip(key)) { return ""; }
-      seen[key] = true;
       var ps = by[key] || [];
       var level = ps.some(function (p) { return p.level === "error"; }) ? "error" : (ps.length ? "warning" : "");
       var note = ps.map(function (p) { return "← " + p.message; }).join(" ");
@@ -443,14 +451,6 @@
         '<span class="k">' + esc(JSON.stringify(rawKey)) + "</span>: " + jsonValue(obj[rawKey]) +
         (note ? '<span class="note">' + esc(note) + "</span>" : "") + "</div>";
     }).join("");
-    Object.keys(by).forEach(function (key) {
-      if (!key || seen[key]) { return; }
-      var ps = by[key];
-      var level = ps.some(function (p) { return p.level === "error"; }) ? "error" : "warning";
-      html += '<div class="kv missing hl-' + level + '" data-field="' + esc(key) + '"><span class="k">' + esc(JSON.stringify(key)) +
-        "</span>: <span class=\"z\">" + esc(t("missing")) + '</span><span class="note">' +
-        esc(ps.map(function (p) { return "← " + p.message; }).join(" ")) + "</span></div>";
-    });
     return '<div class="json">' + html + "</div>";
   }
 
