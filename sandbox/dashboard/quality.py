@@ -287,6 +287,7 @@ def _exam(index: str, rec: dict[str, Any], envelope: dict[str, Any], settings: S
     types = frozenset(str(rec.get("imgExamType") or "").split())
     day = str(rec.get("examDate") or "").strip()
     reference = parse_datetime(rec.get("rpotPubDate")) or parse_datetime(day)
+    day = day or DASHBOARD["no_day"]
     seen: dict[str, str] = {}
     mask_message({"data": [rec]}, seen)
     shown = index

@@ -199,6 +199,7 @@ DASHBOARD: Mapping[str, str] = MappingProxyType({
     "state_failed": "未建索引",
     "total": "合计",
     "all_institutions": "全部机构",
+    "no_day": "（无检查日期）",
     "ok": "成功",
     "port_taken": "看板无法监听 {host}:{port}：{error}（端口被占用？可用 --dashboard-port 换一个）",
     "not_started": "{reason}；本次不启动培训看板，三个角色照常运行",

@@ -541,6 +541,8 @@
 
   // ---- scenarios -----------------------------------------------------------------------------------------
   var scenarioList = [];
+  var picked = false;  // the trainer chose a scenario: stop showing the one that runs
+  els.select.addEventListener("change", function () { picked = true; });
   function loadScenarios() {
     return api("api/scenarios").then(function (body) {
       scenarioList = body.data.filter(function (s) { return s.name; });
@@ -553,6 +555,7 @@
       return '<option value="' + esc(s.name) + '">' + esc(s.title[lang] || s.title.zh) + "（" + esc(s.name) + "）</option>";
     }).join("");
     if (current) { els.select.value = current; }
+    if (!picked && lastState && lastState.run) { els.select.value = lastState.run.name; }
   }
   $("run-scenario").addEventListener("click", function () {
     var name = els.select.value;
@@ -693,9 +696,6 @@
   }
 
   var resyncTimer = 0;
-  var picked = false;
-  els.select.addEventListener("change", function () { picked = true; });
-
   function onState(s) {
     if (s.run && !picked && els.select.value !== s.run.name) { els.select.value = s.run.name; }
     lastState = s;
