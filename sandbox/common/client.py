@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import orjson
 
 
 @dataclass(slots=True)
@@ -51,7 +52,7 @@ async def post_message(
     """POST a message once. Transport failures are returned in the Exchange, never raised."""
     ex = Exchange(url=url, request=message, attempt=attempt)
     t0 = time.perf_counter()
-    body = json.dumps(message, ensure_ascii=False).encode()
+    body = json_body(message)
     try:
         async with session.post(
             url,
@@ -80,6 +81,14 @@ async def post_message(
         ex.error, ex.detail = "connection", f"连接失败：{exc.__class__.__name__} {exc}"
     ex.duration = time.perf_counter() - t0
     return ex
+
+
+def json_body(message: Any) -> bytes:
+    """The message as compact UTF-8 JSON (orjson: several times faster on 40000-character batches)."""
+    try:
+        return orjson.dumps(message)
+    except TypeError:  # an integer beyond 64 bits: only the standard library writes it
+        return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:

@@ -10,7 +10,7 @@ province) and what `sandbox replay` resends. Its outcome class is derived from w
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import orjson
@@ -56,15 +56,19 @@ class Entry:
     scenario: str | None = None
     seq: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    # The request's record indexes, in order, kept from parsing it once (not stored as a column).
+    indexes: list[str | None] | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {name: getattr(self, name) for name in _FIELDS}
 
     def summary(self) -> dict[str, Any]:
         """The entry without its bodies (live updates, list pages)."""
-        d = self.as_dict()
-        del d["request"], d["response"]
-        return d
+        return {name: getattr(self, name) for name in _SUMMARY}
+
+
+_FIELDS = tuple(f.name for f in fields(Entry) if f.name != "indexes")
+_SUMMARY = tuple(name for name in _FIELDS if name not in ("request", "response"))
 
 
 def parse_request(body: bytes | str) -> tuple[dict[str, Any] | None, str]:
@@ -93,10 +97,22 @@ def describe_request(entry: Entry, message: dict[str, Any] | None) -> None:
             data = orjson.loads(data)
         except orjson.JSONDecodeError:
             data = None
+    if isinstance(data, dict):
+        data = [data]
     if isinstance(data, list):
         entry.records = len(data)
-    elif isinstance(data, dict):
-        entry.records = 1
+        entry.indexes = [record_index(r) for r in data]
+
+
+def record_index(rec: Any) -> str | None:
+    """A record's hiImgIndx under either spelling (the examples' hiImgIdx, keys with stray spaces)."""
+    if not isinstance(rec, dict):
+        return None
+    value = rec.get("hiImgIndx")
+    if value is None:
+        value = next((v for k, v in rec.items() if isinstance(k, str) and k.strip() in ("hiImgIndx", "hiImgIdx")),
+                     None)
+    return value.strip() if isinstance(value, str) else None
 
 
 def classify(entry: Entry, status: int | None, text: str | None, transport: str | None = None) -> None:

@@ -18,7 +18,7 @@ import orjson
 
 from sandbox.common.client import Observer
 from sandbox.common.db import Database
-from sandbox.journal.entry import Entry, answers, parse_request
+from sandbox.journal.entry import Entry, answers, describe_request, parse_request
 from sandbox.journal.observe import client_observer
 
 COLUMNS = ("seq", "started", "duration_ms", "hop", "from_role", "to_role", "side", "method", "url", "status",
@@ -84,34 +84,27 @@ def record_answers(entry: Entry) -> list[tuple[Any, ...]]:
     got = answers(entry.response)
     if not got:
         return []
-    indexes: list[str | None] = []
-    message, _ = parse_request(entry.request)
-    data = message.get("data") if message else None
-    if isinstance(data, list):
-        for rec in data:
-            idx = None
-            if isinstance(rec, dict):
-                idx = next((v for k, v in rec.items() if isinstance(k, str) and k.strip() in ("hiImgIndx", "hiImgIdx")
-                            and isinstance(v, str)), None)
-            indexes.append(idx.strip() if idx else None)
-    rows = []
+    indexes = entry.indexes
+    if indexes is None:
+        message, _ = parse_request(entry.request)
+        probe = Entry(hop=entry.hop, from_role="", to_role="", side="", url="", request="", started=0.0)
+        describe_request(probe, message)
+        indexes = probe.indexes or []
     if len(got) == 1 and len(indexes) > 1 and got[0].get("hiImgIndx", got[0].get("hiImgIdx")) is None:
         a = got[0]
-        rows = [(entry.seq, entry.hop, pos, idx, str(a.get("succFlag")), a.get("message"))
+        return [(entry.seq, entry.hop, pos, idx, str(a.get("succFlag")), a.get("message"))
                 for pos, idx in enumerate(indexes, 1)]
-    else:
-        for pos, a in enumerate(got, 1):
-            idx = a.get("hiImgIndx", a.get("hiImgIdx"))
-            if idx is None and pos <= len(indexes):
-                idx = indexes[pos - 1]
-            rows.append((entry.seq, entry.hop, pos, idx, str(a.get("succFlag")), a.get("message")))
+    rows = []
+    for pos, a in enumerate(got, 1):
+        idx = a.get("hiImgIndx", a.get("hiImgIdx"))
+        if idx is None and pos <= len(indexes):
+            idx = indexes[pos - 1]
+        rows.append((entry.seq, entry.hop, pos, idx, str(a.get("succFlag")), a.get("message")))
     return rows
 
 
 def _row(entry: Entry) -> tuple[Any, ...]:
-    d = entry.as_dict()
-    d["extra"] = orjson.dumps(d["extra"]).decode()
-    return tuple(d[c] for c in COLUMNS)
+    return tuple(orjson.dumps(entry.extra).decode() if c == "extra" else getattr(entry, c) for c in COLUMNS)
 
 
 def _entry(row: Any) -> dict[str, Any]:
@@ -175,7 +168,7 @@ class Journal:
         if entry.step is None:
             entry.step = self.context["step"]
         self._pending.append(entry)
-        summary = entry.summary()
+        summary = entry.summary() if self._subscribers else {}
         for q in self._subscribers:
             if q.full():
                 q.get_nowait()  # a slow subscriber loses the oldest update, never blocks recording
