@@ -11,7 +11,6 @@ import aiohttp
 from aiohttp import web
 
 from sandbox.center.domain import DB_FILE, FILES_DIR, Center
-from sandbox.center.fetch import Fetcher
 from sandbox.center.forwarder import Forwarder
 from sandbox.center.routes import setup_routes
 from sandbox.center.scp import StorageSCP
@@ -23,20 +22,18 @@ from sandbox.typedefs import CENTER, HTTP_CLIENT, SETTINGS
 
 
 async def _center(app: web.Application) -> AsyncIterator[None]:
-    """The store, the file folders and the fetcher, for the application's lifetime."""
+    """The store, the file folders and the file workers, for the application's lifetime."""
     settings = app[SETTINGS]
     root = settings.data_dir / FILES_DIR
     store = CenterStore(settings.data_dir / DB_FILE, settings.db_synchronous)
     await store.open()
-    fetcher = Fetcher(allowed_hosts=settings.allowed_fetch_hosts, timeout=settings.fetch_timeout_s,
-                      max_bytes=settings.fetch_max_bytes, tmp_dir=root / "tmp")
-    center = Center(settings, store, fetcher, root)
+    center = Center(settings, store, root)
     await asyncio.to_thread(center.open)
     app[CENTER] = center
     try:
         yield
     finally:
-        await fetcher.close()
+        await center.files.close()
         await store.close()
 
 

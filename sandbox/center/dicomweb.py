@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import uuid
 import warnings
 import zipfile
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -113,10 +113,15 @@ def _retrieve_form(request: web.Request, single: bool) -> tuple[str, str | None]
     raise NotAcceptable('可用类型：multipart/related; type="application/dicom"、application/dicom（单个实例）、application/zip')
 
 
-async def _read(path: Path) -> bytes:
-    if path.stat().st_size > READ_IN_THREAD:
-        return await asyncio.to_thread(path.read_bytes)
-    return path.read_bytes()
+def _read_file(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+async def _read(path: str) -> bytes:
+    if os.path.getsize(path) > READ_IN_THREAD:
+        return await asyncio.to_thread(_read_file, path)
+    return _read_file(path)
 
 
 def _convert(data: bytes, stored: str, wanted: str | None) -> tuple[bytes, str]:
@@ -221,7 +226,7 @@ async def retrieve_instance(request: web.Request) -> web.StreamResponse:
 # ---- metadata -----------------------------------------------------------------------------------------
 
 
-def instance_metadata(path: Path, row: aiosqlite.Row, base: str) -> dict[str, Any]:
+def instance_metadata(path: str, row: aiosqlite.Row, base: str) -> dict[str, Any]:
     """The DICOM JSON model of one instance (PS3.18 F.2), its Pixel Data as a BulkDataURI."""
     url = f"{base}{PREFIX}/studies/{row['study_uid']}/series/{row['series_uid']}/instances/{row['sop_uid']}"
     with warnings.catch_warnings():
@@ -276,7 +281,7 @@ async def instance_metadata_handler(request: web.Request) -> web.Response:
 # ---- frames, bulk data, rendered ----------------------------------------------------------------------
 
 
-def _pixel_bytes(path: Path) -> tuple[bytes, int, str]:
+def _pixel_bytes(path: str) -> tuple[bytes, int, str]:
     """(Pixel Data value, bytes per frame, transfer syntax) of an uncompressed instance."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -23,12 +23,10 @@ The answer per record (decided inside the transaction, after instances already s
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import hashlib
 import json
 import logging
-import mmap
+import sqlite3
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,9 +36,9 @@ from typing import Any
 import aiosqlite
 
 from sandbox.center import dicomstore
-from sandbox.center.dicomstore import Failure, FileStore, InstanceInfo, Part, new_id
-from sandbox.center.errors import DicomProblem, ExamNotFound, FileProblem, NotPushed, PdfProblem
-from sandbox.center.fetch import Body, Fetcher
+from sandbox.center.dicomstore import Failure, FileStore, InstanceInfo
+from sandbox.center.errors import ExamNotFound, FileProblem, NotPushed
+from sandbox.center.files import FileJob, FilePool, remove_all
 from sandbox.center.render import LRU, RenderCache
 from sandbox.center.store import INSTANCE_COLUMNS, CenterStore, dumps
 from sandbox.common.client import Observer
@@ -57,30 +55,9 @@ log = logging.getLogger("sandbox.center")
 
 DB_FILE = "center.db"
 FILES_DIR = "center"
-PDF_ACCEPT = "application/pdf, */*;q=0.5"
-DICOM_ACCEPT = 'multipart/related; type="application/dicom", application/dicom, application/zip;q=0.9, */*;q=0.5'
-BIG_BODY = 1024 * 1024  # bodies larger than this are split and parsed in a worker thread
 FILE_FIELDS = ("examRpotPdfI", "imgInfoDcm")
 DESCRIBE_LIMIT = 5
 FORWARD_STATES = ("pending", "sending", "done", "failed")
-
-
-def record_hash(values: dict[str, Any]) -> str:
-    """sha256 of a record's normalised values, independent of key order (identical resends)."""
-    text = json.dumps(values, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def decode_inline(value: str) -> tuple[str, bytes]:
-    """(media type, bytes) of inline base64 or a `data:<type>;base64,` URI; FileProblem when it is neither."""
-    media, payload = "", value
-    if value.startswith("data:"):
-        head, _, payload = value.partition(",")
-        media = head[5:].split(";", 1)[0].strip().lower()
-    try:
-        return media, base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise FileProblem("inline_bad") from exc
 
 
 def describe_failures(failures: list[Failure]) -> str:
@@ -135,28 +112,44 @@ class Ingest:
 
     async def prepare(self, batch: Batch) -> None:
         """Fetch every accepted record's files, except for identical resends of stored records."""
+        center = self.center
         items = batch.accepted
-        known = await self.center.store.exams_by_index(self.center.store.reader,
-                                                        [i.index for i in items if i.index])
-        jobs = []
+        known = await center.store.exams_by_index(center.store.reader, [i.index for i in items if i.index])
+        jobs: list[FileJob] = []
+        fresh: list[Prepared] = []
+        pushed: list[tuple[Prepared, str]] = []
         for item in items:
-            digest = record_hash(item.values)
+            digest = item.canonical()[1]
             earlier = known.get(item.index or "")
             if earlier is not None:
                 if earlier[1] != digest:
                     self._reject(item, "duplicate_index", RESULTS["duplicate_index"].format(value=item.index))
                 continue  # identical: answered in store() without fetching again
-            prepared = self.prepared[item.position] = Prepared(new_id(), digest)
-            jobs.append(self._fetch_files(item.values, prepared))
-        if jobs:
-            await asyncio.gather(*jobs)
+            prepared = self.prepared[item.position] = Prepared(uuid.uuid4().hex, digest)
+            dicom = str(item.values.get("imgInfoDcm", ""))
+            if dicom.startswith("dicom:"):
+                pushed.append((prepared, dicom[6:]))
+            jobs.append(FileJob(str(item.values.get("examRpotPdfI", "")),
+                                None if dicom.startswith("dicom:") else dicom))
+            fresh.append(prepared)
+        for prepared, result in zip(fresh, await center.files.run(jobs), strict=True):
+            prepared.pdf_id, prepared.pdf_size, prepared.pdf_failure = result.pdf_id, result.pdf_size, result.pdf_failure
+            prepared.infos, prepared.failures, prepared.total = result.infos, result.failures, result.total
+        for prepared, uid in pushed:
+            try:
+                prepared.linked = await center.pushed_study(uid)
+            except FileProblem as exc:
+                prepared.failures.append(Failure.of("imgInfoDcm", exc))
+            prepared.total = len(prepared.linked)
 
-    async def store(self, conn: aiosqlite.Connection, batch: Batch) -> None:
-        """Decide each record against what is stored now, then write exams, instances, outbox and receipts."""
+    def store(self, conn: sqlite3.Connection, batch: Batch) -> None:
+        """Decide each record against what is stored now, then write exams, instances, outbox and receipts.
+
+        Runs in the database thread inside the receiver's transaction (Database.run)."""
         items = batch.accepted
-        known = await CenterStore.exams_by_index(conn, [i.index for i in items if i.index])
+        known = CenterStore.stored_exams(conn, [i.index for i in items if i.index])
         fresh = [p for i in items if (p := self.prepared.get(i.position)) is not None]
-        stored = await CenterStore.digests(conn, [info.sop_uid for p in fresh for info in p.infos])
+        stored = CenterStore.digests(conn, [info.sop_uid for p in fresh for info in p.infos])
         exams: list[tuple[Any, ...]] = []
         instances: list[tuple[Any, ...]] = []
         studies: list[tuple[str, str]] = []
@@ -169,7 +162,7 @@ class Ingest:
                 earlier = known.get(item.index or "")
                 prepared = self.prepared.get(item.position)
                 if earlier is not None:
-                    if earlier[1] == record_hash(item.values):
+                    if earlier[1] == item.canonical()[1]:
                         item.idempotent()
                         exam_id, reason = earlier[0], "idempotent"
                     else:
@@ -191,13 +184,13 @@ class Ingest:
                 reason = self._validation_reason(item)
             receipts.append((item.index, batch.infcode, batch.msgid, item.position, item.flag.value, reason,
                              item.message, exam_id, batch.received))
-        await CenterStore.save(conn, exams=exams, instances=instances, studies=studies, receipts=receipts,
-                               queued=batch.received)
+        CenterStore.save(conn, exams=exams, instances=instances, studies=studies, receipts=receipts,
+                         queued=batch.received)
         self.saved = len(exams)
 
     # ---- after the transaction -----------------------------------------------------------------
 
-    def release(self, committed: bool) -> None:
+    async def release(self, committed: bool) -> None:
         """Remove every fetched file the committed transaction did not keep (all of them if it did not commit)."""
         pdfs: list[str] = []
         dicoms: list[str] = []
@@ -205,8 +198,9 @@ class Ingest:
             p, d = prepared.file_ids()
             pdfs += [f for f in p if not committed or f not in self.kept_pdfs]
             dicoms += [f for f in d if not committed or f not in self.kept_dicoms]
-        self.center.pdfs.remove(pdfs)
-        self.center.dicoms.remove(dicoms)
+        if pdfs or dicoms:
+            await asyncio.to_thread(remove_all, [self.center.pdfs.path(f) for f in pdfs] +
+                                    [self.center.dicoms.path(f) for f in dicoms])
 
     # ---- deciding ------------------------------------------------------------------------------
 
@@ -279,72 +273,6 @@ class Ingest:
                 item.flag.value, item.message, dumps(record), prepared.pdf_id, prepared.pdf_size, study, len(kept),
                 dumps([f.as_dict() for f in failures]), dumps(notes))
 
-    # ---- fetching ------------------------------------------------------------------------------
-
-    async def _fetch_files(self, values: dict[str, Any], prepared: Prepared) -> None:
-        await asyncio.gather(self._pdf(str(values.get("examRpotPdfI", "")), prepared),
-                             self._dicom(str(values.get("imgInfoDcm", "")), prepared))
-
-    async def _pdf(self, value: str, prepared: Prepared) -> None:
-        center = self.center
-        pdf_id = new_id()
-        try:
-            if URL_RE.match(value):
-                body = await center.fetcher.get(value, PDF_ACCEPT)
-                try:
-                    _check_pdf(body.head(1024))
-                    if body.path is not None:
-                        center.pdfs.adopt(pdf_id, body.path)
-                        body.path = None
-                    else:
-                        assert body.data is not None
-                        center.pdfs.write(pdf_id, body.data)
-                finally:
-                    body.discard()
-                prepared.pdf_size = body.size
-            else:
-                _, data = decode_inline(value)
-                _check_pdf(data[:1024])
-                center.pdfs.write(pdf_id, data)
-                prepared.pdf_size = len(data)
-            prepared.pdf_id = pdf_id
-        except FileProblem as exc:
-            prepared.pdf_failure = Failure.of("examRpotPdfI", exc)
-
-    async def _dicom(self, value: str, prepared: Prepared) -> None:
-        center = self.center
-        try:
-            if value.startswith("dicom:"):
-                prepared.linked = await center.pushed_study(value[6:])
-                prepared.total = len(prepared.linked)
-                return
-            if URL_RE.match(value):
-                body = await center.fetcher.get(value, DICOM_ACCEPT)
-                source = "url"
-            else:
-                media, data = decode_inline(value)
-                body = Body("imgInfoDcm", media or "application/octet-stream", len(data), data)
-                source = "inline"
-        except FileProblem as exc:
-            prepared.failures.append(Failure.of("imgInfoDcm", exc))
-            return
-        try:
-            if body.size > BIG_BODY:
-                infos, failures, total = await asyncio.to_thread(center.store_dicom_body, body, source)
-            else:
-                infos, failures, total = center.store_dicom_body(body, source)
-        finally:
-            body.discard()
-        prepared.infos, prepared.total = infos, total
-        prepared.failures.extend(failures)
-
-
-def _check_pdf(head: bytes) -> None:
-    # PDF readers accept the header anywhere in the first 1024 bytes (ISO 32000-1, 7.5.2 note).
-    if b"%PDF-" not in head:
-        raise PdfProblem("not_pdf", head=dicomstore._head(head))
-
-
 def _degrade(item: Item, notes: list[str]) -> None:
     """Make a saved record `0`, putting the center's notes before what the validator already said."""
     ok, partial = RESULTS["saved"], RESULTS["saved_partial"].format(detail="")
@@ -360,11 +288,11 @@ def _degrade(item: Item, notes: list[str]) -> None:
 class Center:
     """State of the center role: its store, files, fetcher, and the event that wakes the forwarder."""
 
-    def __init__(self, settings: Settings, store: CenterStore, fetcher: Fetcher, root: Path) -> None:
+    def __init__(self, settings: Settings, store: CenterStore, root: Path) -> None:
         self.settings = settings
         self.store = store
-        self.fetcher = fetcher
         self.root = root
+        self.files = FilePool(settings, root)
         self.pdfs = FileStore(root / "pdf", ".pdf")
         self.dicoms = FileStore(root / "dicom", ".dcm")
         self.tmp = root / "tmp"
@@ -390,61 +318,12 @@ class Center:
         try:
             body = await receiver.receive(message)
         except BaseException:
-            ingest.release(committed=False)
+            await asyncio.shield(ingest.release(committed=False))
             raise
-        ingest.release(committed=True)
+        await ingest.release(committed=True)
         if ingest.saved:
             self.wake.set()
         return body
-
-    def store_dicom_body(self, body: Body, source: str) -> tuple[list[InstanceInfo], list[Failure], int]:
-        """Split a fetched body into instances, parse and store each; (stored, failed, found)."""
-        infos: list[InstanceInfo] = []
-        failures: list[Failure] = []
-        if body.path is not None:
-            with body.path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                kind, _ = dicomstore.media_type(body.content_type)
-                if not kind.startswith("multipart/") and mm[:4] != b"PK\x03\x04" and kind not in (
-                        "application/zip", "application/x-zip-compressed"):
-                    # One large instance: parse the mapping, then move the file into place as it is.
-                    try:
-                        info = dicomstore.inspect(mm)
-                    except DicomProblem as exc:
-                        return [], [Failure.of("imgInfoDcm", exc)], 1
-                    info.digest = hashlib.sha256(mm).hexdigest()
-                    info.instance_id, info.source = new_id(), source
-                    mm.close()
-                    self.dicoms.adopt(info.instance_id, body.path)
-                    body.path = None
-                    return [info], [], 1
-                try:
-                    parts = dicomstore.split_parts(body.content_type, mm, max_bytes=self.settings.fetch_max_bytes,
-                                                   zip_path=body.path)
-                except FileProblem as exc:
-                    return [], [Failure.of("imgInfoDcm", exc)], 0
-        else:
-            assert body.data is not None
-            try:
-                parts = dicomstore.split_parts(body.content_type, body.data,
-                                               max_bytes=self.settings.fetch_max_bytes)
-            except FileProblem as exc:
-                return [], [Failure.of("imgInfoDcm", exc)], 0
-        for part in parts:
-            try:
-                infos.append(self.store_part(part, source))
-            except DicomProblem as exc:
-                failures.append(Failure.of(part.label or "imgInfoDcm", exc))
-        if not parts:
-            failures.append(Failure("imgInfoDcm", "no_instances", CENTER["no_instances"], "not_dicom"))
-        return infos, failures, len(parts)
-
-    def store_part(self, part: Part, source: str) -> InstanceInfo:
-        """Parse one instance and write it under a new id (DicomProblem when it is not usable)."""
-        info = dicomstore.inspect(part.data)
-        info.digest = hashlib.sha256(part.data).hexdigest()
-        info.instance_id, info.source = new_id(), source
-        self.dicoms.write(info.instance_id, part.data)
-        return info
 
     async def pushed_study(self, study_uid: str) -> list[InstanceInfo]:
         rows = await self.store.study_instances([study_uid])
@@ -568,10 +447,10 @@ class Center:
             raise ExamNotFound(exam_id)
         return {"row": row, "record": json.loads(row["record"]), "studies": await self.store.exam_studies(exam_id)}
 
-    def pdf_path(self, pdf_id: str) -> Path:
+    def pdf_path(self, pdf_id: str) -> str:
         return self.pdfs.path(pdf_id)
 
-    def dicom_path(self, instance_id: str) -> Path:
+    def dicom_path(self, instance_id: str) -> str:
         return self.dicoms.path(instance_id)
 
 

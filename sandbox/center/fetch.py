@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import ssl
 import uuid
 from collections import deque
@@ -104,8 +105,22 @@ class Target:
         return host if self.port == default else f"{host}:{self.port}"
 
 
+_PLAIN_URL = re.compile(r"(https?)://([A-Za-z0-9.\-]+)(?::([0-9]{1,5}))?(/[!-~]*)?", re.ASCII)
+
+
 def check_url(url: str, allowed: tuple[str, ...]) -> Target:
     """The URL as a Target, or FetchError when it is not http(s) or its host is not allowed. No I/O."""
+    m = _PLAIN_URL.fullmatch(url)
+    if m is not None and "#" not in url and "%" not in url:
+        # The common form (scheme://host[:port]/path?query, printable ASCII) without urlsplit's cost.
+        scheme, host, port_text, path = m.groups()
+        https = scheme == "https"
+        host = host.lower()
+        number = int(port_text) if port_text else (443 if https else 80)
+        if not host_allowed(host, allowed):
+            raise FetchError("host_not_allowed", host=host, allowed="、".join(allowed) or "空", url=url[:200])
+        if 0 < number < 65536:
+            return Target(url, https, host, number, path or "/")
     try:
         parts = urlsplit(url)
         port = parts.port

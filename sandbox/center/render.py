@@ -54,7 +54,7 @@ def window_linear(values: np.ndarray, window: Window) -> np.ndarray:
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def frame_image(path: Path, frame: int = 1, window: Window | None = None) -> Image.Image:
+def frame_image(path: str | Path, frame: int = 1, window: Window | None = None) -> Image.Image:
     """Frame `frame` (1-based) of the instance stored at `path`, windowed, as a Pillow image."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pydicom's notes on odd values never stop a picture
@@ -138,7 +138,7 @@ class RenderCache(LRU):
     def __init__(self, items: int = CACHE_ITEMS) -> None:
         super().__init__(items)
 
-    def render(self, path: Path, key: str, frame: int, window: Window | None, media: str,
+    def render(self, path: str | Path, key: str, frame: int, window: Window | None, media: str,
                viewport: tuple[int, int] | None) -> bytes:
         cache_key = (key, frame, window, media, viewport)
         hit = self.get(cache_key)

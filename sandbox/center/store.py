@@ -3,12 +3,13 @@ durable outbox of hop-2 forwarding with its batches, the per-day msgid sequence 
 
 from __future__ import annotations
 
-import json
+import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
+import orjson
 
 from sandbox.common.db import MESSAGES_SCHEMA, Database
 
@@ -204,8 +205,8 @@ class CenterStore:
     # ---- receiving (inside the receiver's transaction) -----------------------------------------------
 
     @staticmethod
-    async def exams_by_index(conn: aiosqlite.Connection | Reader, indexes: Sequence[str]) -> dict[str, tuple[str, str]]:
-        """hiImgIndx → (exam_id, record_hash) of the exams already stored."""
+    async def exams_by_index(conn: Reader, indexes: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """hiImgIndx → (exam_id, record_hash) of the exams already stored (a read outside any transaction)."""
         out: dict[str, tuple[str, str]] = {}
         for chunk in _chunks(indexes):
             sql = f"SELECT hiImgIndx, exam_id, record_hash FROM exams WHERE hiImgIndx IN ({','.join('?' * len(chunk))})"
@@ -214,43 +215,54 @@ class CenterStore:
                     out[row[0]] = (row[1], row[2])
         return out
 
+    # The receiving transaction runs in the database thread (Database.run): plain sqlite3 calls.
+
     @staticmethod
-    async def digests(conn: aiosqlite.Connection, sop_uids: Sequence[str]) -> dict[str, str]:
-        """SOPInstanceUID → digest of the instances already stored."""
-        out: dict[str, str] = {}
-        for chunk in _chunks(sop_uids):
-            sql = f"SELECT sop_uid, digest FROM instances WHERE sop_uid IN ({','.join('?' * len(chunk))})"
-            async with conn.execute(sql, tuple(chunk)) as cur:
-                out.update({row[0]: row[1] for row in await cur.fetchall()})
+    def stored_exams(conn: sqlite3.Connection, indexes: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """hiImgIndx → (exam_id, record_hash), inside the transaction."""
+        out: dict[str, tuple[str, str]] = {}
+        for chunk in _chunks(indexes):
+            sql = f"SELECT hiImgIndx, exam_id, record_hash FROM exams WHERE hiImgIndx IN ({','.join('?' * len(chunk))})"
+            for row in conn.execute(sql, tuple(chunk)):
+                out[row[0]] = (row[1], row[2])
         return out
 
     @staticmethod
-    async def save(conn: aiosqlite.Connection, *, exams: list[tuple[Any, ...]], instances: list[tuple[Any, ...]],
-                   studies: list[tuple[str, str]], receipts: list[tuple[Any, ...]], queued: str) -> None:
+    def digests(conn: sqlite3.Connection, sop_uids: Sequence[str]) -> dict[str, str]:
+        """SOPInstanceUID → digest of the instances already stored, inside the transaction."""
+        out: dict[str, str] = {}
+        for chunk in _chunks(sop_uids):
+            sql = f"SELECT sop_uid, digest FROM instances WHERE sop_uid IN ({','.join('?' * len(chunk))})"
+            out.update({row[0]: row[1] for row in conn.execute(sql, tuple(chunk))})
+        return out
+
+    @staticmethod
+    def save(conn: sqlite3.Connection, *, exams: list[tuple[Any, ...]], instances: list[tuple[Any, ...]],
+             studies: list[tuple[str, str]], receipts: list[tuple[Any, ...]], queued: str) -> None:
         """Insert a batch's exams with their instances and studies, put the exams in the outbox, and record
         the answer of every record — all in the caller's transaction."""
         if instances:
-            await conn.executemany(_INSERT_INSTANCE, instances)
+            conn.executemany(_INSERT_INSTANCE, instances)
         if exams:
-            await conn.executemany(_INSERT_EXAM, exams)
-            await conn.executemany(
-                "INSERT INTO outbox (exam_id, state, queued, updated) VALUES (?, 'pending', ?, ?)",
-                [(row[0], queued, queued) for row in exams],
-            )
+            conn.executemany(_INSERT_EXAM, exams)
+            conn.executemany("INSERT INTO outbox (exam_id, state, queued, updated) VALUES (?, 'pending', ?, ?)",
+                             [(row[0], queued, queued) for row in exams])
         if studies:
-            await conn.executemany("INSERT OR IGNORE INTO exam_studies (exam_id, study_uid) VALUES (?, ?)", studies)
+            conn.executemany("INSERT OR IGNORE INTO exam_studies (exam_id, study_uid) VALUES (?, ?)", studies)
         if receipts:
-            await conn.executemany(_INSERT_RECEIPT, receipts)
+            conn.executemany(_INSERT_RECEIPT, receipts)
 
     async def add_pushed(self, row: tuple[Any, ...]) -> str | None:
         """Store an instance pushed by C-STORE; returns the digest already stored under its SOP UID, if any."""
-        async with self.db.transaction() as conn:
-            async with conn.execute("SELECT digest FROM instances WHERE sop_uid=?", (row[0],)) as cur:
-                found = await cur.fetchone()
+
+        def add(conn: sqlite3.Connection) -> str | None:
+            found = conn.execute("SELECT digest FROM instances WHERE sop_uid=?", (row[0],)).fetchone()
             if found is not None:
                 return str(found[0])
-            await conn.execute(_INSERT_INSTANCE, row)
-        return None
+            conn.execute(_INSERT_INSTANCE, row)
+            return None
+
+        return await self.db.run(add)
 
     # ---- reading ------------------------------------------------------------------------------------
 
@@ -377,12 +389,11 @@ class CenterStore:
             " WHERE o.state='pending' ORDER BY o.rowid LIMIT ?", (limit,))
 
     @staticmethod
-    async def next_seq(conn: aiosqlite.Connection, day: str, count: int) -> int:
+    def next_seq(conn: sqlite3.Connection, day: str, count: int) -> int:
         """Reserve `count` msgid sequence numbers of a day; returns the first."""
-        async with conn.execute(
+        row = conn.execute(
             "INSERT INTO msgid_seq (day, seq) VALUES (?, ?) ON CONFLICT(day) DO UPDATE SET seq = seq + ?"
-            " RETURNING seq", (day, count, count)) as cur:
-            row = await cur.fetchone()
+            " RETURNING seq", (day, count, count)).fetchone()
         assert row is not None
         return int(row[0]) - count + 1
 
@@ -391,24 +402,26 @@ class CenterStore:
         """In one transaction: mark exams that cannot be sent as failed, reserve one msgid sequence number
         per group, and insert each group's batch — `render(i, seq)` gives its (msgid, body) — moving its
         exams from `pending` to `sending`."""
-        async with self.db.transaction() as conn:
+
+        def create(conn: sqlite3.Connection) -> int:
             if failed:
-                await conn.executemany(
+                conn.executemany(
                     "UPDATE outbox SET state='failed', reason=?, message=?, updated=? WHERE exam_id=? AND state='pending'",
                     [(reason, message, now, exam_id) for exam_id, reason, message in failed])
             if not groups:
                 return 0
-            first = await self.next_seq(conn, day, len(groups))
+            first = self.next_seq(conn, day, len(groups))
             for i, exam_ids in enumerate(groups):
                 msgid, body = render(i, first + i)
-                async with conn.execute(
+                cur = conn.execute(
                     "INSERT INTO batches (msgid, body, records, state, next_at, created) VALUES (?, ?, ?, 'sending', 0, ?)",
-                    (msgid, body, len(exam_ids), now)) as cur:
-                    batch_id = cur.lastrowid
-                await conn.executemany(
+                    (msgid, body, len(exam_ids), now))
+                conn.executemany(
                     "UPDATE outbox SET state='sending', batch_id=?, updated=? WHERE exam_id=? AND state='pending'",
-                    [(batch_id, now, e) for e in exam_ids])
+                    [(cur.lastrowid, now, e) for e in exam_ids])
             return len(groups)
+
+        return await self.db.run(create)
 
     async def due_batches(self, now: float, limit: int) -> list[aiosqlite.Row]:
         return await self.reader.fetchall(
@@ -427,34 +440,41 @@ class CenterStore:
         return {r[0]: r[1] for r in rows}
 
     async def retry_later(self, batch_id: int, attempts: int, next_at: float, error: str) -> None:
-        async with self.db.transaction() as conn:
-            await conn.execute("UPDATE batches SET attempts=?, next_at=?, last_error=? WHERE batch_id=?",
-                               (attempts, next_at, error, batch_id))
+        def later(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE batches SET attempts=?, next_at=?, last_error=? WHERE batch_id=?",
+                         (attempts, next_at, error, batch_id))
+
+        await self.db.run(later)
 
     async def finish_batch(self, batch_id: int, *, state: str, attempts: int, error: str | None,
                            response: str | None, outcomes: list[tuple[str, str, str | None, str, str | None]],
                            now: str) -> None:
         """Apply a batch's outcome: the batch row and each exam's (state, succFlag, message, reason)."""
-        async with self.db.transaction() as conn:
-            await conn.execute(
+
+        def finish(conn: sqlite3.Connection) -> None:
+            conn.execute(
                 "UPDATE batches SET state=?, attempts=?, last_error=?, response=?, finished=? WHERE batch_id=?",
                 (state, attempts, error, response, now, batch_id))
-            await conn.executemany(
+            conn.executemany(
                 "UPDATE outbox SET state=?, succFlag=?, message=?, reason=?, updated=? WHERE exam_id=? AND batch_id=?",
                 [(st, flag, msg, reason, now, exam_id, batch_id) for exam_id, st, flag, msg, reason in outcomes])
 
+        await self.db.run(finish)
+
     async def requeue_unreachable(self, now: str) -> int:
         """Re-arm batches that ran out of attempts: the same msgid and body are sent again."""
-        async with self.db.transaction() as conn:
-            async with conn.execute(
-                "SELECT DISTINCT batch_id FROM outbox WHERE state='failed' AND reason='unreachable'") as cur:
-                ids = [r[0] for r in await cur.fetchall()]
+
+        def requeue(conn: sqlite3.Connection) -> int:
+            ids = [r[0] for r in conn.execute(
+                "SELECT DISTINCT batch_id FROM outbox WHERE state='failed' AND reason='unreachable'")]
             for batch_id in ids:
-                await conn.execute("UPDATE batches SET state='sending', attempts=0, next_at=0, finished=NULL"
-                                   " WHERE batch_id=?", (batch_id,))
-                await conn.execute("UPDATE outbox SET state='sending', reason=NULL, message=NULL, updated=?"
-                                   " WHERE batch_id=? AND state='failed'", (now, batch_id))
-        return len(ids)
+                conn.execute("UPDATE batches SET state='sending', attempts=0, next_at=0, finished=NULL"
+                             " WHERE batch_id=?", (batch_id,))
+                conn.execute("UPDATE outbox SET state='sending', reason=NULL, message=NULL, updated=?"
+                             " WHERE batch_id=? AND state='failed'", (now, batch_id))
+            return len(ids)
+
+        return await self.db.run(requeue)
 
     async def all_file_ids(self) -> tuple[list[str], list[str]]:
         pdfs = [r[0] for r in await self.reader.fetchall("SELECT pdf_id FROM exams WHERE pdf_id IS NOT NULL")]
@@ -463,4 +483,5 @@ class CenterStore:
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON text (as the 40000-character limit of data is measured)."""
+    return orjson.dumps(value).decode()

@@ -1,0 +1,296 @@
+"""Center throughput: hop-1 exams ingested per second, and MB/s of DICOM fetched, parsed and stored.
+
+The center runs in its own process (`python -m sandbox.bench.center serve …`) exactly as `create_app` builds
+it: Storage SCP listening, forwarder delivering hop 2 to a province. This process plays the hospitals and
+the province: a minimal keep-alive HTTP file server answering every file from memory (so that the number
+measures the center, not a file server), concurrent hop-1 senders, and a province that answers every
+hop-2 record `1`. Both processes share this machine's cores.
+
+- small case: synthetic exams (sandbox.synth), each naming a one-page report PDF and one small DICOM
+  instance by URL; messages filled up to the 40000-character limit, several in flight. The clock runs from
+  the first request to the last answer; every record must be answered `1` and stored.
+- CT case: 20-slice 512×512 CT studies (sandbox.synth), each served as one multipart/related WADO-RS
+  answer; MB/s counts the DICOM bytes the center stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from sandbox.bench import Row
+from sandbox.config import Settings
+from sandbox.spec.fields import HOP1, HOP2
+from sandbox.synth.batching import batches, envelope
+from sandbox.synth.dicom import ImageSpec, iter_study
+from sandbox.synth.exams import Exam, ExamFactory
+from sandbox.synth.pdf import render_report
+
+TARGET_EXAMS = 2_000.0
+TARGET_MBPS = 50.0
+IN_FLIGHT = 8
+WORKERS = 2  # center_workers: file work on both cores
+SMALL = ImageSpec(slices=1, matrix=64, xray_matrix=64, us_shape=(48, 64), us_images=1)
+CT = ImageSpec(slices=20, matrix=512)
+PDF_VARIANTS = 8
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _settings(data_dir: Path, ports: dict[str, int]) -> Settings:
+    return Settings(data_dir=data_dir, center_port=ports["center"], dicom_port=ports["dicom"],
+                    province_port=ports["province"], hospital_port=ports["files"],
+                    center_workers=int(os.environ.get("CENTER_WORKERS", WORKERS)))
+
+
+# ---- the hospital side ------------------------------------------------------------------------------
+
+
+class _FileProtocol(asyncio.Protocol):
+    """GET → the registered bytes, over keep-alive HTTP/1.1."""
+
+    def __init__(self, files: dict[str, tuple[bytes, bytes]]) -> None:
+        self.files = files
+        self.buf = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.buf += data
+        while True:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head, self.buf = self.buf[:end], self.buf[end + 4:]
+            path = head.split(b" ", 2)[1].decode()
+            found = self.files.get(path)
+            if found is None:
+                self.transport.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+                continue
+            ctype, body = found
+            self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: " + ctype + b"\r\nContent-Length: "
+                                 + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+
+def _exams(settings: Settings, count: int, keep: Callable[[Exam], bool] = lambda e: True,
+           offset: int = 0) -> list[Exam]:
+    factories = [ExamFactory(h, settings.center.uscc, settings.seed, index_profile=settings.index_profile)
+                 for h in settings.hospitals]
+    out: list[Exam] = []
+    n = offset
+    while len(out) < count:
+        for f in factories:
+            exam = f.exam(n)
+            if keep(exam):
+                out.append(exam)
+        n += 1
+    return out[:count]
+
+
+def _small_case(settings: Settings, count: int, files: dict[str, tuple[bytes, bytes]], base: str,
+                tmp: Path) -> list[tuple[Exam, dict[str, Any]]]:
+    """Exams with a one-page PDF and one small instance each, their files registered with the server."""
+    exams = _exams(settings, count)
+    pdfs = [render_report(e) for e in exams[:PDF_VARIANTS]]
+    out = []
+    for k, exam in enumerate(exams):
+        first = next(iter_study(exam, tmp / "small" / str(k), SMALL))
+        files[f"/d/{k}.dcm"] = (b"application/dicom", first.path.read_bytes())
+        files[f"/p/{k}.pdf"] = (b"application/pdf", pdfs[k % PDF_VARIANTS])
+        rec = exam.record(base)
+        rec.update(examRpotPdfI=f"{base}/p/{k}.pdf", imgInfoDcm=f"{base}/d/{k}.dcm")
+        out.append((exam, rec))
+    return out
+
+
+def _ct_case(settings: Settings, count: int, files: dict[str, tuple[bytes, bytes]], base: str,
+             tmp: Path) -> tuple[list[tuple[Exam, dict[str, Any]]], int]:
+    """CT exams whose 20-slice study is one multipart/related answer; and the DICOM bytes served."""
+    exams = _exams(settings, count, keep=lambda e: e.modality == "CT" and not e.enhanced and len(e.items) == 1,
+                   offset=1_000_000)
+    out = []
+    total = 0
+    boundary = "benchboundary0123456789"
+    for k, exam in enumerate(exams):
+        body = bytearray()
+        for f in iter_study(exam, tmp / "ct" / str(k), CT):
+            data = f.path.read_bytes()
+            total += len(data)
+            body += f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode() + data + b"\r\n"
+            f.path.unlink()
+        body += f"--{boundary}--\r\n".encode()
+        files[f"/ct/{k}"] = (f'multipart/related; type="application/dicom"; boundary={boundary}'.encode(), bytes(body))
+        files[f"/ctp/{k}.pdf"] = (b"application/pdf", render_report(exam, embedded_font=False))
+        rec = exam.record(base)
+        rec.update(examRpotPdfI=f"{base}/ctp/{k}.pdf", imgInfoDcm=f"{base}/ct/{k}")
+        out.append((exam, rec))
+    return out, total
+
+
+def _messages(settings: Settings, items: list[tuple[Exam, dict[str, Any]]], max_records: int,
+              first_seq: int) -> list[bytes]:
+    """hop-1 messages per hospital, each as full as the data limit (or max_records) allows."""
+    by_hospital: dict[str, list[dict[str, Any]]] = {}
+    for exam, rec in items:
+        by_hospital.setdefault(exam.hospital.code, []).append(rec)
+    out = []
+    when = datetime(2025, 12, 1, 8, 0, 0)
+    for code, recs in by_hospital.items():
+        inst = settings.institution(code)
+        assert inst is not None
+        for batch in batches(recs, max_records=max_records):
+            seq = first_seq + len(out)
+            msg = envelope(batch, inst, when + timedelta(seconds=seq), seq)
+            out.append(json.dumps(msg, ensure_ascii=False).encode())
+    return out
+
+
+async def _send_all(url: str, bodies: list[bytes], in_flight: int) -> int:
+    """POST every message with `in_flight` senders; the number of records answered `1`."""
+    queue = list(reversed(bodies))
+    ok = 0
+    problems: list[str] = []
+
+    async def sender(session: aiohttp.ClientSession) -> None:
+        nonlocal ok
+        while queue:
+            body = queue.pop()
+            async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as resp:
+                answer = await resp.json()
+            for a in answer["data"]:
+                if a["succFlag"] == "1":
+                    ok += 1
+                else:
+                    problems.append(a["message"])
+
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as session:
+        await asyncio.gather(*(sender(session) for _ in range(in_flight)))
+    if problems:
+        raise RuntimeError(f"中心未全部接收基准检查：{problems[:3]}")
+    return ok
+
+
+async def _province(request: web.Request) -> web.Response:
+    """A province that answers every record 1 (its own cost is not what is measured)."""
+    message = await request.json()
+    data = [{"hiImgIndx": r.get("hiImgIndx"), "succFlag": "1", "message": "保存数据成功"} for r in message["data"]]
+    return web.json_response({"code": 0, "type": "success", "message": "成功", "data": data})
+
+
+async def _summary(session: aiohttp.ClientSession, base: str) -> dict[str, Any]:
+    async with session.get(base + "/api/summary") as resp:
+        result: dict[str, Any] = await resp.json()
+        return result
+
+
+async def _wait_ready(base: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while True:
+            try:
+                await _summary(session, base)
+                return
+            except aiohttp.ClientConnectionError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("center did not start") from None
+                await asyncio.sleep(0.1)
+
+
+async def _drive(settings: Settings, ports: dict[str, int], small: int, ct: int, tmp: Path) -> dict[str, Any]:
+    files: dict[str, tuple[bytes, bytes]] = {}
+    base = f"http://127.0.0.1:{ports['files']}"
+    small_items = _small_case(settings, small, files, base, tmp)
+    ct_items, ct_bytes = _ct_case(settings, ct, files, base, tmp)
+    small_msgs = _messages(settings, small_items, 1000, 1)
+    ct_msgs = _messages(settings, ct_items, 2, 5000)
+    loop = asyncio.get_running_loop()
+    file_server = await loop.create_server(lambda: _FileProtocol(files), "127.0.0.1", ports["files"])
+    app = web.Application(client_max_size=16 * 1024 * 1024)
+    app.router.add_post(HOP2.path, _province)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", ports["province"]).start()
+    center = settings.url(settings.center_port)
+    await _wait_ready(center)
+    out: dict[str, Any] = {"messages": len(small_msgs), "ct_bytes": ct_bytes}
+    try:
+        async with aiohttp.ClientSession() as session:
+            t0 = time.perf_counter()
+            out["small_ok"] = await _send_all(center + HOP1.path, small_msgs, IN_FLIGHT)
+            out["small_s"] = time.perf_counter() - t0
+            while (s := await _summary(session, center))["forwarded"] < small:
+                await asyncio.sleep(0.05)
+            out["forward_s"] = time.perf_counter() - t0
+            before = s["instanceBytes"]
+            t0 = time.perf_counter()
+            out["ct_ok"] = await _send_all(center + HOP1.path, ct_msgs, 4)
+            out["ct_s"] = time.perf_counter() - t0
+            s = await _summary(session, center)
+            out["ct_stored_bytes"] = s["instanceBytes"] - before
+            out["summary"] = s
+    finally:
+        file_server.close()
+        await runner.cleanup()
+    return out
+
+
+def run(quick: bool) -> list[Row]:
+    small, ct = (400, 6) if quick else (6000, 30)
+    with tempfile.TemporaryDirectory(dir=os.environ.get("CENTER_BENCH_DIR")) as tmp:
+        data_dir = Path(tmp) / "data"
+        ports = {k: _free_port() for k in ("center", "dicom", "province", "files")}
+        settings = _settings(data_dir, ports)
+        server = subprocess.Popen([sys.executable, "-m", "sandbox.bench.center", "serve", str(data_dir),
+                                   json.dumps(ports)], env={**os.environ, "PYTHONOPTIMIZE": ""})
+        try:
+            got = asyncio.run(_drive(settings, ports, small, ct, Path(tmp)))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    if got["small_ok"] != small or got["ct_ok"] != ct or got["ct_stored_bytes"] != got["ct_bytes"]:
+        raise RuntimeError(f"基准数据未全部保存：{got}")
+    mb = got["ct_stored_bytes"] / 1e6
+    return [
+        Row("hop-1 exams ingested (PDF + 1 instance, by URL)", small / got["small_s"], "exams/s", TARGET_EXAMS,
+            f"{small} exams in {got['messages']} messages, {IN_FLIGHT} in flight; center in its own process"),
+        Row("…and forwarded to the province (hop 2)", small / got["forward_s"], "exams/s", None,
+            "from the first hop-1 request to the last hop-2 answer"),
+        Row("DICOM ingested (20-slice 512² CT, multipart)", mb / got["ct_s"], "MB/s", TARGET_MBPS,
+            f"{ct} studies, {mb:.0f} MB fetched, parsed and stored"),
+        Row("CT studies ingested", ct / got["ct_s"], "studies/s"),
+    ]
+
+
+def _serve(data_dir: str, ports: str) -> None:
+    from sandbox.center import create_app
+
+    settings = _settings(Path(data_dir), json.loads(ports))
+    web.run_app(create_app(settings), host="127.0.0.1", port=settings.center_port, print=None, access_log=None)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "serve":
+        _serve(sys.argv[2], sys.argv[3])
+    else:
+        print(run("--quick" in sys.argv))
