@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -42,6 +44,8 @@ from sandbox.validate import validate_message
 if TYPE_CHECKING:
     from sandbox.app import Sandbox
     from sandbox.journal.store import Journal
+
+log = logging.getLogger("sandbox.dashboard")
 
 # Fields of a journal summary a page needs to draw one arrow.
 SLIM = ("seq", "started", "duration_ms", "hop", "from_role", "to_role", "side", "status", "msgid", "infcode",
@@ -122,7 +126,6 @@ class Dashboard:
         self.clients: set[Client] = set()
         self._dirty = asyncio.Event()
         self._last_state = b""
-        self._last_state_at = 0.0
         self._generation = self.journal.generation if self.journal is not None else 0
         # (hop, msgid) → (attempts seen, latest outcome, when): hop-1 retries in progress.
         self._attempts: dict[tuple[int, str], tuple[int, str, float]] = {}
@@ -191,7 +194,10 @@ class Dashboard:
                 await asyncio.wait_for(self._dirty.wait(), IDLE_TICK_S)
             self._dirty.clear()
             if self.clients:
-                await self.push_state()
+                try:
+                    await self.push_state()
+                except Exception:  # a store closing under a restart: the next tick tries again
+                    log.exception("dashboard state not computed")
             await asyncio.sleep(TICK_S)
 
     async def push_state(self, force: bool = False) -> None:
@@ -205,7 +211,6 @@ class Dashboard:
         state = orjson.dumps(await self.state())
         if force or state != self._last_state:
             self._last_state = state
-            self._last_state_at = time.monotonic()
             self._broadcast(b"event: state\ndata: " + state + b"\n\n")
 
     # ---- state: counters, outbox, retries, the scenario run ------------------------------------------------
@@ -258,7 +263,7 @@ class Dashboard:
             return None
         try:
             return await read()
-        except (SandboxError, ValueError, AttributeError, OSError, RuntimeError):
+        except (SandboxError, sqlite3.Error, ValueError, AttributeError, OSError, RuntimeError):
             return None  # closed between the check and the read (a restart): left out of this tick
 
     async def _center_counters(self) -> dict[str, Any]:
