@@ -154,7 +154,7 @@ def _messages(settings: Settings, items: list[tuple[Exam, dict[str, Any]]], max_
     by_hospital: dict[str, list[dict[str, Any]]] = {}
     for exam, rec in items:
         by_hospital.setdefault(exam.hospital.code, []).append(rec)
-    out = []
+    out: list[bytes] = []
     when = datetime(2025, 12, 1, 8, 0, 0)
     for code, recs in by_hospital.items():
         inst = settings.institution(code)
