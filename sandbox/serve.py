@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -111,13 +111,14 @@ def _signal_event() -> asyncio.Event:
 class FirstMessage:
     path: Path
     index: str
-    prepare: Callable[[], Any] | None  # writes the exam's files once the ports listen
+    prepare: Callable[[], Awaitable[None]] | None  # writes the exam's files once the ports listen
 
 
 async def _first_message(sandbox: Sandbox, control: ControlPlane) -> FirstMessage | None:
     """A valid hop-1 message for exam 0 of the first hospital, written to the data folder for curl."""
     settings = sandbox.settings
     path = settings.data_dir / FIRST_MESSAGE
+    prepare: Callable[[], Awaitable[None]] | None = None
     if "hospital" in sandbox.roles:
         hospital = control.driver.hospital()
         exam = hospital.make_exams(1, 0)[0]
@@ -134,7 +135,6 @@ async def _first_message(sandbox: Sandbox, control: ControlPlane) -> FirstMessag
         exam = ExamFactory(inst, settings.center.uscc, settings.seed, index_profile=settings.index_profile).exam(0)
         record = exam.record(settings.url(settings.hospital_port))
         record["examRpotPdfI"], record["imgInfoDcm"] = await asyncio.to_thread(_inline_files, exam)
-        prepare = None
     from sandbox.synth.batching import envelope
 
     inst = settings.institution(record["fixmedinsCode"]) or settings.hospitals[0]

@@ -30,7 +30,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s = jsub.add_parser("summary", help="按跳与结果统计交互次数")
     _source(s)
     s.set_defaults(func=summary)
-    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+    def usage(args: argparse.Namespace) -> int:
+        p.print_help()
+        return 2
+
+    p.set_defaults(func=usage)
 
 
 def _source(p: argparse.ArgumentParser) -> None:

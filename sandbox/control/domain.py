@@ -255,7 +255,7 @@ class ControlPlane:
 
 def scenarios() -> list[dict[str, Any]]:
     """The library, one entry per scenario (bad files are listed with their error)."""
-    out = []
+    out: list[dict[str, Any]] = []
     for path in library.files():
         try:
             sc = library.load(path)

@@ -35,10 +35,7 @@ def client_observer(journal: Journal, from_role: str, is_local: Callable[[str], 
         if not local:
             entry.extra["external"] = True
         describe_request(entry, ex.request if isinstance(ex.request, dict) else parse_request(request)[0])
-        if ex.response is not None:
-            text = orjson.dumps(ex.response).decode()
-        else:
-            text = ex.raw
+        text = orjson.dumps(ex.response).decode() if ex.response is not None else ex.raw
         if ex.error in ("timeout", "connection") or (ex.error == "non_json" and ex.status is None):
             classify(entry, ex.status, text, transport=ex.error)
         else:

@@ -227,7 +227,8 @@ class Journal:
 
     @staticmethod
     def _where(filters: dict[str, Any]) -> tuple[str, list[Any]]:
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[Any] = []
         for key in FILTERS:
             value = filters.get(key)
             if value is None:

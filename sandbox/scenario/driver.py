@@ -6,9 +6,9 @@ duplicated indexes, envelope changes) is built from the same clean records and p
 `post_with_retry` with the hospital's session and retry settings, the same msgid sequence, the answers
 stored in the hospital's store — so the hospital's record of what it sent stays complete.
 
-Lockstep: after each hop-1 answer the driver waits until the center has batched what it stored (nothing
-left `pending`) before the next message goes out, so hop-2 batches follow hop-1 batches one for one and
-the same scenario and seed give the same journal.
+Lockstep: after each hop-1 answer the driver waits until the center has forwarded what it stored before the
+next message goes out (a send step's `settle`), so hop-2 batches follow hop-1 batches one for one, faults
+counted by call meet the same messages, and the same scenario and seed give the same journal.
 """
 
 from __future__ import annotations
@@ -76,6 +76,7 @@ class Driver:
         self.indexes: dict[tuple[str, int], str] = {}
         self.sent: list[SentMessage] = []
         self._hospitals: dict[str, Hospital] = {}
+        self._settle = "idle"
 
     # ---- access ----------------------------------------------------------------------------------------
 
@@ -115,14 +116,17 @@ class Driver:
 
     # ---- lockstep --------------------------------------------------------------------------------------
 
-    async def settle(self) -> None:
-        """Wait until the center (when it runs here) has batched everything it stored."""
-        if not self.sandbox.running("center"):
+    async def settle(self, mode: str = "idle") -> None:
+        """After a hop-1 answer: wait until the center (when it runs here) has forwarded what it stored
+        (`idle`; only batched it while the province is stopped), has only batched it (`batched`), or not
+        at all (`none`). At most SETTLE_TIMEOUT_S."""
+        if mode == "none" or not self.sandbox.running("center"):
             return
+        states = "('pending', 'sending')" if mode == "idle" and self.sandbox.running("province") else "('pending')"
         center = self.sandbox.state("center")
         deadline = time.monotonic() + SETTLE_TIMEOUT_S
         while time.monotonic() < deadline:
-            row = await center.store.db.fetchone("SELECT count(*) FROM outbox WHERE state='pending'")
+            row = await center.store.db.fetchone(f"SELECT count(*) FROM outbox WHERE state IN {states}")
             if not row or not row[0]:
                 return
             await asyncio.sleep(SETTLE_POLL_S)
@@ -132,7 +136,7 @@ class Driver:
         if observer is not None:
             await observer(ex)
         if ex.ok:
-            await self.settle()
+            await self.settle(self._settle)
 
     # ---- send ------------------------------------------------------------------------------------------
 
@@ -153,6 +157,7 @@ class Driver:
         """Generate, shape and send the exams of a send step; returns the messages sent, in order."""
         hospital = self.hospital(step.hospital)
         mode = self.sandbox.settings.mode
+        self._settle = step.settle
         record_plan, applied, separate = self._malformations(step)
         if step.malform in ("records", "errata"):
             count = len(record_plan)
@@ -248,6 +253,8 @@ class Driver:
 
     async def _deliver(self, hospital: Hospital, sent: SentMessage) -> None:
         s = self.sandbox.settings
+        if hospital.session is None:
+            raise StepFailed("医疗机构没有 HTTP 客户端，无法发送")
         result = BatchResult(msgid=sent.msgid, message=sent.message)
 
         async def observe(ex: Exchange) -> None:
@@ -283,6 +290,7 @@ class Driver:
         else:
             raise StepFailed(f"没有第 {step.message} 个报文（已发送 {len(self.sent)} 个）")
         hospital = self.hospital(earlier.hospital)
+        self._settle = "idle"
         again = self._log(hospital, earlier.msgid, earlier.message, earlier.records, earlier.malformation,
                           self.sandbox.settings.mode)
         await self._deliver(hospital, again)

@@ -75,6 +75,9 @@ class SendStep(BaseModel):
     duplicates: tuple[Duplicate, ...] = ()
     envelope: dict[str, Any] = Field(default_factory=dict)  # envelope field → value, on every message
     files: bool = True  # generate and serve the DICOM study and report PDF
+    # After each hop-1 answer, wait until the center has forwarded what it stored (idle: deterministic), only
+    # batched it (batched: forwarding overlaps the next message), or not at all (none: as a hospital sends).
+    settle: Literal["idle", "batched", "none"] = "idle"
 
     @field_validator("overrides")
     @classmethod
