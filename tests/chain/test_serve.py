@@ -34,7 +34,7 @@ class Served:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
-    ports = {r: free_port() for r in ("hospital", "center", "province", "dicom")}
+    ports = {r: free_port() for r in ("hospital", "center", "province", "dicom", "dashboard")}
     data = tmp_path / "data"
     args = [sys.executable, "-m", "sandbox", "serve", "--data-dir", str(data)]
     for role, port in ports.items():
@@ -71,7 +71,7 @@ async def test_serve_subprocess_carries_a_curl_message_to_the_province_and_the_l
     assert served.ready < READY_LIMIT_S
     text = "\n".join(served.banner)
     assert "医保影像云沙箱已就绪" in text
-    for role in ("hospital", "center", "province"):
+    for role in ("hospital", "center", "province", "dashboard"):
         assert served.url(role) in text
     assert "H51080200001  key GYSY2025KEY0001XQ" in text
     curl = next(line.strip() for line in served.banner if line.strip().startswith("curl -X POST"))
