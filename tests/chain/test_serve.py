@@ -32,10 +32,8 @@ class Served:
         return f"http://127.0.0.1:{self.ports[role]}"
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
-    ports = {r: free_port() for r in ("hospital", "center", "province", "dicom", "dashboard")}
-    data = tmp_path / "data"
+def start_serve(data: Path, ports: dict[str, int]) -> Served:
+    """Start `sandbox serve` and read its banner."""
     args = [sys.executable, "-m", "sandbox", "serve", "--data-dir", str(data)]
     for role, port in ports.items():
         args += [f"--{role}-port", str(port)]
@@ -43,20 +41,40 @@ def served(tmp_path: Path) -> Iterator[Served]:
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     banner: list[str] = []
-    try:
-        assert proc.stdout is not None
-        while True:
-            line = proc.stdout.readline()
-            if not line:
-                raise AssertionError("sandbox serve exited: " + (proc.stderr.read() if proc.stderr else ""))
-            banner.append(line.rstrip("\n"))
-            if line.startswith("按 Ctrl-C 停止"):
-                break
-        yield Served(proc, ports, data, time.perf_counter() - t0, banner)
-    finally:
-        if proc.poll() is None:
+    assert proc.stdout is not None
+    while True:
+        line = proc.stdout.readline()
+        if not line:
             proc.kill()
-            proc.wait(timeout=10)
+            raise AssertionError("sandbox serve exited: " + (proc.stderr.read() if proc.stderr else ""))
+        banner.append(line.rstrip("\n"))
+        if line.startswith("按 Ctrl-C 停止"):
+            return Served(proc, ports, data, time.perf_counter() - t0, banner)
+
+
+def stop_serve(served: Served) -> tuple[str, str]:
+    """SIGTERM, then the rest of its output; it must exit 0 without a traceback."""
+    served.proc.send_signal(signal.SIGTERM)
+    out, err = served.proc.communicate(timeout=30)
+    assert served.proc.returncode == 0, err
+    assert "Traceback" not in err
+    return out, err
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    ports = {r: free_port() for r in ("hospital", "center", "province", "dicom", "dashboard")}
+    running = start_serve(tmp_path / "data", ports)
+    try:
+        yield running
+    finally:
+        kill(running)
+
+
+def kill(served: Served) -> None:
+    if served.proc.poll() is None:
+        served.proc.kill()
+        served.proc.communicate(timeout=10)
 
 
 async def _post(url: str, body: bytes) -> dict:  # type: ignore[type-arg]
@@ -106,11 +124,50 @@ async def test_serve_subprocess_carries_a_curl_message_to_the_province_and_the_l
             assert r.content_type == "multipart/related"
             assert b"DICM" in await r.read()
 
-    served.proc.send_signal(signal.SIGTERM)
-    out, err = served.proc.communicate(timeout=20)
-    assert served.proc.returncode == 0, err
+    out, _ = stop_serve(served)
     assert "已停止" in out
-    assert "Traceback" not in err
+
+
+async def test_sigterm_mid_forward_persists_the_outbox_and_a_restart_delivers_it(tmp_path: Path) -> None:
+    ports = {r: free_port() for r in ("hospital", "center", "province", "dicom", "dashboard")}
+    first = start_serve(tmp_path / "data", ports)
+    try:
+        async with aiohttp.ClientSession() as s:
+            control = first.url("hospital") + "/_sandbox"
+            async with s.post(control + "/faults", json={"name": "慢", "at": "province", "kind": "drop",
+                                                          "when": "before"}) as r:
+                assert r.status == 200
+            async with s.post(control + "/send", json={"count": 4, "settle": "none"}) as r:
+                assert (await r.json())["message"] == "医疗机构已发送 1 个报文、4 条记录"
+            deadline = time.monotonic() + 15
+            while True:  # the batch is being forwarded: the province drops every attempt
+                async with s.get(first.url("center") + "/api/summary") as r:
+                    summary = await r.json()
+                if summary["forwardSending"] == 4:
+                    break
+                assert time.monotonic() < deadline, summary
+                await asyncio.sleep(0.1)
+        stop_serve(first)
+    finally:
+        kill(first)
+
+    second = start_serve(tmp_path / "data", ports)  # same data folder, no fault loaded any more
+    try:
+        async with aiohttp.ClientSession() as s:
+            deadline = time.monotonic() + 30
+            while True:
+                async with s.get(second.url("province") + "/mie/api/mie/index") as r:
+                    total = (await r.json())["data"]["total"]
+                if total == 4:
+                    break
+                assert time.monotonic() < deadline, "the persisted outbox was not delivered after the restart"
+                await asyncio.sleep(0.2)
+            async with s.get(second.url("center") + "/api/summary") as r:
+                summary = await r.json()
+        assert summary["stored"] == 4 and summary["forwarded"] == 4 and summary["forwardFailed"]["total"] == 0
+        stop_serve(second)
+    finally:
+        kill(second)
 
 
 def test_serve_refuses_a_missing_center_without_a_url(tmp_path: Path) -> None:
