@@ -7,7 +7,7 @@ both hops, fault middleware in place). The hospital's senders post hop-1 message
 The clock runs from the first hop-1 request until the province holds every index; every record must be
 answered `1` on both hops.
 
-Metadata only: each record carries its report and a one-instance 8×8 DICOM inline (base64), so no file
+Metadata only: each record carries its report and a one-instance 4×4 DICOM inline (base64), so no file
 server is involved — the center still decodes, checks against the record and stores both files. Records
 come from a pool of exams made by the hospital's generator before the clock starts; exam k is pool exam
 k mod P with its own exam time, examDate and hiImgIndx (so every index is new), its DICOM made from a
@@ -37,12 +37,14 @@ POOL = 400
 SENDERS = 4
 TINY_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Count 0/Kids[]>>endobj\n"
             b"trailer<</Root 1 0 R>>\n%%EOF\n")
-_SLOT = {"name": b"N" * 64, "id": b"I" * 64, "date": b"20000101", "modality": b"ZZ",
-         "study": b"1." + b"1" * 62, "series": b"1." + b"2" * 62, "sop": b"1." + b"3" * 62}
+# Fixed widths, just wide enough (names ≤ 8 CJK characters, ids ≤ 24 characters, UIDs ≤ 32): every byte
+# is sent base64-encoded in each record.
+_SLOT = {"name": b"N" * 26, "id": b"I" * 24, "date": b"20000101", "modality": b"ZZ",
+         "study": b"1." + b"1" * 30, "series": b"1." + b"2" * 30, "sop": b"1." + b"3" * 30}
 
 
 def dicom_template() -> bytes:
-    """A one-instance 8×8 DICOM file whose patient, date, modality and UIDs are fixed-width placeholders."""
+    """A one-instance 4×4 DICOM file whose patient, date, modality and UIDs are fixed-width placeholders."""
     import io
 
     import numpy as np
@@ -68,11 +70,11 @@ def dicom_template() -> bytes:
     ds.InstanceNumber = 1
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows = ds.Columns = 8
-    ds.BitsAllocated = ds.BitsStored = 16
-    ds.HighBit = 15
+    ds.Rows = ds.Columns = 4
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit = 7
     ds.PixelRepresentation = 0
-    ds.PixelData = np.arange(64, dtype=np.uint16).tobytes()
+    ds.PixelData = np.arange(16, dtype=np.uint8).tobytes()
     buf = io.BytesIO()
     ds.save_as(buf, enforce_file_format=True)
     return buf.getvalue()
@@ -118,7 +120,7 @@ class Records:
             self.profile, cert_type=p.cert_type, certno=p.certno, exam_time=when.strftime("%Y%m%d%H%M%S"),
             inst_code=exam.hospital.code, exam_part=exam.parts[0], stog_uscc=exam.stog_uscc))
         rec["examDate"] = when.strftime("%Y-%m-%d")
-        uid = f"2.25.{int(self.base.timestamp())}{k:09d}"
+        uid = f"2.25.{int(self.base.timestamp())}{k:09d}"  # 24 characters
         dicom = tiny_dicom(self.template, name=f"{p.family}^{p.given}" if p.given else p.family,
                            patient_id=str(rec.get("patnId") or p.certno), date=day, modality=exam.modality,
                            study=uid + ".1", series=uid + ".2", sop=uid + ".3")
