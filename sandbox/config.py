@@ -82,8 +82,6 @@ class Settings(BaseModel):
     retry_max_attempts: int = 8
     retry_base_s: float = 0.2
     retry_cap_s: float = 10.0
-    # Processes in which the center fetches and parses hop-1 files (0: in its event loop, nothing to start).
-    center_workers: int = Field(default=0, ge=0, le=16)
     # Upload-quality report: an exam is on time when its index reached the province within this many hours
     # of its report's publication (rpotPubDate; the end of examDate when absent).
     quality_on_time_hours: float = Field(default=24.0, gt=0)

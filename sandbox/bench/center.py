@@ -42,7 +42,6 @@ from sandbox.synth.pdf import render_report
 TARGET_EXAMS = 2_000.0
 TARGET_MBPS = 50.0
 IN_FLIGHT = 8
-WORKERS = 2  # center_workers: file work on both cores
 SMALL = ImageSpec(slices=1, matrix=64, xray_matrix=64, us_shape=(48, 64), us_images=1)
 CT = ImageSpec(slices=20, matrix=512)
 PDF_VARIANTS = 8
@@ -56,8 +55,7 @@ def _free_port() -> int:
 
 def _settings(data_dir: Path, ports: dict[str, int]) -> Settings:
     return Settings(data_dir=data_dir, center_port=ports["center"], dicom_port=ports["dicom"],
-                    province_port=ports["province"], hospital_port=ports["files"],
-                    center_workers=int(os.environ.get("CENTER_WORKERS", WORKERS)))
+                    province_port=ports["province"], hospital_port=ports["files"])
 
 
 # ---- the hospital side ------------------------------------------------------------------------------

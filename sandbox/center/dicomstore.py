@@ -19,6 +19,7 @@ import itertools
 import mmap
 import os
 import re
+import time
 import warnings
 import zipfile
 import zlib
@@ -90,7 +91,9 @@ class InstanceInfo:
     frames: int = 1
     has_pixels: bool = False
     size: int = 0
-    instance_id: str = ""  # the center's file id, once stored
+    instance_id: str = ""  # the center's id of the stored object
+    pack_id: str | None = None  # the message pack holding it; None: a file of its own
+    offset: int | None = None  # where its bytes start in the pack
     digest: str = ""  # sha256 of the Part-10 bytes: tells a resent instance from a different one
     source: str = ""  # url | inline | c-store:<calling AE title>
 
@@ -395,6 +398,46 @@ class FileStore:
         for file_id in file_ids:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path(file_id))
+
+
+class PackStore:
+    """The small files of one hop-1 message together in one uncompressed ZIP, `<root>/<id[-2:]>/<id>.zip`,
+    each entry named `<object id>.dcm` or `.pdf`.
+
+    Creating a file is the costliest thing a busy disk does (measured here: from 60 µs to over 1 ms of
+    kernel time each); one pack per message instead of two files per exam keeps ingest off that path. The
+    entries are stored, not deflated, so each object is read straight at its offset — and `unzip` shows a
+    person what a message brought."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.files = FileStore(root, ".zip")
+
+    def open(self) -> None:
+        self.files.open()
+
+    def path(self, pack_id: str) -> str:
+        return self.files.path(pack_id)
+
+    def write(self, pack_id: str, entries: list[tuple[str, bytes]]) -> list[int]:
+        """Write a pack; the offset of each entry's bytes."""
+        offsets = []
+        stamp = time.localtime()[:6]
+        with zipfile.ZipFile(self.path(pack_id), "w", zipfile.ZIP_STORED) as zf:
+            for name, data in entries:
+                info = zipfile.ZipInfo(name, date_time=stamp)
+                zf.writestr(info, data)
+                # The local header: 30 fixed bytes, the name, the extra field (none for ZIP_STORED < 4 GiB).
+                offsets.append(info.header_offset + 30 + len(info.filename.encode()) + len(info.extra))
+        return offsets
+
+    def read(self, pack_id: str, offset: int, size: int) -> bytes:
+        with open(self.path(pack_id), "rb") as fh:
+            fh.seek(offset)
+            return fh.read(size)
+
+    def remove(self, pack_ids: Iterable[str]) -> None:
+        self.files.remove(pack_ids)
 
 
 # ---- the record against its images --------------------------------------------------------------------

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
 import uuid
 import warnings
 import zipfile
@@ -55,8 +54,8 @@ EXPLICIT_LE = "1.2.840.10008.1.2.1"
 EXPLICIT_BE = "1.2.840.10008.1.2.2"
 UNCOMPRESSED = frozenset({IMPLICIT_LE, EXPLICIT_LE, EXPLICIT_BE})
 DICOM_JSON = "application/dicom+json"
+CONVERT_IN_THREAD = 1024 * 1024
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Content-Type, Content-Length"}
-READ_IN_THREAD = 1024 * 1024
 IMAGE_TYPES = ("image/png", "image/jpeg")
 QIDO_KEYS = {"StudyInstanceUID": "study_uid", "0020000D": "study_uid", "PatientID": "patient_id",
              "00100020": "patient_id", "StudyDate": "study_date", "00080020": "study_date",
@@ -113,17 +112,6 @@ def _retrieve_form(request: web.Request, single: bool) -> tuple[str, str | None]
     raise NotAcceptable('可用类型：multipart/related; type="application/dicom"、application/dicom（单个实例）、application/zip')
 
 
-def _read_file(path: str) -> bytes:
-    with open(path, "rb") as fh:
-        return fh.read()
-
-
-async def _read(path: str) -> bytes:
-    if os.path.getsize(path) > READ_IN_THREAD:
-        return await asyncio.to_thread(_read_file, path)
-    return _read_file(path)
-
-
 def _convert(data: bytes, stored: str, wanted: str | None) -> tuple[bytes, str]:
     """The instance in the wanted transfer syntax when it can be converted without a codec."""
     wanted = wanted or EXPLICIT_LE
@@ -140,11 +128,11 @@ def _convert(data: bytes, stored: str, wanted: str | None) -> tuple[bytes, str]:
 
 
 async def _instance_bytes(center: Center, row: aiosqlite.Row, wanted: str | None) -> tuple[bytes, str]:
-    data = await _read(center.dicom_path(row["instance_id"]))
+    data = await center.instance_bytes(row)
     stored = row["transfer_syntax"]
     if (wanted or EXPLICIT_LE) in ("*", stored) or stored not in UNCOMPRESSED:
         return data, stored
-    if len(data) > READ_IN_THREAD:
+    if len(data) > CONVERT_IN_THREAD:
         return await asyncio.to_thread(_convert, data, stored, wanted)
     return _convert(data, stored, wanted)
 
@@ -192,7 +180,7 @@ async def _zip(request: web.Request, rows: list[aiosqlite.Row], name: str) -> we
             for n, row in enumerate(rows, 1):
                 series = row["series_number"] if row["series_number"] is not None else 0
                 number = row["instance_number"] if row["instance_number"] is not None else n
-                zf.write(center.dicom_path(row["instance_id"]), f"S{series:04d}/I{number:05d}_{n:05d}.dcm")
+                zf.writestr(f"S{series:04d}/I{number:05d}_{n:05d}.dcm", center.read_instance(row))
         return buf.getvalue()
 
     body = await asyncio.to_thread(build)
@@ -226,12 +214,12 @@ async def retrieve_instance(request: web.Request) -> web.StreamResponse:
 # ---- metadata -----------------------------------------------------------------------------------------
 
 
-def instance_metadata(path: str, row: aiosqlite.Row, base: str) -> dict[str, Any]:
+def instance_metadata(data: bytes, row: aiosqlite.Row, base: str) -> dict[str, Any]:
     """The DICOM JSON model of one instance (PS3.18 F.2), its Pixel Data as a BulkDataURI."""
     url = f"{base}{PREFIX}/studies/{row['study_uid']}/series/{row['series_uid']}/instances/{row['sop_uid']}"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
         meta: dict[str, Any] = ds.to_json_dict(
             bulk_data_threshold=4096,
             bulk_data_element_handler=lambda elem: f"{url}/bulkdata/{elem.tag:08X}",
@@ -253,7 +241,7 @@ async def _metadata(request: web.Request, level: str) -> web.Response:
         key = (row["instance_id"], base)
         meta = center.metadata_cache.get(key)
         if meta is None:
-            meta = instance_metadata(center.dicom_path(row["instance_id"]), row, base)
+            meta = instance_metadata(await center.instance_bytes(row), row, base)
             center.metadata_cache.put(key, meta)
         out.append(meta)
     return json_response_typed(out, DICOM_JSON)
@@ -281,11 +269,11 @@ async def instance_metadata_handler(request: web.Request) -> web.Response:
 # ---- frames, bulk data, rendered ----------------------------------------------------------------------
 
 
-def _pixel_bytes(path: str) -> tuple[bytes, int, str]:
+def _pixel_bytes(data: bytes) -> tuple[bytes, int, str]:
     """(Pixel Data value, bytes per frame, transfer syntax) of an uncompressed instance."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ds = pydicom.dcmread(path)
+        ds = pydicom.dcmread(io.BytesIO(data))
     ts = str(ds.file_meta.get("TransferSyntaxUID", ""))
     if "PixelData" not in ds:
         raise DicomNotFound("该实例没有像素数据")
@@ -324,7 +312,7 @@ async def frames(request: web.Request) -> web.Response:
     center: Center = request.app[CENTER]
     row = (await _rows(request, "instance"))[0]
     numbers = _numbers(request.match_info["frames"])
-    pixels, frame_len, ts = await asyncio.to_thread(_pixel_bytes, center.dicom_path(row["instance_id"]))
+    pixels, frame_len, ts = await asyncio.to_thread(_pixel_bytes, await center.instance_bytes(row))
     count = row["frames"] or 1
     bad = [n for n in numbers if n > count]
     if bad:
@@ -337,7 +325,7 @@ async def bulkdata(request: web.Request) -> web.Response:
     row = (await _rows(request, "instance"))[0]
     if request.match_info["tag"].upper() != "7FE00010":
         raise DicomNotFound(f"批量数据 {request.match_info['tag'][:16]}")
-    pixels, _, ts = await asyncio.to_thread(_pixel_bytes, center.dicom_path(row["instance_id"]))
+    pixels, _, ts = await asyncio.to_thread(_pixel_bytes, await center.instance_bytes(row))
     return _octet_multipart(request, [pixels], ts)
 
 
@@ -377,9 +365,9 @@ def _image_type(candidates: Iterable[str]) -> str:
 
 async def render_response(center: Center, row: aiosqlite.Row, frame: int, window: Window | None, media: str,
                           viewport: tuple[int, int] | None) -> web.Response:
-    path = center.dicom_path(row["instance_id"])
     try:
-        data = await asyncio.to_thread(center.renders.render, path, row["instance_id"], frame, window, media, viewport)
+        data = await asyncio.to_thread(center.renders.render, lambda: center.read_instance(row), row["instance_id"],
+                                       frame, window, media, viewport)
     except RenderError as exc:
         raise NotAcceptable(str(exc)) from exc
     return web.Response(body=data, content_type=media, headers={"Cache-Control": "max-age=3600", **CORS})

@@ -36,9 +36,9 @@ from typing import Any
 import aiosqlite
 
 from sandbox.center import dicomstore
-from sandbox.center.dicomstore import Failure, FileStore, InstanceInfo
+from sandbox.center.dicomstore import Failure, FileStore, InstanceInfo, PackStore
 from sandbox.center.errors import ExamNotFound, FileProblem, NotPushed
-from sandbox.center.files import FileJob, FilePool, remove_all
+from sandbox.center.files import FileJob, FileWorker, remove_all
 from sandbox.center.render import LRU, RenderCache
 from sandbox.center.store import INSTANCE_COLUMNS, CenterStore, dumps
 from sandbox.common.client import Observer
@@ -58,6 +58,7 @@ FILES_DIR = "center"
 FILE_FIELDS = ("examRpotPdfI", "imgInfoDcm")
 DESCRIBE_LIMIT = 5
 FORWARD_STATES = ("pending", "sending", "done", "failed")
+READ_IN_THREAD = 1024 * 1024
 
 
 def describe_failures(failures: list[Failure]) -> str:
@@ -86,6 +87,8 @@ class Prepared:
     digest: str
     pdf_id: str | None = None
     pdf_size: int | None = None
+    pdf_pack: str | None = None
+    pdf_offset: int | None = None
     pdf_failure: Failure | None = None
     infos: list[InstanceInfo] = field(default_factory=list)  # new instances, written under their ids
     linked: list[InstanceInfo] = field(default_factory=list)  # instances already stored (dicom: form)
@@ -93,8 +96,14 @@ class Prepared:
     disagreements: list[str] = field(default_factory=list)
     total: int = 0  # instances found in what was sent
 
-    def file_ids(self) -> tuple[list[str], list[str]]:
-        return ([self.pdf_id] if self.pdf_id else []), [i.instance_id for i in self.infos]
+    def files(self) -> tuple[list[str], list[str], set[str]]:
+        """(PDF files, DICOM files, packs) written for this record."""
+        pdfs = [self.pdf_id] if self.pdf_id and self.pdf_pack is None else []
+        dicoms = [i.instance_id for i in self.infos if i.pack_id is None]
+        packs = {i.pack_id for i in self.infos if i.pack_id is not None}
+        if self.pdf_pack is not None:
+            packs.add(self.pdf_pack)
+        return pdfs, dicoms, packs
 
 
 class Ingest:
@@ -106,6 +115,7 @@ class Ingest:
         self.reasons: dict[int, str] = {}
         self.kept_pdfs: set[str] = set()
         self.kept_dicoms: set[str] = set()
+        self.kept_packs: set[str] = set()
         self.saved = 0
 
     # ---- RecordHandler -------------------------------------------------------------------------
@@ -134,6 +144,7 @@ class Ingest:
             fresh.append(prepared)
         for prepared, result in zip(fresh, await center.files.run(jobs), strict=True):
             prepared.pdf_id, prepared.pdf_size, prepared.pdf_failure = result.pdf_id, result.pdf_size, result.pdf_failure
+            prepared.pdf_pack, prepared.pdf_offset = result.pdf_pack, result.pdf_offset
             prepared.infos, prepared.failures, prepared.total = result.infos, result.failures, result.total
         for prepared, uid in pushed:
             try:
@@ -180,6 +191,8 @@ class Ingest:
                         studies.extend({(exam_id, i.study_uid) for i in kept})
                         if prepared.pdf_id:
                             self.kept_pdfs.add(prepared.pdf_id)
+                            if prepared.pdf_pack is not None:
+                                self.kept_packs.add(prepared.pdf_pack)
             if reason is None:
                 reason = self._validation_reason(item)
             receipts.append((item.index, batch.infcode, batch.msgid, item.position, item.flag.value, reason,
@@ -191,16 +204,18 @@ class Ingest:
     # ---- after the transaction -----------------------------------------------------------------
 
     async def release(self, committed: bool) -> None:
-        """Remove every fetched file the committed transaction did not keep (all of them if it did not commit)."""
-        pdfs: list[str] = []
-        dicoms: list[str] = []
+        """Remove every file and pack the committed transaction did not keep (all of them if it did not
+        commit). A kept pack may still hold objects nobody refers to (a rejected record, an instance stored
+        before): they are never served, and a reset removes them."""
+        paths: list[str] = []
+        center = self.center
         for prepared in self.prepared.values():
-            p, d = prepared.file_ids()
-            pdfs += [f for f in p if not committed or f not in self.kept_pdfs]
-            dicoms += [f for f in d if not committed or f not in self.kept_dicoms]
-        if pdfs or dicoms:
-            await asyncio.to_thread(remove_all, [self.center.pdfs.path(f) for f in pdfs] +
-                                    [self.center.dicoms.path(f) for f in dicoms])
+            pdfs, dicoms, packs = prepared.files()
+            paths += [center.pdfs.path(f) for f in pdfs if not committed or f not in self.kept_pdfs]
+            paths += [center.dicoms.path(f) for f in dicoms if not committed or f not in self.kept_dicoms]
+            paths += [center.packs.path(p) for p in packs if not committed or p not in self.kept_packs]
+        if paths:
+            await asyncio.to_thread(remove_all, sorted(set(paths)))
 
     # ---- deciding ------------------------------------------------------------------------------
 
@@ -225,6 +240,8 @@ class Ingest:
                 stored[info.sop_uid] = info.digest
                 rows.append(instance_row(info))
                 self.kept_dicoms.add(info.instance_id)
+                if info.pack_id is not None:
+                    self.kept_packs.add(info.pack_id)
                 kept.append(info)
             elif earlier == info.digest:
                 kept.append(info)  # the same instance again: the stored copy serves it
@@ -270,7 +287,8 @@ class Ingest:
         study, _ = dicomstore.main_study(kept)
         notes = prepared.disagreements
         return (prepared.exam_id, item.index, prepared.digest, batch.infcode, batch.msgid, batch.received,
-                item.flag.value, item.message, dumps(record), prepared.pdf_id, prepared.pdf_size, study, len(kept),
+                item.flag.value, item.message, dumps(record), prepared.pdf_id, prepared.pdf_size, prepared.pdf_pack,
+                prepared.pdf_offset, study, len(kept),
                 dumps([f.as_dict() for f in failures]), dumps(notes))
 
 def _degrade(item: Item, notes: list[str]) -> None:
@@ -292,9 +310,10 @@ class Center:
         self.settings = settings
         self.store = store
         self.root = root
-        self.files = FilePool(settings, root)
+        self.files = FileWorker(settings, root)
         self.pdfs = FileStore(root / "pdf", ".pdf")
         self.dicoms = FileStore(root / "dicom", ".dcm")
+        self.packs = PackStore(root / "packs")
         self.tmp = root / "tmp"
         self.wake = asyncio.Event()
         self.renders = RenderCache()
@@ -305,6 +324,7 @@ class Center:
     def open(self) -> None:
         self.pdfs.open()
         self.dicoms.open()
+        self.packs.open()
         self.tmp.mkdir(parents=True, exist_ok=True)
         for leftover in self.tmp.glob("*.part"):
             leftover.unlink(missing_ok=True)
@@ -431,12 +451,12 @@ class Center:
 
     async def reset(self) -> None:
         """Forget everything (scenario control plane): rows and files."""
-        pdfs, dicoms = await self.store.all_file_ids()
+        pdfs, dicoms, packs = await self.store.all_file_ids()
         await self.store.reset()
         self.renders.clear()
         self.metadata_cache.clear()
-        self.pdfs.remove(pdfs)
-        self.dicoms.remove(dicoms)
+        await asyncio.to_thread(remove_all, [self.pdfs.path(f) for f in pdfs] + [self.dicoms.path(f) for f in dicoms]
+                                + [self.packs.path(p) for p in packs])
 
     # ---- pages and DICOMweb --------------------------------------------------------------------
 
@@ -447,11 +467,24 @@ class Center:
             raise ExamNotFound(exam_id)
         return {"row": row, "record": json.loads(row["record"]), "studies": await self.store.exam_studies(exam_id)}
 
-    def pdf_path(self, pdf_id: str) -> str:
-        return self.pdfs.path(pdf_id)
+    def read_instance(self, row: Any) -> bytes:
+        """The Part-10 bytes of a stored instance (a row of the instances table)."""
+        if row["pack_id"] is not None:
+            return self.packs.read(row["pack_id"], row["offset"], row["size"])
+        with open(self.dicoms.path(row["instance_id"]), "rb") as fh:
+            return fh.read()
 
-    def dicom_path(self, instance_id: str) -> str:
-        return self.dicoms.path(instance_id)
+    async def instance_bytes(self, row: Any) -> bytes:
+        if row["size"] > READ_IN_THREAD:
+            return await asyncio.to_thread(self.read_instance, row)
+        return self.read_instance(row)
+
+    def read_pdf(self, row: Any) -> bytes:
+        """The report PDF of a stored exam (a row of the exams table with pdf_id set)."""
+        if row["pdf_pack"] is not None:
+            return self.packs.read(row["pdf_pack"], row["pdf_offset"], row["pdf_size"])
+        with open(self.pdfs.path(row["pdf_id"]), "rb") as fh:
+            return fh.read()
 
 
 def now_text() -> str:

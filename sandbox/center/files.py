@@ -1,12 +1,9 @@
 """The file work of hop 1: fetch (or decode) a record's report PDF and images, check them, parse every
-DICOM instance and write each file under an id the center makes.
+DICOM instance and keep each under an id the center makes.
 
-It is the costliest part of receiving (two HTTP exchanges, a DICOM parse, two file creations per exam),
-and it needs nothing from the database, so it can run away from the event loop that validates, stores
-and forwards: `FilePool` does it in the loop when `center_workers` is 0 (the default: nothing to start,
-nothing to stop) and in that many worker processes otherwise, one message per task, so that a 2-core
-server parses on both cores. A worker runs its own event loop (and keep-alive connections) in a thread
-and answers with plain data; what it wrote stays where it is until the main process commits or removes it.
+It needs nothing from the database: `Ingest.prepare` hands it a message's file values and gets plain data
+back (ids, sizes, pack offsets, failures). What it wrote stays where it is until the receiving transaction
+commits (kept) or does not (removed by `Ingest.release`).
 """
 
 from __future__ import annotations
@@ -17,16 +14,13 @@ import binascii
 import contextlib
 import hashlib
 import mmap
-import multiprocessing
 import os
-import threading
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sandbox.center import dicomstore
-from sandbox.center.dicomstore import Failure, FileStore, InstanceInfo, Part, new_id
+from sandbox.center.dicomstore import Failure, FileStore, InstanceInfo, PackStore, Part, new_id
 from sandbox.center.errors import DicomProblem, FileProblem, PdfProblem
 from sandbox.center.fetch import Body, Fetcher
 from sandbox.config import Settings
@@ -36,7 +30,7 @@ from sandbox.spec.messages import CENTER
 PDF_ACCEPT = "application/pdf, */*;q=0.5"
 DICOM_ACCEPT = 'multipart/related; type="application/dicom", application/dicom, application/zip;q=0.9, */*;q=0.5'
 BIG_BODY = 1024 * 1024  # bodies larger than this are split and parsed in a thread
-WRITERS = 4  # threads creating the small files of a message
+WRITERS = 2  # threads writing packs and large files
 
 
 @dataclass(slots=True)
@@ -53,10 +47,16 @@ class FileResult:
 
     pdf_id: str | None = None
     pdf_size: int | None = None
+    pdf_pack: str | None = None  # the message pack holding the PDF; None: a file of its own
+    pdf_offset: int | None = None
     pdf_failure: Failure | None = None
-    infos: list[InstanceInfo] = field(default_factory=list)  # instances written under their ids
+    infos: list[InstanceInfo] = field(default_factory=list)  # instances kept under their ids
     failures: list[Failure] = field(default_factory=list)
     total: int = 0  # instances found in what was sent
+
+
+# A small file on its way into the message's pack: entry name, bytes, and what gets its location.
+Small = tuple[str, bytes, InstanceInfo | FileResult]
 
 
 def decode_inline(value: str) -> tuple[str, bytes]:
@@ -77,12 +77,6 @@ def check_pdf(head: bytes) -> None:
         raise PdfProblem("not_pdf", head=dicomstore._head(head))
 
 
-def write_all(writes: list[tuple[str, bytes]]) -> None:
-    for path, data in writes:
-        with open(path, "wb") as fh:
-            fh.write(data)
-
-
 def remove_all(paths: list[str]) -> None:
     for path in paths:
         with contextlib.suppress(FileNotFoundError):
@@ -96,6 +90,7 @@ class FileWorker:
         self.settings = settings
         self.pdfs = FileStore(root / "pdf", ".pdf")
         self.dicoms = FileStore(root / "dicom", ".dcm")
+        self.packs = PackStore(root / "packs")
         self.fetcher = Fetcher(allowed_hosts=settings.allowed_fetch_hosts, timeout=settings.fetch_timeout_s,
                                max_bytes=settings.fetch_max_bytes, tmp_dir=root / "tmp")
         self.writer = ThreadPoolExecutor(WRITERS, thread_name_prefix="center-files")
@@ -105,24 +100,32 @@ class FileWorker:
         self.writer.shutdown(wait=True)
 
     async def run(self, jobs: list[FileJob]) -> list[FileResult]:
-        """Fetch, check, parse and write every job's files; each job's outcome in order."""
-        writes: list[tuple[str, bytes]] = []
+        """Fetch, check, parse and keep every job's files; each job's outcome in order. The small files of
+        the message go into one pack (PackStore), large ones into files of their own."""
+        if not jobs:
+            return []
+        small: list[Small] = []
         results = [FileResult() for _ in jobs]
-        await asyncio.gather(*(self._job(job, result, writes) for job, result in zip(jobs, results, strict=True)))
-        if writes:
-            # Creating a file can take milliseconds on a busy disk: the writer threads overlap those waits.
-            loop = asyncio.get_running_loop()
-            n = min(WRITERS, len(writes))
-            await asyncio.gather(*(loop.run_in_executor(self.writer, write_all, writes[i::n]) for i in range(n)))
+        await asyncio.gather(*(self._job(job, result, small) for job, result in zip(jobs, results, strict=True)))
+        if small:
+            pack_id = new_id()
+            entries = [(name, data) for name, data, _ in small]
+            offsets = await asyncio.get_running_loop().run_in_executor(self.writer, self.packs.write, pack_id,
+                                                                       entries)
+            for (_, _, owner), offset in zip(small, offsets, strict=True):
+                if isinstance(owner, InstanceInfo):
+                    owner.pack_id, owner.offset = pack_id, offset
+                else:
+                    owner.pdf_pack, owner.pdf_offset = pack_id, offset
         return results
 
-    async def _job(self, job: FileJob, result: FileResult, writes: list[tuple[str, bytes]]) -> None:
+    async def _job(self, job: FileJob, result: FileResult, writes: list[Small]) -> None:
         if job.dicom is None:
             await self._pdf(job.pdf, result, writes)
         else:
             await asyncio.gather(self._pdf(job.pdf, result, writes), self._dicom(job.dicom, result, writes))
 
-    async def _pdf(self, value: str, result: FileResult, writes: list[tuple[str, bytes]]) -> None:
+    async def _pdf(self, value: str, result: FileResult, writes: list[Small]) -> None:
         pdf_id = new_id()
         try:
             if URL_RE.match(value):
@@ -134,20 +137,20 @@ class FileWorker:
                         body.path = None
                     else:
                         assert body.data is not None
-                        writes.append((self.pdfs.path(pdf_id), body.data))
+                        writes.append((f"{pdf_id}.pdf", body.data, result))
                 finally:
                     body.discard()
                 result.pdf_size = body.size
             else:
                 _, data = decode_inline(value)
                 check_pdf(data[:1024])
-                writes.append((self.pdfs.path(pdf_id), data))
+                writes.append((f"{pdf_id}.pdf", data, result))
                 result.pdf_size = len(data)
             result.pdf_id = pdf_id
         except FileProblem as exc:
             result.pdf_failure = Failure.of("examRpotPdfI", exc)
 
-    async def _dicom(self, value: str, result: FileResult, writes: list[tuple[str, bytes]]) -> None:
+    async def _dicom(self, value: str, result: FileResult, writes: list[Small]) -> None:
         try:
             if URL_RE.match(value):
                 body = await self.fetcher.get(value, DICOM_ACCEPT)
@@ -169,7 +172,7 @@ class FileWorker:
         result.infos, result.total = infos, total
         result.failures.extend(failures)
 
-    def store_body(self, body: Body, source: str, writes: list[tuple[str, bytes]] | None
+    def store_body(self, body: Body, source: str, writes: list[Small] | None
                    ) -> tuple[list[InstanceInfo], list[Failure], int]:
         """Split a body into instances, parse each and store it (or queue it on `writes`);
         (stored, failed, found)."""
@@ -212,7 +215,7 @@ class FileWorker:
             failures.append(Failure("imgInfoDcm", "no_instances", CENTER["no_instances"], "not_dicom"))
         return infos, failures, len(parts)
 
-    def store_part(self, part: Part, source: str, writes: list[tuple[str, bytes]] | None) -> InstanceInfo:
+    def store_part(self, part: Part, source: str, writes: list[Small] | None) -> InstanceInfo:
         """Parse one instance and write it under a new id (DicomProblem when it is not usable)."""
         info = dicomstore.inspect(part.data)
         info.digest = hashlib.sha256(part.data).hexdigest()
@@ -220,63 +223,5 @@ class FileWorker:
         if writes is None:
             self.dicoms.write(info.instance_id, part.data)
         else:
-            writes.append((self.dicoms.path(info.instance_id), part.data))
+            writes.append((f"{info.instance_id}.dcm", part.data, info))
         return info
-
-
-# ---- worker processes ---------------------------------------------------------------------------------
-
-_worker: FileWorker | None = None
-_worker_loop: asyncio.AbstractEventLoop | None = None
-
-
-def _start_worker(settings_json: str, root: str) -> None:
-    """Pool initializer: this process's FileWorker, on an event loop of its own in a daemon thread."""
-    global _worker, _worker_loop
-    loop = asyncio.new_event_loop()
-    threading.Thread(target=loop.run_forever, name="center-file-worker", daemon=True).start()
-    _worker_loop = loop
-    _worker = FileWorker(Settings.model_validate_json(settings_json), Path(root))
-
-
-def _run_in_worker(jobs: list[FileJob]) -> list[FileResult]:
-    assert _worker is not None and _worker_loop is not None
-    return asyncio.run_coroutine_threadsafe(_worker.run(jobs), _worker_loop).result()
-
-
-class FilePool:
-    """Runs FileWorker jobs in this process (workers=0) or in worker processes."""
-
-    def __init__(self, settings: Settings, root: Path) -> None:
-        self.settings = settings
-        self.root = root
-        self.workers = settings.center_workers
-        self.local = FileWorker(settings, root)
-        self._pool: Executor | None = None
-
-    def _executor(self) -> Executor:
-        if self._pool is None:
-            # forkserver: the main process has threads (database, Storage SCP), which fork must not copy.
-            ctx = multiprocessing.get_context("forkserver")
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_start_worker,
-                                             initargs=(self.settings.model_dump_json(), str(self.root)))
-        return self._pool
-
-    async def run(self, jobs: list[FileJob]) -> list[FileResult]:
-        if not jobs:
-            return []
-        if self.workers == 0:
-            return await self.local.run(jobs)
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._executor(), _run_in_worker, jobs)
-        except BrokenProcessPool:
-            # A worker died (killed, out of memory): start a fresh pool and do this message here.
-            self._pool = None
-            return await self.local.run(jobs)
-
-    async def close(self) -> None:
-        await self.local.close()
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await asyncio.get_running_loop().run_in_executor(None, pool.shutdown)

@@ -12,9 +12,8 @@ import io
 import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -54,12 +53,12 @@ def window_linear(values: np.ndarray, window: Window) -> np.ndarray:
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def frame_image(path: str | Path, frame: int = 1, window: Window | None = None) -> Image.Image:
-    """Frame `frame` (1-based) of the instance stored at `path`, windowed, as a Pillow image."""
+def frame_image(data: bytes, frame: int = 1, window: Window | None = None) -> Image.Image:
+    """Frame `frame` (1-based) of a Part-10 instance, windowed, as a Pillow image."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pydicom's notes on odd values never stop a picture
         try:
-            ds = pydicom.dcmread(path)
+            ds = pydicom.dcmread(io.BytesIO(data))
         except Exception as exc:
             raise RenderError(f"无法读取：{exc}") from exc
         if "PixelData" not in ds:
@@ -138,11 +137,12 @@ class RenderCache(LRU):
     def __init__(self, items: int = CACHE_ITEMS) -> None:
         super().__init__(items)
 
-    def render(self, path: str | Path, key: str, frame: int, window: Window | None, media: str,
+    def render(self, load: Callable[[], bytes], key: str, frame: int, window: Window | None, media: str,
                viewport: tuple[int, int] | None) -> bytes:
+        """The frame as an image, from the cache or rendered from `load()`'s bytes."""
         cache_key = (key, frame, window, media, viewport)
         hit = self.get(cache_key)
         if hit is None:
-            hit = encode(frame_image(path, frame, window), media, viewport)
+            hit = encode(frame_image(load(), frame, window), media, viewport)
             self.put(cache_key, hit)
         return bytes(hit)

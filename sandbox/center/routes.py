@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from functools import lru_cache
 from typing import Any
@@ -121,7 +122,8 @@ async def report_pdf(request: web.Request) -> web.StreamResponse:
     row = exam["row"]
     if row["pdf_id"] is None:
         return _html(pages.not_found_page(WORDS["no_pdf"]), status=404)
-    return web.FileResponse(center.pdf_path(row["pdf_id"]), headers={
+    data = await asyncio.to_thread(center.read_pdf, row)
+    return web.Response(body=data, headers={
         "Content-Type": "application/pdf",
         "Content-Disposition": f'inline; filename="report-{row["exam_id"]}.pdf"'})
 

@@ -24,8 +24,10 @@ CREATE TABLE IF NOT EXISTS exams (
     succFlag    TEXT NOT NULL,
     message     TEXT NOT NULL,
     record      TEXT NOT NULL,             -- normalised hop-1 values; inline files replaced by a note
-    pdf_id      TEXT,                      -- file id of the stored report PDF; NULL when none was kept
+    pdf_id      TEXT,                      -- the center's id of the stored report PDF; NULL when none was kept
     pdf_size    INTEGER,
+    pdf_pack    TEXT,                      -- the message pack holding it (NULL: a file of its own)
+    pdf_offset  INTEGER,
     study_uid   TEXT,                      -- the study imgDldLink names
     instances   INTEGER NOT NULL,
     failures    TEXT NOT NULL,             -- JSON: files and instances not kept, each with its reason
@@ -40,10 +42,13 @@ CREATE TABLE IF NOT EXISTS exam_studies (
 );
 CREATE INDEX IF NOT EXISTS exam_studies_uid ON exam_studies (study_uid);
 
--- One row per stored DICOM instance, from a hop-1 file or a C-STORE push. instance_id names the file.
+-- One row per stored DICOM instance, from a hop-1 file or a C-STORE push: entry <instance_id>.dcm of a
+-- message pack, or the file dicom/<id[-2:]>/<instance_id>.dcm when pack_id is NULL.
 CREATE TABLE IF NOT EXISTS instances (
     sop_uid            TEXT PRIMARY KEY,
     instance_id        TEXT NOT NULL UNIQUE,
+    pack_id            TEXT,
+    offset             INTEGER,
     study_uid          TEXT NOT NULL,
     series_uid         TEXT NOT NULL,
     sop_class          TEXT NOT NULL,
@@ -118,12 +123,13 @@ CREATE TABLE IF NOT EXISTS msgid_seq (
 );
 """
 
-INSTANCE_COLUMNS = ("sop_uid", "instance_id", "study_uid", "series_uid", "sop_class", "transfer_syntax",
+INSTANCE_COLUMNS = ("sop_uid", "instance_id", "pack_id", "offset", "study_uid", "series_uid", "sop_class", "transfer_syntax",
                     "modality", "patient_name", "patient_id", "study_date", "study_description",
                     "series_description", "accession", "series_number", "instance_number", "rows", "cols",
                     "frames", "has_pixels", "size", "digest", "source")
 EXAM_COLUMNS = ("exam_id", "hiImgIndx", "record_hash", "infCode", "msgid", "received", "succFlag", "message",
-                "record", "pdf_id", "pdf_size", "study_uid", "instances", "failures", "notes")
+                "record", "pdf_id", "pdf_size", "pdf_pack", "pdf_offset", "study_uid", "instances", "failures",
+                "notes")
 RECEIPT_COLUMNS = ("hiImgIndx", "infCode", "msgid", "position", "succFlag", "reason", "message", "exam_id",
                    "received")
 TABLES = ("receipts", "outbox", "batches", "exam_studies", "exams", "instances", "msgid_seq", "messages")
@@ -476,10 +482,15 @@ class CenterStore:
 
         return await self.db.run(requeue)
 
-    async def all_file_ids(self) -> tuple[list[str], list[str]]:
-        pdfs = [r[0] for r in await self.reader.fetchall("SELECT pdf_id FROM exams WHERE pdf_id IS NOT NULL")]
-        dcms = [r[0] for r in await self.reader.fetchall("SELECT instance_id FROM instances")]
-        return pdfs, dcms
+    async def all_file_ids(self) -> tuple[list[str], list[str], list[str]]:
+        """(PDF files, DICOM files, packs) that the rows refer to."""
+        pdfs = [r[0] for r in await self.reader.fetchall(
+            "SELECT pdf_id FROM exams WHERE pdf_id IS NOT NULL AND pdf_pack IS NULL")]
+        dcms = [r[0] for r in await self.reader.fetchall("SELECT instance_id FROM instances WHERE pack_id IS NULL")]
+        packs = [r[0] for r in await self.reader.fetchall(
+            "SELECT pack_id FROM instances WHERE pack_id IS NOT NULL UNION SELECT pdf_pack FROM exams"
+            " WHERE pdf_pack IS NOT NULL")]
+        return pdfs, dcms, packs
 
 
 def dumps(value: Any) -> str:

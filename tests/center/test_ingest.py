@@ -196,25 +196,5 @@ async def test_rejected_record_leaves_no_files_behind(center: TestClient, files:
                  files.add("/s17.dcm", b"not dicom", "application/dicom"))
     assert answers(await send(center, message(settings, [rec])))[0]["succFlag"] == "-1"
     root = center.server.app[CENTER].root
-    assert not [p for p in root.rglob("*") if p.is_file() and p.suffix in (".pdf", ".dcm")]
+    assert not [p for p in root.rglob("*") if p.is_file() and p.suffix in (".pdf", ".dcm", ".zip", ".part")]
 
-
-async def test_file_work_in_a_worker_process_gives_the_same_answers(aiohttp_client: Any, files: FileServer,
-                                                                   make_settings: Any) -> None:
-    from sandbox.center import create_app
-
-    settings = make_settings(center_workers=1, retry_base_s=0.01)
-    center = await aiohttp_client(create_app(settings))
-    ctype, body = multipart([*study(50, 2), b"garbage" * 40])
-    recs = [
-        record(settings, 50, files.add("/r50.pdf", pdf(), "application/pdf"), files.add("/s50", body, ctype)),
-        record(settings, 51, b64(pdf(), "application/pdf"), b64(instance(n=51))),
-        record(settings, 52, "http://files.example.org/r.pdf", "http://files.example.org/s"),
-    ]
-    reply = answers(await send(center, message(settings, recs)))
-    assert [a["succFlag"] for a in reply] == ["0", "1", "-1"], reply
-    assert "2/3 个实例未保存" not in reply[0]["message"] and "1/3 个实例未保存" in reply[0]["message"]
-    st = await status(center, recs[0]["hiImgIndx"])
-    assert st["images"]["instances"] == 2 and st["report"]["pdf"]
-    png = await center.get(f"/viewer/{st['examId']}")
-    assert png.status == 200
