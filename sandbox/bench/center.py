@@ -215,7 +215,17 @@ async def _wait_ready(base: str, timeout: float = 30.0) -> None:
                 await asyncio.sleep(0.1)
 
 
-async def _drive(settings: Settings, ports: dict[str, int], small: int, ct: int, tmp: Path) -> dict[str, Any]:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _drive(settings: Settings, ports: dict[str, int], small: int, ct: int, tmp: Path,
+                 pid: int) -> dict[str, Any]:
     files: dict[str, tuple[bytes, bytes]] = {}
     base = f"http://127.0.0.1:{ports['files']}"
     small_items = _small_case(settings, small, files, base, tmp)
@@ -234,9 +244,10 @@ async def _drive(settings: Settings, ports: dict[str, int], small: int, ct: int,
     out: dict[str, Any] = {"messages": len(small_msgs), "ct_bytes": ct_bytes}
     try:
         async with aiohttp.ClientSession() as session:
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), _cpu_seconds(pid)
             out["small_ok"] = await _send_all(center + HOP1.path, small_msgs, IN_FLIGHT)
             out["small_s"] = time.perf_counter() - t0
+            out["small_cpu"] = _cpu_seconds(pid) - cpu0
             while (s := await _summary(session, center))["forwarded"] < small:
                 await asyncio.sleep(0.05)
             out["forward_s"] = time.perf_counter() - t0
@@ -262,7 +273,7 @@ def run(quick: bool) -> list[Row]:
         server = subprocess.Popen([sys.executable, "-m", "sandbox.bench.center", "serve", str(data_dir),
                                    json.dumps(ports)], env={**os.environ, "PYTHONOPTIMIZE": ""})
         try:
-            got = asyncio.run(_drive(settings, ports, small, ct, Path(tmp)))
+            got = asyncio.run(_drive(settings, ports, small, ct, Path(tmp), server.pid))
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -274,6 +285,8 @@ def run(quick: bool) -> list[Row]:
             f"{small} exams in {got['messages']} messages, {IN_FLIGHT} in flight; center in its own process"),
         Row("…and forwarded to the province (hop 2)", small / got["forward_s"], "exams/s", None,
             "from the first hop-1 request to the last hop-2 answer"),
+        Row("center CPU per exam ingested", got["small_cpu"] / small * 1e6, "µs", None,
+            f"user+sys of the center process: {small / max(got['small_cpu'], 1e-9):,.0f} exams per CPU-second"),
         Row("DICOM ingested (20-slice 512² CT, multipart)", mb / got["ct_s"], "MB/s", TARGET_MBPS,
             f"{ct} studies, {mb:.0f} MB fetched, parsed and stored"),
         Row("CT studies ingested", ct / got["ct_s"], "studies/s"),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import mmap
 import struct
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pydicom.charset import convert_encodings, decode_bytes
 from pydicom.valuerep import PersonName
@@ -27,7 +28,11 @@ PIXEL_DATA = 0x7FE00010
 UNDEFINED = 0xFFFFFFFF
 ITEM, ITEM_END, SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"})
+_KNOWN_VRS = frozenset({b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO", b"LT", b"PN",
+                        b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US"})
 _TAG = struct.Struct("<HH")
+_EXPLICIT = struct.Struct("<HH2sH")  # tag, VR, 2-byte length
+_IMPLICIT = struct.Struct("<HHI")  # tag, 4-byte length
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 MAX_DEPTH = 16
@@ -86,9 +91,14 @@ class Header:
         return str(PersonName(raw.rstrip(b" \0"), encodings=self.encodings())).strip()
 
     def encodings(self) -> list[str]:
-        raw = self.values.get(CHARSET)
-        terms = [t.strip() for t in raw.decode("latin-1").split("\\")] if raw else []
-        return list(convert_encodings([t for t in terms if t] or ["ISO_IR 6"]))
+        return _encodings(self.values.get(CHARSET, b""))
+
+
+@lru_cache(maxsize=64)
+def _encodings(raw: bytes) -> list[str]:
+    """Python codecs of a Specific Character Set value (pydicom's table)."""
+    terms = [t.strip() for t in raw.decode("latin-1").split("\\")] if raw else []
+    return list(convert_encodings([t for t in terms if t] or ["ISO_IR 6"]))
 
 
 def read(data: bytes | mmap.mmap) -> Header:
@@ -125,26 +135,30 @@ def _walk(data: bytes | mmap.mmap, pos: int, end: int, implicit: bool, values: d
     Pixel Data offset (or None); nested, returns the position after the item delimiter."""
     if depth > MAX_DEPTH:
         raise Declined("sequences nested too deeply")
+    # Hot loop (every element of every instance): locals and one struct call per element.
+    explicit_head, implicit_head, u32 = _EXPLICIT.unpack_from, _IMPLICIT.unpack_from, _U32.unpack_from
+    long_vrs, known_vrs, wanted = _LONG_VRS, _KNOWN_VRS, WANTED
+    top = depth == 0
     while pos + 8 <= end:
-        group, elem = _TAG.unpack_from(data, pos)
-        tag = group << 16 | elem
-        if tag == ITEM_END:
-            if depth == 0:
-                raise Declined("item delimiter at the top level")
-            return pos + 8
-        if group == 0xFFFE:
-            raise Declined("item tag outside a sequence")
         if implicit:
-            length, head, vr = _U32.unpack_from(data, pos + 4)[0], 8, b""
+            group, elem, length = implicit_head(data, pos)
+            vr, head = b"", 8
         else:
-            vr = bytes(data[pos + 4:pos + 6])
-            if not (vr.isalpha() and vr.isupper()):
-                raise Declined(f"unknown VR {vr!r}")
-            if vr in _LONG_VRS:
-                length, head = _U32.unpack_from(data, pos + 8)[0], 12
+            group, elem, vr, length = explicit_head(data, pos)
+            if vr in long_vrs:
+                length, head = u32(data, pos + 8)[0], 12
+            elif vr in known_vrs:
+                head = 8
+            elif group == 0xFFFE:
+                head = 8  # an item tag has no VR: handled below
             else:
-                length, head = _U16.unpack_from(data, pos + 6)[0], 8
-        if tag == PIXEL_DATA and depth == 0:
+                raise Declined(f"unknown VR {vr!r}")
+        if group == 0xFFFE:
+            if (group << 16 | elem) == ITEM_END and not top:
+                return pos + 8
+            raise Declined("item tag outside a sequence")
+        tag = group << 16 | elem
+        if tag == PIXEL_DATA and top:
             return pos
         start = pos + head
         if length == UNDEFINED:
@@ -153,7 +167,7 @@ def _walk(data: bytes | mmap.mmap, pos: int, end: int, implicit: bool, values: d
             continue
         if start + length > end:
             raise Truncated(length, end - start)
-        if values is not None and tag in WANTED:
+        if values is not None and tag in wanted:
             values[tag] = bytes(data[start:start + length])
         pos = start + length
     if depth:
