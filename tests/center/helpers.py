@@ -151,6 +151,7 @@ class Blob:
     status: int = 200
     delay: float = 0.0
     chunked: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
     hits: int = 0
 
 
@@ -184,7 +185,8 @@ class FileServer:
                 await resp.write(blob.body[i:i + 1000])
             await resp.write_eof()
             return resp
-        return web.Response(status=blob.status, body=blob.body, headers={"Content-Type": blob.content_type})
+        return web.Response(status=blob.status, body=blob.body,
+                            headers={"Content-Type": blob.content_type, **blob.headers})
 
     async def start(self) -> FileServer:
         app = web.Application()

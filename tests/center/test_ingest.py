@@ -198,3 +198,48 @@ async def test_rejected_record_leaves_no_files_behind(center: TestClient, files:
     root = center.server.app[CENTER].root
     assert not [p for p in root.rglob("*") if p.is_file() and p.suffix in (".pdf", ".dcm", ".zip", ".part")]
 
+
+
+async def test_redirects_are_followed_only_to_allowed_hosts(center: TestClient, files: FileServer,
+                                                            settings: Settings) -> None:
+    target = files.add("/real/s60.dcm", instance(n=60), "application/dicom")
+    rec = record(settings, 60, files.add("/r60.pdf", pdf(), "application/pdf"),
+                 files.add("/moved/s60", b"", status=302, headers={"Location": "/real/s60.dcm"}))
+    assert answers(await send(center, message(settings, [rec])))[0]["succFlag"] == "1"
+    assert files.blobs["/real/s60.dcm"].hits == 1 and target
+    away = record(settings, 61, files.add("/r61.pdf", pdf(), "application/pdf"),
+                  files.add("/away", b"", status=307, headers={"Location": "http://10.1.2.3/s61.dcm"}))
+    answer = answers(await send(center, message(settings, [away], seq=2)))[0]
+    assert answer["succFlag"] == "-1" and "主机 10.1.2.3 不在允许取文件的主机列表" in answer["message"]
+
+
+async def test_large_bodies_are_streamed_to_disk_and_split_there(center: TestClient, files: FileServer,
+                                                                  settings: Settings) -> None:
+    center.server.app[CENTER].files.fetcher.spill_bytes = 4096  # every body below spills to a file
+    ctype, body = multipart(study(62, 3))
+    recs = [
+        record(settings, 62, files.add("/r62.pdf", pdf(), "application/pdf"), files.add("/s62", body, ctype)),
+        record(settings, 63, files.add("/r63.pdf", pdf(), "application/pdf"),
+               files.add("/s63.zip", zip_of({f"{i}.dcm": d for i, d in enumerate(study(63, 2))}), "application/zip")),
+        record(settings, 64, files.add("/r64.pdf", pdf(), "application/pdf"),
+               files.add("/s64.dcm", instance(n=64, size=64), "application/dicom", chunked=True)),
+    ]
+    reply = answers(await send(center, message(settings, recs)))
+    assert [a["succFlag"] for a in reply] == ["1", "1", "1"], reply
+    counts = [(await status(center, r["hiImgIndx"]))["images"]["instances"] for r in recs]
+    assert counts == [3, 2, 1]
+    assert not list((center.server.app[CENTER].root / "tmp").iterdir())  # no temporary file left
+
+
+async def test_strict_mode_refuses_disagreeing_images(aiohttp_client: Any, files: FileServer,
+                                                      make_settings: Any) -> None:
+    from sandbox.center import create_app
+
+    settings = make_settings(mode="strict")
+    center = await aiohttp_client(create_app(settings))
+    bad = instance(n=65, patient_id="OTHER-ID")
+    rec = record(settings, 65, files.add("/r65.pdf", pdf(), "application/pdf"), files.add("/s65.dcm", bad))
+    answer = answers(await send(center, message(settings, [rec])))[0]
+    assert answer["succFlag"] == "-1" and "PatientID「OTHER-ID」" in answer["message"]
+    summary = await (await center.get("/api/summary")).json()
+    assert summary["rejected"]["byReason"] == {"disagreement": 1} and summary["stored"] == 0
