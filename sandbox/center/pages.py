@@ -90,9 +90,9 @@ def json_for_script(value: Any) -> str:
 
 
 def report_page(*, exam_id: str, index: str, record: dict[str, Any], has_pdf: bool, pdf_note: str, links: dict[str, str],
-                flag: str, received: str) -> str:
+                flag: str, received: str, institution: str = "") -> str:
     """examRpotLinkUrl: the report fields and the PDF embedded."""
-    title = f"{record.get('fixmedinsName') or record.get('fixmedinsCode', '')} 影像检查报告"
+    title = f"{record.get('fixmedinsName') or institution or record.get('fixmedinsCode', '')} 影像检查报告"
     if has_pdf:
         pdf = (f'<object class="pdf" data="/report/{esc(exam_id)}/pdf" type="application/pdf">'
                f'<p>浏览器无法内嵌显示 PDF，请<a href="/report/{esc(exam_id)}/pdf">下载检查报告 PDF</a>。</p></object>')
@@ -111,7 +111,7 @@ def report_page(*, exam_id: str, index: str, record: dict[str, Any], has_pdf: bo
         conclusion=field_rows(record, CONCLUSION),
         signed=field_rows(record, SIGNED),
         pdf=pdf,
-        pdf_link=(f'<a href="/report/{esc(exam_id)}/pdf">下载报告 PDF</a>' if has_pdf else ""),
+        pdf_link=(f'<a class="button" href="/report/{esc(exam_id)}/pdf">下载报告 PDF</a>' if has_pdf else ""),
         viewer_url=esc(links["imgInfoLinkUrl"]),
         zip_url=esc(links["imgDldLink"] + "?accept=application/zip"),
         dicomweb_url=esc(links["imgDldLink"]),

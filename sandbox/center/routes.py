@@ -105,7 +105,12 @@ async def report_page(request: web.Request) -> web.Response:
     return _html(pages.report_page(
         exam_id=row["exam_id"], index=row["hiImgIndx"], record=exam["record"], has_pdf=row["pdf_id"] is not None,
         pdf_note=pdf_note, links=center.links(row["exam_id"], row["study_uid"]), flag=row["succFlag"],
-        received=row["received"]))
+        received=row["received"], institution=_institution_name(center.settings, exam["record"].get("fixmedinsCode"))))
+
+
+def _institution_name(settings: Settings, code: Any) -> str:
+    inst = settings.institution(str(code)) if code else None
+    return inst.name if inst is not None else ""
 
 
 def _failures(row: Any) -> list[dict[str, str]]:
