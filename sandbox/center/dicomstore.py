@@ -1,5 +1,5 @@
-"""DICOM at the center: split what a hospital sent into instances, parse each with pydicom, store it under
-an id the center makes, and compare it with the record it came with.
+"""DICOM at the center: split what a hospital sent into instances, parse each (dicomhead, or pydicom for
+what it declines), keep it under an id the center makes, and compare it with the record it came with.
 
 Forms of `imgInfoDcm` content (ERRATA: a URL the center fetches, or inline base64 in lenient mode):
 
@@ -7,8 +7,10 @@ Forms of `imgInfoDcm` content (ERRATA: a URL the center fetches, or inline base6
 - a study as `multipart/related; type="application/dicom"` (what a DICOMweb WADO-RS server answers);
 - a zip of Part-10 files (`application/zip`, or bytes starting `PK\\x03\\x04`).
 
-Nothing from the input is ever used as a file name: an instance is stored as `<root>/<id[:2]>/<id>.dcm`
-with a random id, and zip member names or multipart headers only label failures in messages.
+Nothing from the input is ever used as a file name: an object is the entry `<id>.dcm` / `<id>.pdf` of its
+message's pack `packs/<pack id[-2:]>/<pack id>.zip`, or (large, or pushed by C-STORE) the file
+`dicom/<id[-2:]>/<id>.dcm`, every id made by the center; zip member names and multipart headers only label
+failures in messages.
 """
 
 from __future__ import annotations

@@ -27,7 +27,6 @@ import json
 import logging
 import sqlite3
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -45,7 +44,6 @@ from sandbox.common.client import Observer
 from sandbox.common.receiver import Batch, Item, Receiver
 from sandbox.config import Settings
 from sandbox.spec.codes import SuccFlag
-from sandbox.spec.dicts import GEND, IMG_EXAM_TYPE
 from sandbox.spec.fields import HOP2
 from sandbox.spec.formats import DATETIME_FORMAT, URL_RE
 from sandbox.spec.messages import CENTER, RESULTS
@@ -518,14 +516,3 @@ def forward_view(row: aiosqlite.Row | None) -> dict[str, Any]:
     if row["reason"] is not None:
         view["reason"] = row["reason"]
     return view
-
-
-def patient_words(record: dict[str, Any]) -> dict[str, str]:
-    """Dictionary codes of a record as words, for the pages."""
-    types = [IMG_EXAM_TYPE.get(t, t) for t in str(record.get("imgExamType", "")).split(" ") if t]
-    return {"gend": GEND.get(str(record.get("gend", "")), str(record.get("gend", ""))),
-            "imgExamType": "、".join(types)}
-
-
-def unique(values: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(values))

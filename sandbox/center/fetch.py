@@ -15,7 +15,6 @@ again while reading; bodies beyond SPILL_BYTES are streamed to a temporary file 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import ssl
 import uuid
@@ -50,13 +49,6 @@ class Body:
     @property
     def media_type(self) -> str:
         return self.content_type.split(";", 1)[0].strip().lower()
-
-    def read(self) -> bytes:
-        """The whole content."""
-        if self.data is not None:
-            return self.data
-        assert self.path is not None
-        return self.path.read_bytes()
 
     def head(self, n: int) -> bytes:
         if self.data is not None:
@@ -551,8 +543,3 @@ class Fetcher:
         self._origins.clear()
         # Let the transports run their connection_lost callbacks before the loop goes away.
         await asyncio.sleep(0)
-
-
-def ensure_dir(path: Path) -> Path:
-    os.makedirs(path, exist_ok=True)
-    return path

@@ -320,10 +320,6 @@ class CenterStore:
                 " coalesce(instance_number, 2147483647), sop_uid")
         return await self.reader.fetchall(sql, tuple(params))
 
-    async def count_study(self, study_uid: str) -> int:
-        row = await self.reader.fetchone("SELECT count(*) FROM instances WHERE study_uid=?", (study_uid,))
-        return int(row[0]) if row else 0
-
     async def studies(self, filters: dict[str, str], limit: int, offset: int) -> list[aiosqlite.Row]:
         """Study-level rows for QIDO-RS, filtered by exact UID / patient ID / date / modality / accession."""
         clauses, params = [], []
@@ -356,9 +352,6 @@ class CenterStore:
 
     async def instance(self, sop_uid: str) -> aiosqlite.Row | None:
         return await self.reader.fetchone("SELECT * FROM instances WHERE sop_uid=?", (sop_uid,))
-
-    async def instance_by_id(self, instance_id: str) -> aiosqlite.Row | None:
-        return await self.reader.fetchone("SELECT * FROM instances WHERE instance_id=?", (instance_id,))
 
     async def summary(self) -> dict[str, Any]:
         """Counts for the status summary."""
