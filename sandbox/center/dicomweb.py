@@ -5,8 +5,8 @@ as its service URL retrieves the study. Served:
 
 - WADO-RS retrieve: `/studies/{study}`, `/studies/{study}/series/{series}`,
   `/studies/{study}/series/{series}/instances/{sop}` as `multipart/related; type="application/dicom"`
-  (`application/dicom` alone for one instance; `application/zip` for a download of the whole study; the
-  `accept` query parameter may replace the Accept header). Transfer syntax: the one asked for with
+  (`application/dicom` alone for one instance; `application/zip` — also what a browser opening the link
+  gets — for a download of the whole study; the `accept` query parameter may replace the Accept header). Transfer syntax: the one asked for with
   `transfer-syntax=`, Explicit VR Little Endian when none is named (PS3.18 8.7.3.5.2), `*` for as stored.
   Uncompressed instances are converted as asked; compressed ones are sent as stored, each part naming its
   real transfer syntax.
@@ -98,8 +98,12 @@ def _accept(request: web.Request) -> list[tuple[str, dict[str, str]]]:
 
 
 def _retrieve_form(request: web.Request, single: bool) -> tuple[str, str | None]:
-    """('multipart' | 'dicom' | 'zip', transfer syntax asked for)."""
-    for kind, params in _accept(request):
+    """('multipart' | 'dicom' | 'zip', transfer syntax asked for). A browser following imgDldLink (it asks for
+    text/html first) gets the study as a zip of .dcm files to save; DICOMweb clients never ask for HTML."""
+    ranges = _accept(request)
+    if ranges and ranges[0][0] == "text/html":
+        return "zip", "*"
+    for kind, params in ranges:
         if kind == "multipart/related":
             if params.get("type", "application/dicom").lower() == "application/dicom":
                 return "multipart", params.get("transfer-syntax")

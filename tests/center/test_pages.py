@@ -157,3 +157,17 @@ async def test_home_page_and_openapi(center: TestClient, files: FileServer, sett
     assert len(record_schema["properties"]) == 71
     assert "dicom:<StudyInstanceUID>" in record_schema["properties"]["imgInfoDcm"]["description"]
     assert "/mie/api/mie/saveExamRpotImgInfo" in doc["paths"] and "/dicomweb/studies/{study}" in doc["paths"]
+
+
+async def test_a_browser_opening_imgdldlink_downloads_the_study_as_zip(center: TestClient, files: FileServer,
+                                                                       settings: Settings) -> None:
+    import zipfile
+
+    parts = study(45, 3)
+    st = await ingest(center, files, settings, 45, parts)
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
+    resp = await center.get(path_of(st["links"]["imgDldLink"]), headers={"Accept": browser})
+    assert resp.status == 200 and resp.content_type == "application/zip"
+    assert "attachment" in resp.headers["Content-Disposition"]
+    with zipfile.ZipFile(io.BytesIO(await resp.read())) as zf:
+        assert sorted(zf.read(n) for n in zf.namelist()) == sorted(parts)
