@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +105,13 @@ def record_answers(entry: Entry) -> list[tuple[Any, ...]]:
     return rows
 
 
+def _write(batch: list[Entry], conn: sqlite3.Connection) -> None:
+    conn.executemany(_INSERT, [_row(e) for e in batch])
+    answer_rows = [r for e in batch for r in record_answers(e)]
+    if answer_rows:
+        conn.executemany(_INSERT_ANSWER, answer_rows)
+
+
 def _row(entry: Entry) -> tuple[Any, ...]:
     return tuple(orjson.dumps(entry.extra).decode() if c == "extra" else getattr(entry, c) for c in COLUMNS)
 
@@ -184,12 +193,8 @@ class Journal:
                 if not self._pending:
                     continue
                 batch, self._pending = self._pending, []
-                rows = [_row(e) for e in batch]
-                answer_rows = [r for e in batch for r in record_answers(e)]
-                async with self.db.transaction() as conn:
-                    await conn.executemany(_INSERT, rows)
-                    if answer_rows:
-                        await conn.executemany(_INSERT_ANSWER, answer_rows)
+                # Rows are built and written in the database thread, in one hop: the event loop only queues.
+                await self.db.run(partial(_write, batch))
                 async with self._written_cond:
                     self._written = max(self._written, batch[-1].seq)
                     self._written_cond.notify_all()
