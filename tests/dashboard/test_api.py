@@ -252,6 +252,8 @@ async def test_a_running_scenario_shows_its_current_step_then_its_expectations(d
         assert asyncio.get_running_loop().time() < deadline
         await asyncio.sleep(0.05)
     assert pending_while_running
-    assert any(label.startswith("2. 等待") for label in seen_running), seen_running
+    # the send step waits for the center to settle, so it is the step a viewer sees running; later steps
+    # may finish between two polls
+    assert seen_running and seen_running[0].startswith("1. 发送"), seen_running
     assert run["state"] == "passed" and all(e["ok"] is True for e in run["expectations"])
     assert all(s["state"] == "done" and s["seconds"] is not None for s in run["steps"])
