@@ -31,8 +31,8 @@ def main() -> int:
     table = Table(title=f"sandbox benchmarks — {os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}")
     for col in ("module", "benchmark", "value", "unit", "target", "", "note"):
         table.add_column(col)
-    for module, r in rows:
-        table.add_row(module, r.name, f"{r.value:,.1f}", r.unit,
+    for module_name, r in rows:
+        table.add_row(module_name, r.name, f"{r.value:,.1f}", r.unit,
                       f"{r.target:,.0f}" if r.target is not None else "", r.verdict, r.note)
     Console(width=160).print(table)
     return 0
