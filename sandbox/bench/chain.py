@@ -218,8 +218,18 @@ async def measure(count: int, data_dir: Path, journal: bool = True) -> dict[str,
         "cpu_seconds": (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system), "tenths": marks, "hop1": hop1,
         "hop2": stats.get("records", {}).get("2", {}),
         "exchanges": {k: sum(v.values()) for k, v in stats.get("exchanges", {}).items()},
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": _peak_rss_mb(),
     }
+
+
+def _peak_rss_mb() -> float:
+    """Peak RSS of this process image. VmHWM, not getrusage: Linux carries ru_maxrss across exec, so a
+    child started by a large parent would report the parent's peak."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _free_port() -> int:
