@@ -82,12 +82,14 @@ class Database:
             return await self.conn._execute(_in_transaction, self.conn._conn, fn)
 
     async def fetchone(self, sql: str, params: tuple[Any, ...] = ()) -> aiosqlite.Row | None:
-        async with self.conn.execute(sql, params) as cur:
-            return await cur.fetchone()
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[aiosqlite.Row]:
-        async with self.conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        """Run a query and read all its rows in one call on the connection's thread. Executing and
+        fetching in two calls would let another task write on this connection in between, and SQLite
+        gives undefined results to a statement whose table changes under it."""
+        return list(await self.conn.execute_fetchall(sql, params))
 
     async def reset(self, tables: tuple[str, ...]) -> None:
         """Empty the given tables (scenario control plane)."""
