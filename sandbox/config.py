@@ -6,6 +6,7 @@ Nothing reads the environment at import time; `load_settings` is called once by 
 from __future__ import annotations
 
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -60,6 +61,9 @@ class Settings(BaseModel):
     dicom_ae_title: str = "IMGCLOUD"
     data_dir: Path = Path("data")
     seed: int = 20251231
+    # First day of synthetic exams. None keeps the fixed day of sandbox.synth (2025-10-08) so output never
+    # depends on the clock; `serve --demo` sets today so the quality report's on-time share means something.
+    exam_base_date: date | None = None
 
     mode: Mode = Mode.LENIENT
     # per-record: one data entry per record (ERRATA reading); summary: the example's single entry.

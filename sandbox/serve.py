@@ -129,10 +129,11 @@ async def _first_message(sandbox: Sandbox, control: ControlPlane) -> FirstMessag
             counts = await hospital.store.counts()
             control.driver.next_exam.setdefault(hospital.institution.code, max(1, counts["exams"]))
     else:
-        from sandbox.synth.exams import ExamFactory
+        from sandbox.synth.exams import BASE_DATE, ExamFactory
 
         inst = settings.hospitals[0]
-        exam = ExamFactory(inst, settings.center.uscc, settings.seed, index_profile=settings.index_profile).exam(0)
+        exam = ExamFactory(inst, settings.center.uscc, settings.seed, index_profile=settings.index_profile,
+                           base_date=settings.exam_base_date or BASE_DATE).exam(0)
         record = exam.record(settings.url(settings.hospital_port))
         record["examRpotPdfI"], record["imgInfoDcm"] = await asyncio.to_thread(_inline_files, exam)
     from sandbox.synth.batching import envelope

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,9 @@ def run(args: argparse.Namespace) -> int:
     }
     try:
         settings = load_settings(args.config, **overrides)
+        if args.demo and settings.exam_base_date is None:
+            # a demo's exams are dated today, so a trainer's quality report shows on-time uploads
+            settings = settings.model_copy(update={"exam_base_date": date.today()})
         roles = roles_of(args)
         options = ServeOptions(roles=roles, demo=args.demo, demo_interval=args.demo_interval,
                                demo_batch=args.demo_batch, scenario=args.scenario, dashboard=not args.no_dashboard)

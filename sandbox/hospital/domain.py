@@ -27,7 +27,7 @@ from sandbox.spec.fields import HOP1
 from sandbox.synth.batching import batches, envelope
 from sandbox.synth.dataset import write_exam_files
 from sandbox.synth.dicom import DEFAULT_IMAGES, ImageSpec
-from sandbox.synth.exams import Exam, ExamFactory
+from sandbox.synth.exams import BASE_DATE, Exam, ExamFactory
 from sandbox.validate import data_length
 
 CHINA_TIME = timezone(timedelta(hours=8))
@@ -204,7 +204,8 @@ class Hospital:
         self.root = root or settings.data_dir / "hospital"
         self.image_spec = image_spec
         self.embedded_font = embedded_font
-        self.factory = ExamFactory(institution, settings.center.uscc, self.seed, index_profile=settings.index_profile)
+        self.factory = ExamFactory(institution, settings.center.uscc, self.seed, index_profile=settings.index_profile,
+                                   base_date=settings.exam_base_date or BASE_DATE)
         self._now = now
         self._sleep = sleep
         self._send_lock = asyncio.Lock()

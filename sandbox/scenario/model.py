@@ -25,7 +25,7 @@ CONFIG = ConfigDict(extra="forbid", str_strip_whitespace=True, validate_by_name=
                     frozen=True)
 ROLE_NAMES = ("hospital", "center", "province")
 # Settings a scenario may change; ports, host and the data folder belong to whoever runs it.
-RUNNER_OWNED = frozenset({"host", "hospital_port", "center_port", "province_port", "dicom_port", "data_dir",
+RUNNER_OWNED = frozenset({"host", "hospital_port", "center_port", "province_port", "dicom_port", "dashboard_port", "data_dir",
                           "center_url", "province_url", "public_base_url", "seed"})
 SETTABLE = tuple(k for k in Settings.model_fields if k not in RUNNER_OWNED)
 
