@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -326,12 +327,21 @@ class Validator:
         self.fields: dict[str, FieldSpec] = {f.code: f for f in self.tx.fields}
         self._known = frozenset(self.fields)
         self._required = tuple(f.code for f in self.tx.fields if f.required)
+        self._required_set = frozenset(self._required)
+        self._where_certno = _where(self.fields["certno"])
+        self._where_index = _where(self.fields["hiImgIndx"])
+        # The last index parsed by the hiImgIndx rule, for the cross checks of the same record.
+        self._parsed: tuple[str | None, dict[str, str] | None] = (None, None)
         self._variants = FIELD_VARIANTS[hop]
         self._foreign = FOREIGN_FIELDS[hop]
-        # Plain strings (no rule) are checked inline in the record loop: only type and length.
+        # Plain strings (no rule, or certno's, which waits for the cross checks) are checked inline in the
+        # record loop: only type and length.
         self._plain: dict[str, int | None] = {
-            c: f.length for c, f in self.fields.items() if f.kind in (Kind.STRING, Kind.TEXT) and f.rule is None
+            c: f.length for c, f in self.fields.items()
+            if f.kind in (Kind.STRING, Kind.TEXT) and f.rule in (None, "certno")
         }
+        # The same, with no limit as an unreachable one: one lookup decides "plain" and gives the limit.
+        self._plain_limit: dict[str, int] = {c: sys.maxsize if n is None else n for c, n in self._plain.items()}
         self._checks: dict[str, Checker] = {
             code: self._compile(spec) for code, spec in self.fields.items() if code not in self._plain
         }
@@ -341,15 +351,54 @@ class Validator:
     def _compile(self, spec: FieldSpec) -> Checker:
         where = _where(spec)
         kind = spec.kind
+        # Each checker passes the common valid value itself and leaves everything else to the full rule.
         if kind is Kind.DATE:
-            return partial(self._date, where)
+            full_date = partial(self._date, where)
+
+            def check_date(value: Any, ctx: _Ctx) -> Any:
+                return value if type(value) is str and _is_date(value) else full_date(value, ctx)
+
+            return check_date
         if kind is Kind.DATETIME:
-            return partial(self._datetime, where)
+            full_datetime = partial(self._datetime, where)
+            parse = datetime.fromisoformat
+
+            def check_datetime(value: Any, ctx: _Ctx) -> Any:
+                # _is_datetime inlined: the most frequent check of a record
+                if type(value) is str and len(value) == 19 and value[10] == " " and value[4] == "-" \
+                        and value[7] == "-" and value[13] == ":" and value[16] == ":" and value[:4].isdigit():
+                    try:
+                        parse(value)
+                    except ValueError:
+                        pass
+                    else:
+                        return value
+                return full_datetime(value, ctx)
+
+            return check_datetime
         if kind is Kind.DECIMAL:
-            return partial(self._decimal, spec)
+            assert spec.precision is not None and spec.scale is not None
+            bound = 10 ** (spec.precision - spec.scale)
+            full_decimal = partial(self._decimal, spec)
+
+            def check_decimal(value: Any, ctx: _Ctx) -> Any:
+                return value if type(value) is int and 0 <= value < bound else full_decimal(value, ctx)
+
+            return check_decimal
         if kind is Kind.FILE:
-            return partial(self._file, spec)
+            url_match = formats.URL_RE.match
+            file_limit = spec.length
+            full_file = partial(self._file, spec)
+
+            def check_file(value: Any, ctx: _Ctx) -> Any:
+                if type(value) is str and (file_limit is None or len(value) <= file_limit) \
+                        and not value.startswith("dicom:") and url_match(value):
+                    return value
+                return full_file(value, ctx)
+
+            return check_file
         rule = self._rule(spec)
+        passes = self._passes(spec)
         limit = spec.length
         strict = self.strict
 
@@ -361,11 +410,23 @@ class Validator:
             if limit is not None and len(value) > limit:
                 ctx.error(where, "too_long", length=len(value), limit=limit)
                 return value
-            if rule is not None:
+            if rule is not None and (passes is None or not passes(value)):
                 rule(where, value, ctx)
             return value
 
         return check_string
+
+    @staticmethod
+    def _passes(spec: FieldSpec) -> Callable[[str], object] | None:
+        """A C-level test that is truthy only for values the field's rule accepts silently (the common
+        case, which then skips the rule's Python call), or None when the rule has no such test."""
+        if spec.rule in ("dict", "dict_external", "dict_erratum"):
+            assert spec.dictionary is not None
+            return frozenset(DICTIONARIES[spec.dictionary]).__contains__
+        patterns = {"fixmedins_code": formats.FIXMEDINS_RE, "admdvs": formats.ADMDVS_RE,
+                    "exam_part": formats.EXAM_PART_RE, "postcode": formats.POSTCODE_RE, "url": formats.URL_RE}
+        pattern = patterns.get(spec.rule or "")
+        return pattern.match if pattern is not None else None
 
     def _rule(self, spec: FieldSpec) -> Callable[[_Where, str, _Ctx], None] | None:
         name = spec.rule
@@ -399,7 +460,6 @@ class Validator:
             return check_dict
         rules: dict[str, Callable[[_Where, str, _Ctx], None] | None] = {
             "hi_img_indx": self._index,
-            "certno": None,  # depends on psnCertType: checked after the loop
             "idcard": _check_idcard,
             "uscc": self._uscc,
             "fixmedins_code": self._fixmedins,
@@ -413,7 +473,9 @@ class Validator:
     # ---- field rules ---------------------------------------------------------------------------
 
     def _index(self, where: _Where, value: str, ctx: _Ctx) -> None:
-        if self.profile.parse(value) is None:
+        parts = self.profile.parse(value)
+        self._parsed = (value, parts)
+        if parts is None:
             ctx.soft(where, "index_format", value=value, profile=self.profile.name, rule=self.profile.describe())
 
     @staticmethod
@@ -588,18 +650,24 @@ class Validator:
         plain = self._plain
         checks = self._checks
         strict = self.strict
+        plain_limit = self._plain_limit.get
         for code, value in rec.items():
-            if value is None:
-                continue
             if type(value) is str:
                 value = value.strip()
                 if not value:
                     continue
-            if code in plain:
-                if type(value) is not str:
-                    value = _coerce(_where(self.fields[code]), value, ctx, strict)
-                    if value is _MISSING:
-                        continue
+                limit = plain_limit(code)
+                if limit is not None:
+                    if len(value) > limit:
+                        ctx.error(_where(self.fields[code]), "too_long", length=len(value), limit=limit)
+                    values[code] = value
+                    continue
+            elif value is None:
+                continue
+            elif code in plain:
+                value = _coerce(_where(self.fields[code]), value, ctx, strict)
+                if value is _MISSING:
+                    continue
                 limit = plain[code]
                 if limit is not None and len(value) > limit:
                     ctx.error(_where(self.fields[code]), "too_long", length=len(value), limit=limit)
@@ -608,7 +676,7 @@ class Validator:
             checked = checks[code](value, ctx)
             if checked is not _MISSING:
                 values[code] = checked
-        for code in self._required:
+        for code in () if self._required_set <= values.keys() else self._required:
             if code not in values:
                 raw = rec.get(code)
                 if raw is None:
@@ -622,12 +690,15 @@ class Validator:
     def _cross_checks(self, values: dict[str, Any], ctx: _Ctx) -> None:
         certno = values.get("certno")
         if type(certno) is str and values.get("psnCertType") in ("111", "112") \
-                and not any(p.field == "certno" for p in ctx.errors):
-            _check_idcard(_where(self.fields["certno"]), certno, ctx)
+                and not (ctx.errors and any(p.field == "certno" for p in ctx.errors)):
+            _check_idcard(self._where_certno, certno, ctx)
         index = values.get("hiImgIndx")
-        parts = self.profile.parse(index) if type(index) is str else None
-        if parts:
-            self._index_agrees(_where(self.fields["hiImgIndx"]), parts, values, ctx)
+        if type(index) is str:
+            parsed, parts = self._parsed  # one read: another thread may replace it
+            if parsed is not index:
+                parts = self.profile.parse(index)
+            if parts:
+                self._index_agrees(self._where_index, parts, values, ctx)
 
     @staticmethod
     def _index_agrees(where: _Where, parts: dict[str, str], values: dict[str, Any], ctx: _Ctx) -> None:
