@@ -21,7 +21,7 @@ from sandbox.spec.fields import (
     FieldSpec,
     Kind,
 )
-from sandbox.spec.formats import ADMDVS_RE, EXAM_PART_RE, FIXMEDINS_RE, MSGID_RE, POSTCODE_RE
+from sandbox.spec.formats import ADMDVS_RE, EXAM_PART_RE, MEDINS_CODE_RE, MSGID_RE, POSTCODE_RE
 from sandbox.spec.index_profiles import PROFILES
 from sandbox.spec.variants import FIELD_VARIANTS, INFNO_VARIANTS
 from sandbox.validate import Mode
@@ -82,7 +82,7 @@ def field_schema(spec: FieldSpec, index_profile: str) -> dict[str, Any]:
         schema["pattern"] = ADMDVS_RE.pattern
     elif rule == "fixmedins_code":
         schema["examples"] = ["H51080200001"]
-        description += f"（一般为 12 位：{FIXMEDINS_RE.pattern}）"
+        description += f"（一般为 12 位：{MEDINS_CODE_RE.pattern}）"
     elif rule == "exam_part":
         schema["pattern"] = _multi(EXAM_PART_RE.pattern.strip("^$"))
     elif rule == "postcode":

@@ -423,7 +423,7 @@ class Validator:
         if spec.rule in ("dict", "dict_external", "dict_erratum"):
             assert spec.dictionary is not None
             return frozenset(DICTIONARIES[spec.dictionary]).__contains__
-        patterns = {"fixmedins_code": formats.FIXMEDINS_RE, "admdvs": formats.ADMDVS_RE,
+        patterns = {"fixmedins_code": formats.MEDINS_CODE_RE, "admdvs": formats.ADMDVS_RE,
                     "exam_part": formats.EXAM_PART_RE, "postcode": formats.POSTCODE_RE, "url": formats.URL_RE}
         pattern = patterns.get(spec.rule or "")
         return pattern.match if pattern is not None else None
@@ -486,7 +486,7 @@ class Validator:
 
     @staticmethod
     def _fixmedins(where: _Where, value: str, ctx: _Ctx) -> None:
-        if not formats.FIXMEDINS_RE.match(value):
+        if not formats.MEDINS_CODE_RE.match(value):
             ctx.soft(where, "fixmedins_format", value=value)
 
     @staticmethod

@@ -5,7 +5,7 @@ import re
 from sandbox.config import Settings
 from sandbox.spec.checksums import id_valid, uscc_valid
 from sandbox.spec.dicts import HOSP_LV
-from sandbox.spec.formats import FIXMEDINS_RE
+from sandbox.spec.formats import MEDINS_CODE_RE
 from sandbox.synth.institutions import org_code_check, synth_center, synth_hospitals, workforce
 from sandbox.synth.regions import REGIONS
 
@@ -13,7 +13,7 @@ from sandbox.synth.regions import REGIONS
 def test_synthetic_hospitals_have_valid_codes_in_their_region() -> None:
     for region in REGIONS:
         for inst in synth_hospitals(region, 9, seed=4):
-            assert FIXMEDINS_RE.match(inst.code) and len(inst.code) == 12
+            assert MEDINS_CODE_RE.match(inst.code) and len(inst.code) == 12
             assert inst.code[1:7] == inst.admdvs and REGIONS[region].county(inst.admdvs) is not None
             assert uscc_valid(inst.uscc) and inst.uscc.startswith("12") and inst.uscc[2:8] == inst.admdvs
             assert inst.uscc[16] == org_code_check(inst.uscc[8:16])  # 组织机构代码 check (GB 11714)
