@@ -52,6 +52,21 @@ async def read_json(request: web.Request) -> Any:
         raise EnvelopeError("bad_json", detail=f"第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}") from exc
 
 
+async def read_json_object(request: web.Request, refuse: Callable[[str], Exception]) -> dict[str, Any]:
+    """A small JSON-object body of a control or dashboard call: empty means {}; anything that is not a
+    JSON object raises `refuse(detail)`, the caller's own error."""
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise refuse(str(exc)) from exc
+    if not isinstance(body, dict):
+        raise refuse(type(body).__name__)
+    return body
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 

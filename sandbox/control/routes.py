@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from sandbox.common.http import json_response
+from sandbox.common.http import json_response, read_json_object
 from sandbox.control.domain import TEXTS, ControlError, ControlPlane, scenarios
 from sandbox.typedefs import SANDBOX
 
@@ -49,16 +49,7 @@ async def _answer_then_restart(request: web.Request, response: web.Response) -> 
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    if not raw.strip():
-        return {}
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ControlError(400, TEXTS["bad_body"].format(detail=exc)) from exc
-    if not isinstance(body, dict):
-        raise ControlError(400, TEXTS["bad_body"].format(detail=type(body).__name__))
-    return body
+    return await read_json_object(request, lambda detail: ControlError(400, TEXTS["bad_body"].format(detail=detail)))
 
 
 def _seed(body: dict[str, Any]) -> int | None:

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from sandbox.common.http import Handler, json_response
+from sandbox.common.http import Handler, json_response, read_json_object
 from sandbox.control.domain import ControlError
 from sandbox.dashboard.domain import Client, Dashboard, DashboardError
 from sandbox.journal.entry import OUTCOMES
@@ -67,16 +67,7 @@ def _filters(request: web.Request) -> dict[str, Any]:
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    if not raw.strip():
-        return {}
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise DashboardError(400, WORDS["bad_body"].format(detail=exc)) from exc
-    if not isinstance(body, dict):
-        raise DashboardError(400, WORDS["bad_body"].format(detail=type(body).__name__))
-    return body
+    return await read_json_object(request, lambda detail: DashboardError(400, WORDS["bad_body"].format(detail=detail)))
 
 
 # ---- the page -----------------------------------------------------------------------------------------------
