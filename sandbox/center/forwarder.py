@@ -26,7 +26,6 @@ import random
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -35,7 +34,7 @@ from sandbox.center.domain import Center, now_text
 from sandbox.center.store import dumps
 from sandbox.common.client import Exchange, Observer, backoff_delay, post_message
 from sandbox.spec.fields import DATA_MAX_CHARS, HOP2
-from sandbox.spec.formats import DATETIME_FORMAT, make_msgid
+from sandbox.spec.formats import DATETIME_FORMAT, china_now, make_msgid
 from sandbox.spec.messages import CENTER
 
 log = logging.getLogger("sandbox.center.forwarder")
@@ -120,7 +119,7 @@ class Forwarder:
         if ids:
             groups.append(ids)
             texts.append(parts)
-        when = datetime.now()
+        when = china_now()
         center = self.settings.center
         head = {"infno": HOP2.infno, "infTime": when.strftime(DATETIME_FORMAT), "infCode": center.code,
                 "key": center.key}

@@ -53,7 +53,6 @@ import sqlite3
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Protocol
 
 import orjson
@@ -75,7 +74,7 @@ from sandbox.common.envelope import (
 )
 from sandbox.config import Institution, Settings
 from sandbox.spec.codes import SuccFlag
-from sandbox.spec.formats import DATETIME_FORMAT
+from sandbox.spec.formats import DATETIME_FORMAT, china_now
 from sandbox.spec.messages import RESULTS
 from sandbox.validate import Level, Problem, RecordResult, Report, validator
 
@@ -180,7 +179,7 @@ class Batch:
     sender: Institution
     envelope: dict[str, Any]
     items: list[Item]
-    received: str = field(default_factory=lambda: datetime.now().strftime(DATETIME_FORMAT))
+    received: str = field(default_factory=lambda: china_now().strftime(DATETIME_FORMAT))
     stored: list[Item] = field(default_factory=list)  # what `store` wrote; informational
 
     @property

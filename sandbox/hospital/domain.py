@@ -12,7 +12,7 @@ import random
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,13 +24,13 @@ from sandbox.config import Institution, Settings
 from sandbox.hospital.errors import HospitalError
 from sandbox.hospital.store import HospitalStore
 from sandbox.spec.fields import HOP1
+from sandbox.spec.formats import china_now
 from sandbox.synth.batching import batches, envelope
 from sandbox.synth.dataset import write_exam_files
 from sandbox.synth.dicom import DEFAULT_IMAGES, ImageSpec
 from sandbox.synth.exams import BASE_DATE, Exam, ExamFactory
 from sandbox.validate import data_length
 
-CHINA_TIME = timezone(timedelta(hours=8))
 NO_ANSWER = "无应答"  # summary key for records that got no succFlag (transport failure or refused envelope)
 # Per-record messages of the sender itself (not from the center).
 SEND_MESSAGES = {
@@ -39,11 +39,6 @@ SEND_MESSAGES = {
     "no_entry": "应答中没有本条记录的结果",
     "not_sent": "未发送：共享中心不可达",
 }
-
-
-def china_now() -> datetime:
-    """The wall clock in China Standard Time (the document's infTime), without tzinfo."""
-    return datetime.now(CHINA_TIME).replace(tzinfo=None, microsecond=0)
 
 
 def center_endpoint(url: str) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 from sandbox.app import Sandbox
 from sandbox.common.client import Exchange, post_with_retry
 from sandbox.config import Institution
-from sandbox.hospital.domain import BatchResult, Hospital, china_now, read_answers
+from sandbox.hospital.domain import BatchResult, Hospital, read_answers
 from sandbox.hospital.store import HospitalStore
 from sandbox.journal.store import Journal
 from sandbox.scenario.malform import (
@@ -34,6 +34,7 @@ from sandbox.scenario.malform import (
     RECORD_MALFORMATIONS,
 )
 from sandbox.scenario.model import ResendStep, SendStep
+from sandbox.spec.formats import china_now
 from sandbox.synth.batching import batches, envelope
 from sandbox.synth.exams import Exam
 from sandbox.validate import Mode, data_length

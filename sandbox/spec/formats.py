@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 
 DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # yyyy-MM-dd HH:mm:ss
+CHINA_TIME = timezone(timedelta(hours=8))  # the document's times (infTime, msgid) are China Standard Time
 DATE_FORMAT = "%Y-%m-%d"  # yyyy-MM-dd
 MSGID_TIME_FORMAT = "%Y%m%d%H%M%S"  # yyyyMMddHHmmss
 
@@ -64,3 +65,8 @@ def parse_msgid(value: str) -> tuple[str, datetime, int] | None:
     return m["inst"], when, int(m["seq"])
 
 DICOM_UID_RE = re.compile(r"^(?=.{1,64}$)[0-9]+(\.[0-9]+)*$")
+
+
+def china_now() -> datetime:
+    """The wall clock in China Standard Time, without tzinfo (infTime, msgid, receive times)."""
+    return datetime.now(CHINA_TIME).replace(tzinfo=None, microsecond=0)
