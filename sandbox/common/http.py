@@ -11,6 +11,8 @@ import orjson
 from aiohttp import web
 
 from sandbox.common.envelope import EnvelopeError, envelope_body
+from sandbox.spec.fields import TRANSACTIONS
+from sandbox.spec.variants import INFNO_VARIANTS
 
 log = logging.getLogger("sandbox")
 
@@ -70,6 +72,22 @@ async def read_json_object(request: web.Request, refuse: Callable[[str], Excepti
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+# The plain-text bodies aiohttp's router gives a path or method it has no route for.
+_ROUTER_TEXTS = frozenset({"404: Not Found", "405: Method Not Allowed"})
+
+
+def _path_hint(path: str) -> str:
+    """Name the document's path when a request used a spelling of its examples (ERRATA #1)."""
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    if name in INFNO_VARIANTS or name.lower() in _PATHS_BY_LOWER:
+        paths = "、".join(tx.path for tx in TRANSACTIONS.values())
+        return f"；文档的接口路径为 {paths}（示例中的交易编号 saveExamRpotImgIdx 不是路径，勘误 #1）"
+    return ""
+
+
+_PATHS_BY_LOWER = {tx.infno.lower(): tx.path for tx in TRANSACTIONS.values()}
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Map domain errors to the response envelope; never let a traceback reach the client."""
@@ -77,6 +95,17 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except EnvelopeError as exc:
         return json_response(exc.body(), status=exc.http_status)
+    except web.HTTPNotFound as exc:
+        if exc.text not in _ROUTER_TEXTS:  # a handler's own 404 keeps its body
+            raise
+        return json_response(envelope_body("no_such_path", path=request.path, hint=_path_hint(request.path)),
+                             status=404)
+    except web.HTTPMethodNotAllowed as exc:
+        if exc.text not in _ROUTER_TEXTS:
+            raise
+        allowed = "、".join(sorted(exc.allowed_methods))
+        return json_response(envelope_body("wrong_method", path=request.path, method=request.method,
+                                           allowed=allowed), status=405)
     except web.HTTPException:
         raise
     except Exception:
