@@ -17,13 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"sandbox.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"sandbox.commands.{name}":
-                continue  # command not built yet
-            raise
-        module.register(sub)
+        importlib.import_module(f"sandbox.commands.{name}").register(sub)
     return parser
 
 
