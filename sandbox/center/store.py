@@ -150,52 +150,15 @@ def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
         yield values[i:i + _CHUNK]
 
 
-class Reader:
-    """A second, read-only connection for everything that only reads.
-
-    SQLite gives undefined results when a connection changes a table while one of its own statements is
-    still reading it, and aiosqlite lets another task's UPDATE run on a shared connection between a
-    SELECT's execute and its fetch. Reads here see the last committed state (WAL) and never interleave
-    with the writes of the main connection."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._conn: aiosqlite.Connection | None = None
-
-    @property
-    def conn(self) -> aiosqlite.Connection:
-        if self._conn is None:
-            raise RuntimeError("database is not open")
-        return self._conn
-
-    async def open(self) -> None:
-        self._conn = await aiosqlite.connect(self.path)
-        self._conn.row_factory = aiosqlite.Row
-        await self._conn.execute("PRAGMA query_only=ON")
-
-    async def close(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
-
-    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
-        return self.conn.execute(sql, params)
-
-    async def fetchone(self, sql: str, params: tuple[Any, ...] = ()) -> aiosqlite.Row | None:
-        async with self.conn.execute(sql, params) as cur:
-            return await cur.fetchone()
-
-    async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[aiosqlite.Row]:
-        async with self.conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
-
 
 class CenterStore:
     """The center's SQLite file (`center.db` in the data folder): one connection writes, one reads."""
 
     def __init__(self, path: Path, synchronous: str = "NORMAL") -> None:
         self.db = Database(path, SCHEMA, synchronous)
-        self.reader = Reader(path)
+        # Reads go through a second, read-only connection: aiosqlite would otherwise let another task's
+        # write run on the shared connection between a SELECT's execute and its fetch.
+        self.reader = Database(path, read_only=True)
 
     async def open(self) -> None:
         await self.db.open()
@@ -211,14 +174,13 @@ class CenterStore:
     # ---- receiving (inside the receiver's transaction) -----------------------------------------------
 
     @staticmethod
-    async def exams_by_index(conn: Reader, indexes: Sequence[str]) -> dict[str, tuple[str, str]]:
+    async def exams_by_index(conn: Database, indexes: Sequence[str]) -> dict[str, tuple[str, str]]:
         """hiImgIndx → (exam_id, record_hash) of the exams already stored (a read outside any transaction)."""
         out: dict[str, tuple[str, str]] = {}
         for chunk in _chunks(indexes):
             sql = f"SELECT hiImgIndx, exam_id, record_hash FROM exams WHERE hiImgIndx IN ({','.join('?' * len(chunk))})"
-            async with conn.execute(sql, tuple(chunk)) as cur:
-                for row in await cur.fetchall():
-                    out[row[0]] = (row[1], row[2])
+            for row in await conn.fetchall(sql, tuple(chunk)):
+                out[row[0]] = (row[1], row[2])
         return out
 
     # The receiving transaction runs in the database thread (Database.run): plain sqlite3 calls.

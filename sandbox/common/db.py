@@ -29,8 +29,12 @@ CREATE TABLE IF NOT EXISTS messages (
 class Database:
     """One SQLite file with one shared connection. Writes go through `transaction()`."""
 
-    def __init__(self, path: Path, schema: str, synchronous: str = "NORMAL", page_size: int | None = None) -> None:
+    def __init__(self, path: Path, schema: str = "", synchronous: str = "NORMAL", page_size: int | None = None,
+                 *, read_only: bool = False) -> None:
         self.path = path
+        # read_only: a second connection to a file another Database writes; it sees the last committed
+        # state (WAL) and never interleaves with that connection's writes.
+        self.read_only = read_only
         self.schema = schema
         self.synchronous = synchronous
         self.page_size = page_size  # takes effect only when the file is created
@@ -47,6 +51,9 @@ class Database:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = await aiosqlite.connect(self.path)
         self._conn.row_factory = aiosqlite.Row
+        if self.read_only:
+            await self._conn.execute("PRAGMA query_only=ON")
+            return
         if self.page_size is not None:
             await self._conn.execute(f"PRAGMA page_size={int(self.page_size)}")
         await self._conn.execute("PRAGMA journal_mode=WAL")
