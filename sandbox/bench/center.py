@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ import aiohttp
 from aiohttp import web
 
 from sandbox.bench import Row
+from sandbox.common.ports import free_port
 from sandbox.config import Settings
 from sandbox.spec.fields import HOP1, HOP2
 from sandbox.synth.batching import batches, envelope
@@ -45,12 +45,6 @@ IN_FLIGHT = 8
 SMALL = ImageSpec(slices=1, matrix=64, xray_matrix=64, us_shape=(48, 64), us_images=1)
 CT = ImageSpec(slices=20, matrix=512)
 PDF_VARIANTS = 8
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _settings(data_dir: Path, ports: dict[str, int]) -> Settings:
@@ -268,7 +262,7 @@ def run(quick: bool) -> list[Row]:
     small, ct = (400, 6) if quick else (6000, 30)
     with tempfile.TemporaryDirectory(dir=os.environ.get("CENTER_BENCH_DIR")) as tmp:
         data_dir = Path(tmp) / "data"
-        ports = {k: _free_port() for k in ("center", "dicom", "province", "files")}
+        ports = {k: free_port() for k in ("center", "dicom", "province", "files")}
         settings = _settings(data_dir, ports)
         server = subprocess.Popen([sys.executable, "-m", "sandbox.bench.center", "serve", str(data_dir),
                                    json.dumps(ports)], env={**os.environ, "PYTHONOPTIMIZE": ""})

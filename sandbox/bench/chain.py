@@ -21,7 +21,6 @@ import base64
 import json
 import os
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.bench import Row
+from sandbox.common.ports import free_port
 
 TARGET = 1_000.0
 POOL = 400
@@ -170,7 +170,7 @@ async def measure(count: int, data_dir: Path, journal: bool = True) -> dict[str,
     from sandbox.config import Settings
     from sandbox.spec.fields import HOP1
 
-    ports = [_free_port() for _ in range(4)]
+    ports = [free_port() for _ in range(4)]
     settings = Settings(data_dir=data_dir, hospital_port=ports[0], center_port=ports[1], province_port=ports[2],
                         dicom_port=ports[3], send_timeout_s=60.0)
     sandbox = Sandbox(settings, journal=journal)
@@ -230,12 +230,6 @@ def _peak_rss_mb() -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def memory_dir() -> str | None:

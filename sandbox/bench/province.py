@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from typing import Any
 import aiohttp
 
 from sandbox.bench import Row
+from sandbox.common.ports import free_port
 from sandbox.config import Institution, Settings, default_institutions
 from sandbox.province.samples import message
 from sandbox.spec.checksums import uscc_check_char
@@ -144,17 +144,11 @@ async def _drive(settings: Settings, per_sender: int, server_pid: int) -> tuple[
     return sum(saved), elapsed, cpu, size
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def run(quick: bool) -> list[Row]:
     per_sender = 60 if quick else 600
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
-        port = _free_port()
+        port = free_port()
         settings = _settings(data_dir, port)
         server = subprocess.Popen([sys.executable, "-m", "sandbox.bench.province", "serve", str(data_dir), str(port)],
                                   env={**os.environ, "PYTHONOPTIMIZE": ""})

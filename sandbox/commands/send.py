@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from aiohttp import web
 from rich.console import Console
 from rich.table import Table
 
+from sandbox.common.ports import free_port
 from sandbox.config import Settings, load_settings
 from sandbox.hospital.app import create_app
 from sandbox.hospital.domain import NO_ANSWER, Hospital, SendReport
@@ -54,18 +54,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
 async def send(args: argparse.Namespace, settings: Settings) -> tuple[SendReport, Hospital]:
     """Serve the files, generate, send; the file server stops when the send is over."""
     host = args.file_host or settings.host
     port = settings.hospital_port if args.file_port is None else args.file_port
     if port == 0:
-        port = _free_port(host)
+        port = free_port(host)
     shown = f"[{host}]" if ":" in host else host
     base_url = args.file_url or f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{port}"
     institution = None

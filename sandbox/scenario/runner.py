@@ -8,7 +8,6 @@ when the scenario runs.
 from __future__ import annotations
 
 import asyncio
-import socket
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.app import Sandbox
+from sandbox.common.ports import free_port
 from sandbox.config import Settings
 from sandbox.scenario.checks import CHECKS, expectation_text, judge, show
 from sandbox.scenario.driver import Driver, StepFailed
@@ -33,12 +33,6 @@ RUNNER_DEFAULTS: dict[str, Any] = {
 SCENARIO_CLOCK = datetime(2025, 12, 1, 9, 0, 0)
 TINY_IMAGES = ImageSpec(slices=2, matrix=32, xray_matrix=32, us_shape=(32, 32), us_images=1)
 WAIT_POLL_S = 0.02
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def scenario_clock() -> datetime:

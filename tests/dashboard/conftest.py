@@ -12,10 +12,11 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from sandbox.app import Sandbox
+from sandbox.common.ports import free_port
 from sandbox.config import Settings
 from sandbox.control.domain import ControlPlane
 from sandbox.dashboard.app import create_app
-from sandbox.scenario.runner import RUNNER_DEFAULTS, free_port, hospital_options
+from sandbox.scenario.runner import RUNNER_DEFAULTS, hospital_options
 from sandbox.synth.dicom import ImageSpec
 
 # Debian's chromium; Playwright drives it (no browser download). `make test` installs it (scripts/sysdeps.sh).
