@@ -29,6 +29,7 @@ from typing import Any
 
 import orjson
 
+from sandbox.fastpath import Shape
 from sandbox.spec import formats
 from sandbox.spec.checksums import ID15_RE, ID18_RE, USCC_RE, id_check_char, uscc_check_char
 from sandbox.spec.dicts import DICT_TITLES, DICTIONARIES
@@ -345,6 +346,12 @@ class Validator:
         self._checks: dict[str, Checker] = {
             code: self._compile(spec) for code, spec in self.fields.items() if code not in self._plain
         }
+        # The fast path (sandbox.fastpath): the C-level shape, then the rules that need Python.
+        self._shape = Shape(self.tx)
+        self._index_match = self.profile.regex.match
+        self._idcard_codes = tuple(f.code for f in self.tx.fields if f.rule == "idcard")
+        self._uscc_codes = tuple(f.code for f in self.tx.fields if f.rule == "uscc")
+        self._decimal_scales = tuple((f.code, 10 ** (f.scale or 0)) for f in self.tx.fields if f.kind is Kind.DECIMAL)
 
     # ---- compilation ---------------------------------------------------------------------------
 
@@ -640,6 +647,34 @@ class Validator:
 
     def validate_record(self, rec: Any, position: int) -> RecordResult:
         """Check one record of `data` (position is 1-based)."""
+        if type(rec) is dict and self._shape.fits(rec) and self._rules_clean(rec):
+            return RecordResult(position, dict(rec))
+        return self.validate_record_fully(rec, position)
+
+    def _rules_clean(self, rec: dict[str, Any]) -> bool:
+        """The fast path's Python part: the rules `Shape` cannot express find nothing to say."""
+        for code in self._idcard_codes:
+            value = rec.get(code)
+            if value is not None and _idcard_problem(value) is not None:
+                return False
+        for code in self._uscc_codes:
+            value = rec.get(code)
+            if value is not None and _uscc_problem(value) is not None:
+                return False
+        for code, scale in self._decimal_scales:
+            value = rec.get(code)
+            if type(value) is float and not (value * scale).is_integer():
+                return False
+        if rec.get("psnCertType") in ("111", "112") and _idcard_problem(rec["certno"]) is not None:
+            return False
+        index = rec.get("hiImgIndx")
+        if index is None:
+            return True
+        m = self._index_match(index)
+        return m is not None and not self._index_disagrees(m.groupdict(), rec)
+
+    def validate_record_fully(self, rec: Any, position: int) -> RecordResult:
+        """Check one record field by field, finding every problem (`validate_record` without the fast path)."""
         ctx = _Ctx(position, self.strict)
         if type(rec) is not dict:
             ctx.error((None, None), "record_type", got=json_type(rec))
@@ -698,25 +733,27 @@ class Validator:
             if parsed is not index:
                 parts = self.profile.parse(index)
             if parts:
-                self._index_agrees(self._where_index, parts, values, ctx)
+                for words in self._index_disagrees(parts, values):
+                    ctx.warn(self._where_index, "index_mismatch", **words)
 
     @staticmethod
-    def _index_agrees(where: _Where, parts: dict[str, str], values: dict[str, Any], ctx: _Ctx) -> None:
-        """Warn where the index's segments disagree with the record's own fields."""
+    def _index_disagrees(parts: dict[str, str], values: dict[str, Any]) -> list[dict[str, str]]:
+        """Where the index's segments disagree with the record's own fields (each a warning's words)."""
+        out = []
         exam_date = values.get("examDate")
         if type(exam_date) is str and len(exam_date) == 10:
             got = parts["exam_time"][:8]
             if got != exam_date.replace("-", ""):
-                ctx.warn(where, "index_mismatch", segment="检查时间", got=got, field="examDate", expected=exam_date)
+                out.append({"segment": "检查时间", "got": got, "field": "examDate", "expected": exam_date})
         certno = values.get("certno")
         if "certno" in parts and type(certno) is str:
             if parts["certno"].lstrip("0") != certno.upper().lstrip("0"):
-                ctx.warn(where, "index_mismatch", segment="证件号码", got=parts["certno"], field="certno",
-                         expected=certno)
+                out.append({"segment": "证件号码", "got": parts["certno"], "field": "certno", "expected": certno})
         uscc = values.get("stogInsUscc")
         if type(uscc) is str and parts["stog_uscc"] != uscc:
-            ctx.warn(where, "index_mismatch", segment="存储机构信用代码", got=parts["stog_uscc"], field="stogInsUscc",
-                     expected=uscc)
+            out.append({"segment": "存储机构信用代码", "got": parts["stog_uscc"], "field": "stogInsUscc",
+                        "expected": uscc})
+        return out
 
     def validate_records(self, data: list[Any]) -> list[RecordResult]:
         """Check every record, then indexes repeated within the batch."""

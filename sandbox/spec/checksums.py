@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import re
-from operator import mul
 
 # GB 11643-1999 公民身份号码: 17 digits + check character from ISO 7064 MOD 11-2.
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+# (weights 7 9 10 5 8 4 2 1 6 3 7 9 10 5 8 4 2, i.e. 2^(17-i) mod 11)
 _ID_CHECK = "10X98765432"
-# Per position: ASCII digit -> digit * weight.
-_ID_TERMS = tuple({str(d): d * w for d in range(10)} for w in _ID_WEIGHTS)
 ID18_RE = re.compile(r"^\d{17}[\dX]$")
 ID15_RE = re.compile(r"^\d{15}$")
 
@@ -18,13 +15,11 @@ def id_check_char(first17: str) -> str:
     """GB 11643 check character for the first 17 digits."""
     if len(first17) != 17:
         raise ValueError(f"need 17 digits, got {len(first17)}")
-    # This runs for every new certno a validator sees: one table lookup per position for ASCII digits,
-    # int() for any other digit it reads (and its ValueError for a non-digit).
-    try:
-        total = sum(map(dict.__getitem__, _ID_TERMS, first17))
-    except KeyError:
-        total = sum(map(mul, map(int, first17), _ID_WEIGHTS))
-    return _ID_CHECK[total % 11]
+    if not first17.isdecimal():
+        raise ValueError(f"not 17 digits: {first17!r}")
+    # This runs for every new certno a validator sees, so in one C call: each weight is 2^(17-i) mod 11
+    # and 13 = 2 (mod 11), so the digits read as a base-13 number are half the weighted sum, mod 11.
+    return _ID_CHECK[2 * int(first17, 13) % 11]
 
 
 def id_valid(value: str) -> bool:

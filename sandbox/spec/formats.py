@@ -17,7 +17,7 @@ ADMDVS_RE = re.compile(r"^\d{6}$")
 MEDINS_CODE_RE = re.compile(r"^[A-Z]\d{11}$")
 EXAM_PART_RE = re.compile(r"^[A-Z0-9]{9}$")
 POSTCODE_RE = re.compile(r"^\d{6}$")
-URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+URL_RE = re.compile(r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/$.?#][^\s]*$")  # scheme in any case
 
 
 def parse_datetime(value: str) -> datetime | None:

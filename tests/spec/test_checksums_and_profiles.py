@@ -16,6 +16,17 @@ def test_valid_resident_ids_pass_gb11643(value: str) -> None:
     assert id_valid(value)
 
 
+def test_id_check_char_is_the_standards_weighted_sum() -> None:
+    # GB 11643: weights 2^(17-i) mod 11 printed in the standard; the code reads the digits in base 13
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    for n in range(0, 10**17, 7_777_777_777_777):
+        first17 = f"{n:017d}"
+        total = sum(int(d) * w for d, w in zip(first17, weights, strict=True))
+        assert id_check_char(first17) == "10X98765432"[total % 11], first17
+    with pytest.raises(ValueError):
+        id_check_char("1234567890123456a")
+
+
 def test_document_example_certno_fails_its_check_digit() -> None:
     assert not id_valid("100200300040506000")
     assert id_check_char("10020030004050600") == "6"
