@@ -25,3 +25,6 @@ DASHBOARD: web.AppKey[Any] = web.AppKey("dashboard")
 # the answer, and the transport effect of a fault ("dropped", "truncated") with the bytes actually sent.
 FAULTS_APPLIED: web.RequestKey[list[str]] = web.RequestKey("faults_applied", list)
 FAULT_EFFECT: web.RequestKey[tuple[str, bytes]] = web.RequestKey("fault_effect", tuple)
+# Per request, set by read_json: the body as parsed, so the journal need not parse a 40000-character
+# message a second time.
+PARSED_BODY: web.RequestKey[Any] = web.RequestKey("parsed_body", object)

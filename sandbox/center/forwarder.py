@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import time
@@ -29,6 +28,7 @@ from contextlib import suppress
 from typing import Any
 
 import aiohttp
+import orjson
 
 from sandbox.center.domain import Center, now_text
 from sandbox.center.store import dumps
@@ -103,7 +103,7 @@ class Forwarder:
         for row in rows:
             # Built from a validated hop-1 record; whatever the province still refuses comes back as its
             # own per-record -1 with its message.
-            record = self.center.hop2_record(json.loads(row["record"]), row["exam_id"], row["study_uid"])
+            record = self.center.hop2_record(orjson.loads(row["record"]), row["exam_id"], row["study_uid"])
             text = dumps(record)  # compact JSON: how the 40000 limit of data is measured
             if len(text) + 2 > DATA_MAX_CHARS:
                 failed.append((row["exam_id"], "too_large",
@@ -137,7 +137,7 @@ class Forwarder:
     async def send(self, batch_id: int, body: str, attempts: int) -> None:
         """One attempt at one batch, and what follows from its answer."""
         settings = self.settings
-        message = json.loads(body)
+        message = orjson.loads(body)
         attempt = attempts + 1
         ex = await post_message(self.session, self.url, message, timeout=settings.send_timeout_s, attempt=attempt)
         for observer in self.observers:

@@ -63,7 +63,7 @@ async def post_message(
             ex.status = resp.status
             text = await resp.text(encoding="utf-8", errors="replace")
             try:
-                ex.response = json.loads(text)
+                ex.response = orjson.loads(text)
             except ValueError:
                 ex.raw = text[:2000]
                 ex.error = "http_5xx" if resp.status >= 500 else "non_json"

@@ -13,6 +13,7 @@ from aiohttp import web
 from sandbox.common.envelope import EnvelopeError, envelope_body
 from sandbox.spec.fields import TRANSACTIONS
 from sandbox.spec.variants import INFNO_VARIANTS
+from sandbox.typedefs import PARSED_BODY
 
 log = logging.getLogger("sandbox")
 
@@ -45,13 +46,15 @@ async def read_json(request: web.Request) -> Any:
     try:
         # orjson: several times faster on 40000-character batches, checks UTF-8 itself, and is strict
         # RFC 8259 (no NaN, no lone surrogates, bounded nesting), so whatever it returns can be hashed and stored.
-        return orjson.loads(raw)
+        message = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError:
             raise EnvelopeError("bad_encoding") from exc
         raise EnvelopeError("bad_json", detail=f"第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}") from exc
+    request[PARSED_BODY] = message
+    return message
 
 
 async def read_json_object(request: web.Request, refuse: Callable[[str], Exception]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from aiohttp import web
 from sandbox.common.http import Handler
 from sandbox.journal.entry import HOP_PATHS, HOP_ROLES, Entry, classify, describe_request, parse_request
 from sandbox.journal.store import Journal
-from sandbox.typedefs import FAULT_EFFECT, FAULTS_APPLIED
+from sandbox.typedefs import FAULT_EFFECT, FAULTS_APPLIED, PARSED_BODY
 
 
 def journal_middleware(journal: Journal, role: str) -> web.middleware:  # type: ignore[valid-type]
@@ -53,7 +53,11 @@ async def _body(request: web.Request) -> bytes:
 
 def _entry(role: str, hop: int, request: web.Request, body: bytes, started: float, elapsed: float,
            response: web.StreamResponse | None, failure: BaseException | None) -> Entry:
-    message, text = parse_request(body)
+    parsed = request.get(PARSED_BODY)
+    if isinstance(parsed, dict):  # read by the role already (read_json)
+        message, text = parsed, body.decode("utf-8", "replace")
+    else:
+        message, text = parse_request(body)
     entry = Entry(hop=hop, from_role=HOP_ROLES[hop][0], to_role=role, side="server", url=str(request.url),
                   request=text, started=started, duration_ms=round(elapsed * 1000, 3))
     describe_request(entry, message)

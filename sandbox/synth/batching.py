@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
@@ -13,11 +12,12 @@ from typing import Any
 from sandbox.config import Institution
 from sandbox.spec.fields import DATA_MAX_CHARS, HOP1
 from sandbox.spec.formats import format_datetime, make_msgid
+from sandbox.validate import data_length
 
 
 def record_chars(record: Any) -> int:
     """Characters one record takes in compact JSON."""
-    return len(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+    return data_length(record)
 
 
 def batches(records: Iterable[Any], limit: int = DATA_MAX_CHARS, max_records: int | None = None) -> Iterator[list[Any]]:
