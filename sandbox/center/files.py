@@ -106,7 +106,15 @@ class FileWorker:
             return []
         small: list[Small] = []
         results = [FileResult() for _ in jobs]
-        await asyncio.gather(*(self._job(job, result, small) for job, result in zip(jobs, results, strict=True)))
+        fetching = []
+        for job, result in zip(jobs, results, strict=True):
+            if self._inline(job):  # nothing to wait for: no task per file
+                self._pdf_inline(job.pdf, result, small)
+                if job.dicom is not None:
+                    self._dicom_inline(job.dicom, result, small)
+            else:
+                fetching.append(self._job(job, result, small))
+        await asyncio.gather(*fetching)
         if small:
             pack_id = new_id()
             entries = [(name, data) for name, data, _ in small]
@@ -119,6 +127,12 @@ class FileWorker:
                     owner.pdf_pack, owner.pdf_offset = pack_id, offset
         return results
 
+    @staticmethod
+    def _inline(job: FileJob) -> bool:
+        """Both files inline, and the images small enough to parse on the event loop."""
+        return not URL_RE.match(job.pdf) and (job.dicom is None or (
+            not URL_RE.match(job.dicom) and len(job.dicom) // 4 * 3 <= BIG_BODY))
+
     async def _job(self, job: FileJob, result: FileResult, writes: list[Small]) -> None:
         if job.dicom is None:
             await self._pdf(job.pdf, result, writes)
@@ -126,29 +140,50 @@ class FileWorker:
             await asyncio.gather(self._pdf(job.pdf, result, writes), self._dicom(job.dicom, result, writes))
 
     async def _pdf(self, value: str, result: FileResult, writes: list[Small]) -> None:
+        if not URL_RE.match(value):
+            self._pdf_inline(value, result, writes)
+            return
         pdf_id = new_id()
         try:
-            if URL_RE.match(value):
-                body = await self.fetcher.get(value, PDF_ACCEPT)
-                try:
-                    check_pdf(body.head(1024))
-                    if body.path is not None:
-                        self.pdfs.adopt(pdf_id, body.path)
-                        body.path = None
-                    else:
-                        assert body.data is not None
-                        writes.append((f"{pdf_id}.pdf", body.data, result))
-                finally:
-                    body.discard()
-                result.pdf_size = body.size
-            else:
-                _, data = decode_inline(value)
-                check_pdf(data[:1024])
-                writes.append((f"{pdf_id}.pdf", data, result))
-                result.pdf_size = len(data)
+            body = await self.fetcher.get(value, PDF_ACCEPT)
+            try:
+                check_pdf(body.head(1024))
+                if body.path is not None:
+                    self.pdfs.adopt(pdf_id, body.path)
+                    body.path = None
+                else:
+                    assert body.data is not None
+                    writes.append((f"{pdf_id}.pdf", body.data, result))
+            finally:
+                body.discard()
+            result.pdf_size = body.size
             result.pdf_id = pdf_id
         except FileProblem as exc:
             result.pdf_failure = Failure.of("examRpotPdfI", exc)
+
+    @staticmethod
+    def _pdf_inline(value: str, result: FileResult, writes: list[Small]) -> None:
+        pdf_id = new_id()
+        try:
+            _, data = decode_inline(value)
+            check_pdf(data[:1024])
+        except FileProblem as exc:
+            result.pdf_failure = Failure.of("examRpotPdfI", exc)
+            return
+        writes.append((f"{pdf_id}.pdf", data, result))
+        result.pdf_size = len(data)
+        result.pdf_id = pdf_id
+
+    def _dicom_inline(self, value: str, result: FileResult, writes: list[Small]) -> None:
+        """Inline images small enough to parse here (see `_inline`)."""
+        try:
+            media, data = decode_inline(value)
+        except FileProblem as exc:
+            result.failures.append(Failure.of("imgInfoDcm", exc))
+            return
+        body = Body("imgInfoDcm", media or "application/octet-stream", len(data), data)
+        result.infos, failures, result.total = self.store_body(body, "inline", writes)
+        result.failures.extend(failures)
 
     async def _dicom(self, value: str, result: FileResult, writes: list[Small]) -> None:
         try:
