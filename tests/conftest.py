@@ -43,3 +43,11 @@ def doc_example() -> Callable[[int], dict[str, Any]]:
         return json.loads((FIXTURES / f"doc_example_hop{hop}.json").read_text(encoding="utf-8"))
 
     return load
+
+
+
+def pytest_asyncio_loop_factories(config: Any, item: Any) -> dict[str, Callable[[], Any]]:
+    """The tests run on the event loop `sandbox serve` uses (sandbox.common.loop)."""
+    from sandbox.common.loop import new_loop
+
+    return {"loop": new_loop}

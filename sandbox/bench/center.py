@@ -25,12 +25,14 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 from aiohttp import web
 
 from sandbox.bench import Row
+from sandbox.common.loop import new_loop
+from sandbox.common.loop import run as run_loop
 from sandbox.common.ports import free_port
 from sandbox.config import Settings
 from sandbox.spec.fields import HOP1, HOP2
@@ -64,8 +66,7 @@ class _FileProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's do not subclass asyncio.Transport
 
     def data_received(self, data: bytes) -> None:
         assert self.transport is not None
@@ -267,7 +268,7 @@ def run(quick: bool) -> list[Row]:
         server = subprocess.Popen([sys.executable, "-m", "sandbox.bench.center", "serve", str(data_dir),
                                    json.dumps(ports)], env={**os.environ, "PYTHONOPTIMIZE": ""})
         try:
-            got = asyncio.run(_drive(settings, ports, small, ct, Path(tmp), server.pid))
+            got = run_loop(_drive(settings, ports, small, ct, Path(tmp), server.pid))
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -291,7 +292,8 @@ def _serve(data_dir: str, ports: str) -> None:
     from sandbox.center import create_app
 
     settings = _settings(Path(data_dir), json.loads(ports))
-    web.run_app(create_app(settings), host="127.0.0.1", port=settings.center_port, print=None, access_log=None)
+    web.run_app(create_app(settings), host="127.0.0.1", port=settings.center_port, print=None, access_log=None,
+                loop=new_loop())
 
 
 if __name__ == "__main__":

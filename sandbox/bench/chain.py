@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.bench import Row
+from sandbox.common.loop import run as run_loop
 from sandbox.common.ports import free_port
 
 TARGET = 1_000.0
@@ -279,7 +280,7 @@ def run(quick: bool) -> list[Row]:
 
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "measure":
-        print(json.dumps(asyncio.run(measure(int(sys.argv[2]), Path(sys.argv[3]))), ensure_ascii=False))
+        print(json.dumps(run_loop(measure(int(sys.argv[2]), Path(sys.argv[3]))), ensure_ascii=False))
     else:
         for row in run("--quick" in sys.argv):
             print(row)

@@ -24,6 +24,8 @@ from typing import Any
 import aiohttp
 
 from sandbox.bench import Row
+from sandbox.common.loop import new_loop
+from sandbox.common.loop import run as run_loop
 from sandbox.common.ports import free_port
 from sandbox.config import Institution, Settings, default_institutions
 from sandbox.province.samples import message
@@ -153,7 +155,7 @@ def run(quick: bool) -> list[Row]:
         server = subprocess.Popen([sys.executable, "-m", "sandbox.bench.province", "serve", str(data_dir), str(port)],
                                   env={**os.environ, "PYTHONOPTIMIZE": ""})
         try:
-            saved, elapsed, cpu, size = asyncio.run(_drive(settings, per_sender, server.pid))
+            saved, elapsed, cpu, size = run_loop(_drive(settings, per_sender, server.pid))
         finally:
             server.terminate()
             server.wait(timeout=20)
@@ -177,7 +179,7 @@ def _serve(data_dir: str, port: int) -> None:
 
     from sandbox.province import create_app
 
-    web.run_app(create_app(_settings(Path(data_dir), port)), host="127.0.0.1", port=port, print=None,
+    web.run_app(create_app(_settings(Path(data_dir), port)), host="127.0.0.1", port=port, print=None, loop=new_loop(),
                 access_log=None)
 
 

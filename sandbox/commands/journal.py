@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
 from typing import Any, TextIO
 
 from sandbox.app import JOURNAL_FILE
+from sandbox.common.loop import run as run_loop
 from sandbox.journal.export import FORMATS, write_har, write_jsonl
 from sandbox.journal.store import Journal
 
@@ -66,10 +66,10 @@ def export(args: argparse.Namespace) -> int:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         with args.out.open("w", encoding="utf-8") as fh:
-            n = asyncio.run(_export(path, args.format, fh, not args.no_mask, filters))
+            n = run_loop(_export(path, args.format, fh, not args.no_mask, filters))
         print(f"已导出 {n} 条交互到 {args.out}（{'未脱敏' if args.no_mask else '已脱敏'}）", file=sys.stderr)
     else:
-        asyncio.run(_export(path, args.format, sys.stdout, not args.no_mask, filters))
+        run_loop(_export(path, args.format, sys.stdout, not args.no_mask, filters))
     return 0
 
 
@@ -87,7 +87,7 @@ def summary(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"sandbox journal: 找不到日志文件 {path}", file=sys.stderr)
         return 2
-    stats = asyncio.run(_summary(path))
+    stats = run_loop(_summary(path))
     for hop in ("1", "2"):
         lanes = stats["exchanges"].get(hop, {})
         flags = stats["records"].get(hop, {})

@@ -7,11 +7,11 @@ journal.db. Exit status: 0 every answer matches the recording, 1 some differ, 2 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
 from typing import Any
 
+from sandbox.common.loop import run as run_loop
 from sandbox.journal.export import read_entries
 from sandbox.journal.store import Journal
 from sandbox.replay import replay
@@ -40,7 +40,7 @@ async def _from_db(path: Path) -> list[dict[str, Any]]:
 
 def load(path: Path) -> list[dict[str, Any]]:
     if path.suffix == ".db":
-        return asyncio.run(_from_db(path))
+        return run_loop(_from_db(path))
     return list(read_entries(path.read_text(encoding="utf-8")))
 
 
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, KeyError) as exc:
         print(f"sandbox replay: 无法读取 {args.file}：{exc}", file=sys.stderr)
         return 2
-    results = asyncio.run(replay(entries, args.to, hop=args.hop, timeout=args.timeout,
+    results = run_loop(replay(entries, args.to, hop=args.hop, timeout=args.timeout,
                                  messages=not args.ignore_messages))
     for r in results:
         print(("✓ " if r.same else "✗ ") + r.text())

@@ -7,11 +7,11 @@ unusable.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 from pathlib import Path
 
+from sandbox.common.loop import run as run_loop
 from sandbox.scenario import library
 from sandbox.scenario.junit import write_junit
 from sandbox.scenario.model import Scenario, ScenarioError
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     results: list[RunResult] = []
     for scenario in chosen:
-        result = asyncio.run(run_scenario(scenario))
+        result = run_loop(run_scenario(scenario))
         print_result(result)
         sys.stdout.flush()
         results.append(result)

@@ -11,7 +11,6 @@ arguments cannot be used (one-line Chinese reason on stderr).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ from aiohttp import web
 from rich.console import Console
 from rich.table import Table
 
+from sandbox.common.loop import run as run_loop
 from sandbox.common.ports import free_port
 from sandbox.config import Settings, load_settings
 from sandbox.hospital.app import create_app
@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("--count 至少为 1，--offset 不能为负数")
         settings = load_settings(args.config, seed=args.seed, data_dir=args.data_dir,
                                  retry_max_attempts=args.retries, send_timeout_s=args.timeout)
-        report, _ = asyncio.run(send(args, settings))
+        report, _ = run_loop(send(args, settings))
     except HospitalError as exc:
         return fail(exc.message)
     except OSError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from aiohttp import web
 
@@ -54,6 +55,7 @@ async def _body(request: web.Request) -> bytes:
 def _entry(role: str, hop: int, request: web.Request, body: bytes, started: float, elapsed: float,
            response: web.StreamResponse | None, failure: BaseException | None) -> Entry:
     parsed = request.get(PARSED_BODY)
+    message: dict[str, Any] | None
     if isinstance(parsed, dict):  # read by the role already (read_json)
         message, text = parsed, body.decode("utf-8", "replace")
     else:
