@@ -100,6 +100,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     updated  TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outbox_state ON outbox (state);
+CREATE INDEX IF NOT EXISTS outbox_batch ON outbox (batch_id);  -- a batch's exams, as its answer is applied
 
 -- A batch keeps the exact message it sends: a retry, even after a restart, resends the same msgid and body.
 CREATE TABLE IF NOT EXISTS batches (
@@ -389,8 +390,10 @@ class CenterStore:
             "SELECT batch_id, msgid, body, attempts FROM batches WHERE state='sending' AND next_at <= ?"
             " ORDER BY next_at, batch_id LIMIT ?", (now, limit))
 
-    async def next_due(self) -> float | None:
-        row = await self.reader.fetchone("SELECT min(next_at) FROM batches WHERE state='sending'")
+    async def next_due(self, exclude: tuple[int, ...] = ()) -> float | None:
+        """When the next batch is due, leaving out those on their way now."""
+        skip = f" AND batch_id NOT IN ({', '.join('?' * len(exclude))})" if exclude else ""
+        row = await self.reader.fetchone("SELECT min(next_at) FROM batches WHERE state='sending'" + skip, exclude)
         return float(row[0]) if row and row[0] is not None else None
 
     async def batch_exams(self, batch_id: int) -> dict[str, str]:
