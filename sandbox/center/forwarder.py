@@ -60,64 +60,33 @@ class Forwarder:
         self.rng = random.Random(self.settings.seed)
 
     async def run(self) -> None:
-        """Forward until cancelled. Up to `max_inflight` batches are on their way at once, each started as
-        soon as a place frees: a batch waiting on the province or on the database never holds up the others.
-        Woken by new exams, by a finished send, and by the clock for retries."""
+        """Forward until cancelled: woken by new exams, and by the clock for retries."""
         wake = self.center.wake
-        sending: dict[int, asyncio.Task[None]] = {}
-        try:
-            while True:
-                wake.clear()
-                try:
-                    busy = await self.step(sending)
-                except Exception:
-                    log.exception("转发步骤出错，稍后重试")
-                    busy = False
-                    await asyncio.sleep(1.0)
-                if busy:
-                    await asyncio.sleep(0)
-                    continue
-                due = await self.center.store.next_due(exclude=tuple(sending))
-                delay = IDLE_WAIT_S if due is None else min(IDLE_WAIT_S, due - self.clock())
-                if delay > 0:
-                    with suppress(TimeoutError):
-                        async with asyncio.timeout(delay):
-                            await wake.wait()
-        finally:
-            for task in sending.values():
-                task.cancel()
-            await asyncio.gather(*sending.values(), return_exceptions=True)
+        while True:
+            wake.clear()
+            try:
+                busy = await self.step()
+            except Exception:
+                log.exception("转发步骤出错，稍后重试")
+                busy = False
+                await asyncio.sleep(1.0)
+            if busy:
+                await asyncio.sleep(0)
+                continue
+            due = await self.center.store.next_due()
+            delay = IDLE_WAIT_S if due is None else min(IDLE_WAIT_S, due - self.clock())
+            if delay > 0:
+                with suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await wake.wait()
 
-    async def step(self, sending: dict[int, asyncio.Task[None]]) -> bool:
-        """Batch what is pending, then start what is due while there is room; True when anything was done."""
+    async def step(self) -> bool:
+        """Batch what is pending, then send what is due; True when anything was done."""
         made = await self.make_batches()
-        room = self.max_inflight - len(sending)
-        started = 0
-        if room > 0:
-            for row in await self.center.store.due_batches(self.clock(), room + len(sending)):
-                if started == room:
-                    break
-                if row["batch_id"] not in sending:
-                    self._start(sending, row["batch_id"], row["body"], row["attempts"])
-                    started += 1
-        return bool(made or started)
-
-    def _start(self, sending: dict[int, asyncio.Task[None]], batch_id: int, body: str, attempts: int) -> None:
-        task = asyncio.create_task(self._send_guarded(batch_id, body, attempts), name=f"center-forward-{batch_id}")
-        sending[batch_id] = task
-
-        def done(_: asyncio.Task[None]) -> None:
-            sending.pop(batch_id, None)
-            self.center.wake.set()
-
-        task.add_done_callback(done)
-
-    async def _send_guarded(self, batch_id: int, body: str, attempts: int) -> None:
-        try:
-            await self.send(batch_id, body, attempts)
-        except Exception:
-            log.exception("转发批次 %s 出错，稍后重试", batch_id)
-            await asyncio.sleep(1.0)  # keeps its place for a second: no hot loop on a persistent error
+        due = await self.center.store.due_batches(self.clock(), self.max_inflight)
+        if due:
+            await asyncio.gather(*(self.send(row["batch_id"], row["body"], row["attempts"]) for row in due))
+        return bool(made or due)
 
     # ---- batching ------------------------------------------------------------------------------
 

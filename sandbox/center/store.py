@@ -390,10 +390,8 @@ class CenterStore:
             "SELECT batch_id, msgid, body, attempts FROM batches WHERE state='sending' AND next_at <= ?"
             " ORDER BY next_at, batch_id LIMIT ?", (now, limit))
 
-    async def next_due(self, exclude: tuple[int, ...] = ()) -> float | None:
-        """When the next batch is due, leaving out those on their way now."""
-        skip = f" AND batch_id NOT IN ({', '.join('?' * len(exclude))})" if exclude else ""
-        row = await self.reader.fetchone("SELECT min(next_at) FROM batches WHERE state='sending'" + skip, exclude)
+    async def next_due(self) -> float | None:
+        row = await self.reader.fetchone("SELECT min(next_at) FROM batches WHERE state='sending'")
         return float(row[0]) if row and row[0] is not None else None
 
     async def batch_exams(self, batch_id: int) -> dict[str, str]:
