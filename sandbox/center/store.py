@@ -4,14 +4,14 @@ durable outbox of hop-2 forwarding with its batches, the per-day msgid sequence 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 import orjson
 
-from sandbox.common.db import MESSAGES_SCHEMA, Database
+from sandbox.common.db import MESSAGES_SCHEMA, Database, chunks, insert_rows
 
 SCHEMA = MESSAGES_SCHEMA + """
 CREATE TABLE IF NOT EXISTS exams (
@@ -136,19 +136,13 @@ RECEIPT_COLUMNS = ("hiImgIndx", "infCode", "msgid", "position", "succFlag", "rea
 TABLES = ("receipts", "outbox", "batches", "exam_studies", "exams", "instances", "msgid_seq", "messages")
 
 
-def _insert(table: str, columns: Sequence[str], verb: str = "INSERT") -> str:
-    return f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+def _head(table: str, columns: Sequence[str]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)})"
 
 
-_INSERT_EXAM = _insert("exams", EXAM_COLUMNS)
-_INSERT_INSTANCE = _insert("instances", INSTANCE_COLUMNS)
-_INSERT_RECEIPT = _insert("receipts", RECEIPT_COLUMNS)
-_CHUNK = 500  # host parameters per IN (...) list
-
-
-def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
-    for i in range(0, len(values), _CHUNK):
-        yield values[i:i + _CHUNK]
+_INSERT_EXAM = _head("exams", EXAM_COLUMNS)
+_INSERT_INSTANCE = _head("instances", INSTANCE_COLUMNS)
+_INSERT_RECEIPT = _head("receipts", RECEIPT_COLUMNS)
 
 
 
@@ -178,7 +172,7 @@ class CenterStore:
     async def exams_by_index(conn: Database, indexes: Sequence[str]) -> dict[str, tuple[str, str]]:
         """hiImgIndx → (exam_id, record_hash) of the exams already stored (a read outside any transaction)."""
         out: dict[str, tuple[str, str]] = {}
-        for chunk in _chunks(indexes):
+        for chunk in chunks(indexes):
             sql = f"SELECT hiImgIndx, exam_id, record_hash FROM exams WHERE hiImgIndx IN ({','.join('?' * len(chunk))})"
             for row in await conn.fetchall(sql, tuple(chunk)):
                 out[row[0]] = (row[1], row[2])
@@ -190,7 +184,7 @@ class CenterStore:
     def stored_exams(conn: sqlite3.Connection, indexes: Sequence[str]) -> dict[str, tuple[str, str]]:
         """hiImgIndx → (exam_id, record_hash), inside the transaction."""
         out: dict[str, tuple[str, str]] = {}
-        for chunk in _chunks(indexes):
+        for chunk in chunks(indexes):
             sql = f"SELECT hiImgIndx, exam_id, record_hash FROM exams WHERE hiImgIndx IN ({','.join('?' * len(chunk))})"
             for row in conn.execute(sql, tuple(chunk)):
                 out[row[0]] = (row[1], row[2])
@@ -200,7 +194,7 @@ class CenterStore:
     def digests(conn: sqlite3.Connection, sop_uids: Sequence[str]) -> dict[str, str]:
         """SOPInstanceUID → digest of the instances already stored, inside the transaction."""
         out: dict[str, str] = {}
-        for chunk in _chunks(sop_uids):
+        for chunk in chunks(sop_uids):
             sql = f"SELECT sop_uid, digest FROM instances WHERE sop_uid IN ({','.join('?' * len(chunk))})"
             out.update({row[0]: row[1] for row in conn.execute(sql, tuple(chunk))})
         return out
@@ -210,16 +204,12 @@ class CenterStore:
              studies: list[tuple[str, str]], receipts: list[tuple[Any, ...]], queued: str) -> None:
         """Insert a batch's exams with their instances and studies, put the exams in the outbox, and record
         the answer of every record — all in the caller's transaction."""
-        if instances:
-            conn.executemany(_INSERT_INSTANCE, instances)
-        if exams:
-            conn.executemany(_INSERT_EXAM, exams)
-            conn.executemany("INSERT INTO outbox (exam_id, state, queued, updated) VALUES (?, 'pending', ?, ?)",
-                             [(row[0], queued, queued) for row in exams])
-        if studies:
-            conn.executemany("INSERT OR IGNORE INTO exam_studies (exam_id, study_uid) VALUES (?, ?)", studies)
-        if receipts:
-            conn.executemany(_INSERT_RECEIPT, receipts)
+        insert_rows(conn, _INSERT_INSTANCE, instances)
+        insert_rows(conn, _INSERT_EXAM, exams)
+        insert_rows(conn, "INSERT INTO outbox (exam_id, state, queued, updated)",
+                    [(row[0], "pending", queued, queued) for row in exams])
+        insert_rows(conn, "INSERT OR IGNORE INTO exam_studies (exam_id, study_uid)", studies)
+        insert_rows(conn, _INSERT_RECEIPT, receipts)
 
     async def add_pushed(self, row: tuple[Any, ...]) -> str | None:
         """Store an instance pushed by C-STORE; returns the digest already stored under its SOP UID, if any."""
@@ -228,7 +218,7 @@ class CenterStore:
             found = conn.execute("SELECT digest FROM instances WHERE sop_uid=?", (row[0],)).fetchone()
             if found is not None:
                 return str(found[0])
-            conn.execute(_INSERT_INSTANCE, row)
+            insert_rows(conn, _INSERT_INSTANCE, [row])
             return None
 
         return await self.db.run(add)
@@ -378,9 +368,9 @@ class CenterStore:
                 cur = conn.execute(
                     "INSERT INTO batches (msgid, body, records, state, next_at, created) VALUES (?, ?, ?, 'sending', 0, ?)",
                     (msgid, body, len(exam_ids), now))
-                conn.executemany(
-                    "UPDATE outbox SET state='sending', batch_id=?, updated=? WHERE exam_id=? AND state='pending'",
-                    [(cur.lastrowid, now, e) for e in exam_ids])
+                for part in chunks(exam_ids):
+                    conn.execute(f"UPDATE outbox SET state='sending', batch_id=?, updated=? WHERE state='pending'"
+                                 f" AND exam_id IN ({', '.join('?' * len(part))})", (cur.lastrowid, now, *part))
             return len(groups)
 
         return await self.db.run(create)
@@ -417,9 +407,15 @@ class CenterStore:
             conn.execute(
                 "UPDATE batches SET state=?, attempts=?, last_error=?, response=?, finished=? WHERE batch_id=?",
                 (state, attempts, error, response, now, batch_id))
-            conn.executemany(
-                "UPDATE outbox SET state=?, succFlag=?, message=?, reason=?, updated=? WHERE exam_id=? AND batch_id=?",
-                [(st, flag, msg, reason, now, exam_id, batch_id) for exam_id, st, flag, msg, reason in outcomes])
+            # Usually every record got the same answer: one UPDATE per distinct outcome, not one per exam.
+            alike: dict[tuple[str, str | None, str, str | None], list[str]] = {}
+            for exam_id, st, flag, msg, reason in outcomes:
+                alike.setdefault((st, flag, msg, reason), []).append(exam_id)
+            for (st, flag, msg, reason), exam_ids in alike.items():
+                for part in chunks(exam_ids):
+                    conn.execute(f"UPDATE outbox SET state=?, succFlag=?, message=?, reason=?, updated=?"
+                                 f" WHERE batch_id=? AND exam_id IN ({', '.join('?' * len(part))})",
+                                 (st, flag, msg, reason, now, batch_id, *part))
 
         await self.db.run(finish)
 

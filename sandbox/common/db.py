@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,6 +24,30 @@ CREATE TABLE IF NOT EXISTS messages (
     PRIMARY KEY (infcode, msgid)
 );
 """
+
+
+# Host parameters per statement of insert_rows / the IN (...) lists, well under SQLite's limit (999 before 3.32).
+PARAMS_PER_STATEMENT = 900
+
+
+def insert_rows(conn: sqlite3.Connection, head: str, rows: Sequence[Sequence[Any]]) -> None:
+    """`head` ("INSERT INTO t (a, b)") with all `rows` in as few multi-row statements as the parameter limit
+    allows, rather than executemany. A statement steps once, and the sqlite3 module lets go of the GIL for
+    each step: a database thread then takes the GIL back once per chunk instead of once per row — each time
+    waiting, up to the switch interval, for the event loop's thread, which is busy with other messages."""
+    if not rows:
+        return
+    width = len(rows[0])
+    one = "(" + ", ".join("?" * width) + ")"
+    per = max(1, PARAMS_PER_STATEMENT // width)
+    for start in range(0, len(rows), per):
+        chunk = rows[start:start + per]
+        conn.execute(f"{head} VALUES {', '.join([one] * len(chunk))}", [v for row in chunk for v in row])
+
+
+def chunks(items: Sequence[T], size: int = PARAMS_PER_STATEMENT) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 class Database:
@@ -82,11 +106,16 @@ class Database:
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn(connection)` as one transaction in the database thread, in a single hop: committed when
         it returns, rolled back when it raises. Unlike `transaction()`, its statements never wait for the
-        event loop between them, so the write lock is held only as long as SQLite needs — what keeps
-        concurrent batches from queueing behind one another's validation."""
-        async with self.lock:
-            # aiosqlite runs every call on its connection's own thread; _execute is how it queues one.
-            return await self.conn._execute(_in_transaction, self.conn._conn, fn)
+        event loop between them, and it does not hold the write lock at all: the connection's thread runs
+        queued calls one at a time, in order, so a queued `fn` is atomic by itself. It only waits while a
+        `transaction()` is between two of its statements. (Holding the lock until the result had travelled
+        back through a busy event loop made every writer of a file wait one loop turn per write.)"""
+        if self.lock.locked():
+            async with self.lock:
+                pass
+        # aiosqlite runs every call on its connection's own thread; _execute is how it queues one. Its
+        # body runs up to the queueing before this coroutine can be suspended, so nothing comes in between.
+        return await self.conn._execute(_in_transaction, self.conn._conn, fn)
 
     async def fetchone(self, sql: str, params: tuple[Any, ...] = ()) -> aiosqlite.Row | None:
         rows = await self.fetchall(sql, params)

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from sandbox.common.client import Observer
-from sandbox.common.db import Database
+from sandbox.common.db import Database, insert_rows
 from sandbox.journal.entry import Entry, answers, describe_request, parse_request
 from sandbox.journal.observe import client_observer
 
@@ -73,8 +73,8 @@ CREATE TABLE IF NOT EXISTS answers (
 CREATE INDEX IF NOT EXISTS answers_index ON answers (hiImgIndx);
 """
 
-_INSERT = f"INSERT OR REPLACE INTO exchanges ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-_INSERT_ANSWER = "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?)"
+_INSERT = f"INSERT OR REPLACE INTO exchanges ({', '.join(COLUMNS)})"
+_INSERT_ANSWER = "INSERT OR REPLACE INTO answers (seq, hop, position, hiImgIndx, succFlag, message)"
 FILTERS = ("hop", "from_role", "to_role", "side", "outcome", "msgid", "infcode", "fault", "step", "scenario",
            "transport", "code")
 SUBSCRIBER_QUEUE = 1000
@@ -106,10 +106,8 @@ def record_answers(entry: Entry) -> list[tuple[Any, ...]]:
 
 
 def _write(batch: list[Entry], conn: sqlite3.Connection) -> None:
-    conn.executemany(_INSERT, [_row(e) for e in batch])
-    answer_rows = [r for e in batch for r in record_answers(e)]
-    if answer_rows:
-        conn.executemany(_INSERT_ANSWER, answer_rows)
+    insert_rows(conn, _INSERT, [_row(e) for e in batch])
+    insert_rows(conn, _INSERT_ANSWER, [r for e in batch for r in record_answers(e)])
 
 
 def _row(entry: Entry) -> tuple[Any, ...]:

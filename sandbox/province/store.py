@@ -9,7 +9,7 @@ from typing import Any
 
 import aiosqlite
 
-from sandbox.common.db import MESSAGES_SCHEMA, Database
+from sandbox.common.db import MESSAGES_SCHEMA, Database, chunks, insert_rows
 
 # The record is kept whole as canonical JSON (normalised values, table spellings, sorted keys), which is also
 # what tells an identical resend from a different record; the columns a reader searches by are copied out.
@@ -34,8 +34,7 @@ CREATE INDEX IF NOT EXISTS img_index_date ON img_index (examDate);
 
 COLUMNS = ("hiImgIndx", "certno", "fixmedinsCode", "examAdmdvs", "examDate", "infCode",
            "msgid", "succFlag", "received", "record")
-_ROW = f"({', '.join('?' * len(COLUMNS))})"
-_CHUNK = 500  # host parameters per IN (...) query, well under SQLite's limit
+_INSERT = f"INSERT INTO img_index ({', '.join(COLUMNS)})"
 _SELECT = "SELECT hiImgIndx, infCode, msgid, succFlag, received, record FROM img_index"
 
 
@@ -84,24 +83,15 @@ class IndexStore:
     def stored_records(conn: sqlite3.Connection, indexes: list[str]) -> dict[str, str]:
         """{hiImgIndx: canonical record JSON} of those indexes already stored (inside the caller's transaction)."""
         out: dict[str, str] = {}
-        for start in range(0, len(indexes), _CHUNK):
-            chunk = indexes[start:start + _CHUNK]
+        for chunk in chunks(indexes):
             sql = f"SELECT hiImgIndx, record FROM img_index WHERE hiImgIndx IN ({', '.join('?' * len(chunk))})"
             out.update(conn.execute(sql, chunk).fetchall())
         return out
 
     @staticmethod
     def insert(conn: sqlite3.Connection, rows: list[tuple[str, ...]]) -> None:
-        """Insert rows in COLUMNS order (inside the caller's transaction).
-
-        One multi-row INSERT per chunk rather than executemany: SQLite then steps once, and the database
-        thread takes the GIL back once instead of once per row — each time it must wait for the event loop
-        thread, which is busy validating other batches."""
-        per_chunk = _CHUNK // len(COLUMNS)
-        for start in range(0, len(rows), per_chunk):
-            chunk = rows[start:start + per_chunk]
-            conn.execute(f"INSERT INTO img_index ({', '.join(COLUMNS)}) VALUES {', '.join([_ROW] * len(chunk))}",
-                         [value for row in chunk for value in row])
+        """Insert rows in COLUMNS order (inside the caller's transaction)."""
+        insert_rows(conn, _INSERT, rows)
 
     async def get(self, index: str) -> aiosqlite.Row | None:
         return await self.db.fetchone(_SELECT + " WHERE hiImgIndx = ?", (index,))
