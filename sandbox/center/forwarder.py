@@ -31,7 +31,7 @@ import aiohttp
 import orjson
 
 from sandbox.center.domain import Center, now_text
-from sandbox.center.store import dumps
+from sandbox.center.store import BatchUpdate, Outcome, dumps
 from sandbox.common.client import Exchange, Observer, backoff_delay, post_message
 from sandbox.spec.fields import DATA_MAX_CHARS, HOP2
 from sandbox.spec.formats import DATETIME_FORMAT, china_now, make_msgid
@@ -41,7 +41,6 @@ log = logging.getLogger("sandbox.center.forwarder")
 
 IDLE_WAIT_S = 60.0
 PENDING_PER_ROUND = 2000
-Outcome = tuple[str, str, str | None, str, str | None]  # exam_id, state, succFlag, message, reason
 
 
 class Forwarder:
@@ -83,9 +82,19 @@ class Forwarder:
     async def step(self) -> bool:
         """Batch what is pending, then send what is due; True when anything was done."""
         made = await self.make_batches()
-        due = await self.center.store.due_batches(self.clock(), self.max_inflight)
+        store = self.center.store
+        due = await store.due_batches(self.clock(), self.max_inflight)
         if due:
-            await asyncio.gather(*(self.send(row["batch_id"], row["body"], row["attempts"]) for row in due))
+            exams = await store.batches_exams([row["batch_id"] for row in due])
+            results = await asyncio.gather(*(self.send(row["batch_id"], row["body"], row["attempts"],
+                                                       exams.get(row["batch_id"], {})) for row in due),
+                                           return_exceptions=True)
+            # The answers of the whole wave in one transaction: the center's database thread is shared with
+            # every hop-1 message being stored. A batch whose attempt broke stays as it was, to be sent again.
+            await store.update_batches([r for r in results if isinstance(r, BatchUpdate)], now_text())
+            for r in results:
+                if isinstance(r, BaseException):
+                    raise r
         return bool(made or due)
 
     # ---- batching ------------------------------------------------------------------------------
@@ -134,34 +143,28 @@ class Forwarder:
 
     # ---- sending -------------------------------------------------------------------------------
 
-    async def send(self, batch_id: int, body: str, attempts: int) -> None:
-        """One attempt at one batch, and what follows from its answer."""
+    async def send(self, batch_id: int, body: str, attempts: int, exams: dict[str, str]) -> BatchUpdate:
+        """One attempt at one batch (whose records are `exams`, hiImgIndx → exam_id), and what follows
+        from its answer — for the caller to store."""
         settings = self.settings
         message = orjson.loads(body)
         attempt = attempts + 1
         ex = await post_message(self.session, self.url, message, timeout=settings.send_timeout_s, attempt=attempt)
         for observer in self.observers:
             await observer(ex)
-        store = self.center.store
         if ex.transient:
             if attempt < settings.retry_max_attempts:
                 delay = backoff_delay(attempt, settings.retry_base_s, settings.retry_cap_s, self.rng)
-                await store.retry_later(batch_id, attempt, self.clock() + delay, f"{ex.error}：{ex.detail}")
-                return
+                return BatchUpdate(batch_id, attempt, error=f"{ex.error}：{ex.detail}", next_at=self.clock() + delay)
             text = CENTER["fw_unreachable"].format(attempts=attempt, detail=ex.detail or ex.error)
-            exams = await store.batch_exams(batch_id)
-            await store.finish_batch(batch_id, state="failed", attempts=attempt, error=text, response=ex.raw,
-                                     outcomes=[(e, "failed", None, text, "unreachable") for e in exams.values()],
-                                     now=now_text())
-            return
-        exams = await store.batch_exams(batch_id)
+            return BatchUpdate(batch_id, attempt, state="failed", error=text, response=ex.raw,
+                               outcomes=[(e, "failed", None, text, "unreachable") for e in exams.values()])
         order = [str(r.get("hiImgIndx")) for r in message["data"]]
         outcomes = apply_answer(ex, order, exams)
         failed = all(o[1] == "failed" for o in outcomes)
-        await store.finish_batch(batch_id, state="failed" if failed else "done", attempts=attempt,
-                                 error=None if not failed else outcomes[0][3] if outcomes else None,
-                                 response=dumps(ex.response) if ex.response is not None else ex.raw,
-                                 outcomes=outcomes, now=now_text())
+        return BatchUpdate(batch_id, attempt, state="failed" if failed else "done",
+                           error=None if not failed else outcomes[0][3] if outcomes else None,
+                           response=dumps(ex.response) if ex.response is not None else ex.raw, outcomes=outcomes)
 
 
 def apply_answer(ex: Exchange, order: list[str], exams: dict[str, str]) -> list[Outcome]:

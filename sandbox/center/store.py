@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,22 @@ EXAM_COLUMNS = ("exam_id", "hiImgIndx", "record_hash", "infCode", "msgid", "rece
 RECEIPT_COLUMNS = ("hiImgIndx", "infCode", "msgid", "position", "succFlag", "reason", "message", "exam_id",
                    "received")
 TABLES = ("receipts", "outbox", "batches", "exam_studies", "exams", "instances", "msgid_seq", "messages")
+
+
+Outcome = tuple[str, str, str | None, str, str | None]  # exam_id, state, succFlag, message, reason
+
+
+@dataclass(slots=True)
+class BatchUpdate:
+    """What became of one attempt at a batch: retried at `next_at` (state None), or ended done/failed."""
+
+    batch_id: int
+    attempts: int
+    state: str | None = None
+    error: str | None = None
+    next_at: float | None = None
+    response: str | None = None
+    outcomes: list[Outcome] = field(default_factory=list)
 
 
 def _head(table: str, columns: Sequence[str]) -> str:
@@ -384,40 +401,41 @@ class CenterStore:
         row = await self.reader.fetchone("SELECT min(next_at) FROM batches WHERE state='sending'")
         return float(row[0]) if row and row[0] is not None else None
 
-    async def batch_exams(self, batch_id: int) -> dict[str, str]:
-        """hiImgIndx → exam_id of a batch's records."""
-        rows = await self.reader.fetchall(
-            "SELECT e.hiImgIndx, o.exam_id FROM outbox o JOIN exams e ON e.exam_id = o.exam_id WHERE o.batch_id=?",
-            (batch_id,))
-        return {r[0]: r[1] for r in rows}
+    async def batches_exams(self, batch_ids: list[int]) -> dict[int, dict[str, str]]:
+        """batch_id → {hiImgIndx → exam_id} of those batches' records."""
+        out: dict[int, dict[str, str]] = {b: {} for b in batch_ids}
+        for part in chunks(batch_ids):
+            for row in await self.reader.fetchall(
+                    "SELECT o.batch_id, e.hiImgIndx, o.exam_id FROM outbox o JOIN exams e ON e.exam_id = o.exam_id"
+                    f" WHERE o.batch_id IN ({', '.join('?' * len(part))})", tuple(part)):
+                out[row[0]][row[1]] = row[2]
+        return out
 
-    async def retry_later(self, batch_id: int, attempts: int, next_at: float, error: str) -> None:
-        def later(conn: sqlite3.Connection) -> None:
-            conn.execute("UPDATE batches SET attempts=?, next_at=?, last_error=? WHERE batch_id=?",
-                         (attempts, next_at, error, batch_id))
+    async def update_batches(self, updates: Sequence[BatchUpdate], now: str) -> None:
+        """Store what became of sent batches, in one transaction: a retry's time, or the batch's end and each
+        exam's (state, succFlag, message, reason)."""
 
-        await self.db.run(later)
+        def update(conn: sqlite3.Connection) -> None:
+            for u in updates:
+                if u.state is None:
+                    conn.execute("UPDATE batches SET attempts=?, next_at=?, last_error=? WHERE batch_id=?",
+                                 (u.attempts, u.next_at, u.error, u.batch_id))
+                    continue
+                conn.execute(
+                    "UPDATE batches SET state=?, attempts=?, last_error=?, response=?, finished=? WHERE batch_id=?",
+                    (u.state, u.attempts, u.error, u.response, now, u.batch_id))
+                # Usually every record got the same answer: one UPDATE per distinct outcome, not one per exam.
+                alike: dict[tuple[str, str | None, str, str | None], list[str]] = {}
+                for exam_id, st, flag, msg, reason in u.outcomes:
+                    alike.setdefault((st, flag, msg, reason), []).append(exam_id)
+                for (st, flag, msg, reason), exam_ids in alike.items():
+                    for part in chunks(exam_ids):
+                        conn.execute(f"UPDATE outbox SET state=?, succFlag=?, message=?, reason=?, updated=?"
+                                     f" WHERE batch_id=? AND exam_id IN ({', '.join('?' * len(part))})",
+                                     (st, flag, msg, reason, now, u.batch_id, *part))
 
-    async def finish_batch(self, batch_id: int, *, state: str, attempts: int, error: str | None,
-                           response: str | None, outcomes: list[tuple[str, str, str | None, str, str | None]],
-                           now: str) -> None:
-        """Apply a batch's outcome: the batch row and each exam's (state, succFlag, message, reason)."""
-
-        def finish(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "UPDATE batches SET state=?, attempts=?, last_error=?, response=?, finished=? WHERE batch_id=?",
-                (state, attempts, error, response, now, batch_id))
-            # Usually every record got the same answer: one UPDATE per distinct outcome, not one per exam.
-            alike: dict[tuple[str, str | None, str, str | None], list[str]] = {}
-            for exam_id, st, flag, msg, reason in outcomes:
-                alike.setdefault((st, flag, msg, reason), []).append(exam_id)
-            for (st, flag, msg, reason), exam_ids in alike.items():
-                for part in chunks(exam_ids):
-                    conn.execute(f"UPDATE outbox SET state=?, succFlag=?, message=?, reason=?, updated=?"
-                                 f" WHERE batch_id=? AND exam_id IN ({', '.join('?' * len(part))})",
-                                 (st, flag, msg, reason, now, batch_id, *part))
-
-        await self.db.run(finish)
+        if updates:
+            await self.db.run(update)
 
     async def requeue_unreachable(self, now: str) -> int:
         """Re-arm batches that ran out of attempts: the same msgid and body are sent again."""
