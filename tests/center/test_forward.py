@@ -4,6 +4,7 @@ reason, through 5xx, non-JSON answers, dropped connections, timeouts, outages an
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -12,7 +13,9 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 
 from sandbox.center import create_app
+from sandbox.center.store import SCHEMA
 from sandbox.config import Settings
+from sandbox.typedefs import CENTER
 from tests.center.fake_province import FakeProvince
 from tests.center.helpers import HOP1_PATH, b64, instance, message, pdf, record
 
@@ -242,3 +245,39 @@ async def test_restart_with_exams_in_the_outbox_delivers_each_once(make_settings
         assert province.problems == []
     finally:
         await province.stop()
+
+
+async def test_a_send_that_breaks_loses_nothing_of_its_wave(make_settings: Any) -> None:
+    settings = quick(make_settings)
+    province = FakeProvince(settings)
+    try:
+        async with running(settings) as client:
+            broke: list[str] = []
+
+            async def breaks_once(ex: Any) -> None:
+                if not broke and ex.ok:
+                    broke.append(ex.request["msgid"])
+                    raise RuntimeError("an observer broke")
+
+            client.server.app[CENTER].observers.append(breaks_once)
+            # Batched while the province is down, so that they go out together in one wave once it is up.
+            indexes = await ingest(client, settings, range(300, 360), per_message=5)
+            await asyncio.sleep(0.2)
+            await province.start(settings.province_port)
+            s = await settled(client, timeout=30)
+            assert s["forwarded"] == 60 and s["batches"]["done"] >= 3
+            assert all(province.stored[i] == 1 for i in indexes)  # each stored once
+            assert province.requests.count(broke[0]) == 2  # the broken attempt's batch was sent again …
+            assert len(province.requests) == len(set(province.requests)) + 1  # … and no other batch
+    finally:
+        await province.stop()
+
+
+def test_the_outbox_is_indexed_by_batch() -> None:
+    # Applying a province's answer reads a batch's exams: without this index it read the whole outbox,
+    # which grows with every exam ever received.
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(SCHEMA)
+    indexed = {conn.execute(f"PRAGMA index_info({name})").fetchone()[2]
+               for _, name, *_ in conn.execute("PRAGMA index_list(outbox)")}
+    assert "batch_id" in indexed
