@@ -422,15 +422,19 @@ class PackStore:
         return self.files.path(pack_id)
 
     def write(self, pack_id: str, entries: list[tuple[str, bytes]]) -> list[int]:
-        """Write a pack; the offset of each entry's bytes."""
+        """Write a pack; the offset of each entry's bytes. The ZIP is made in memory and written at once:
+        zipfile writing to the file makes several small writes per entry, and a writer thread waits for the
+        GIL again after each one while the event loop is busy."""
         offsets = []
         stamp = time.localtime()[:6]
-        with zipfile.ZipFile(self.path(pack_id), "w", zipfile.ZIP_STORED) as zf:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
             for name, data in entries:
                 info = zipfile.ZipInfo(name, date_time=stamp)
                 zf.writestr(info, data)
                 # The local header: 30 fixed bytes, the name, the extra field (none for ZIP_STORED < 4 GiB).
                 offsets.append(info.header_offset + 30 + len(info.filename.encode()) + len(info.extra))
+        self.files.write(pack_id, buf.getbuffer())
         return offsets
 
     def read(self, pack_id: str, offset: int, size: int) -> bytes:
