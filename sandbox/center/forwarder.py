@@ -23,7 +23,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from contextlib import suppress
 from typing import Any
 
@@ -40,6 +40,7 @@ from sandbox.spec.messages import CENTER
 log = logging.getLogger("sandbox.center.forwarder")
 
 IDLE_WAIT_S = 60.0
+UPDATE_EVERY_S = 0.25  # the outcomes of a wave's ended sends are stored at least this often
 PENDING_PER_ROUND = 2000
 
 
@@ -86,16 +87,34 @@ class Forwarder:
         due = await store.due_batches(self.clock(), self.max_inflight)
         if due:
             exams = await store.batches_exams([row["batch_id"] for row in due])
-            results = await asyncio.gather(*(self.send(row["batch_id"], row["body"], row["attempts"],
-                                                       exams.get(row["batch_id"], {})) for row in due),
-                                           return_exceptions=True)
-            # The answers of the whole wave in one transaction: the center's database thread is shared with
-            # every hop-1 message being stored. A batch whose attempt broke stays as it was, to be sent again.
-            await store.update_batches([r for r in results if isinstance(r, BatchUpdate)], now_text())
-            for r in results:
-                if isinstance(r, BaseException):
-                    raise r
+            await self.send_wave([self.send(row["batch_id"], row["body"], row["attempts"],
+                                            exams.get(row["batch_id"], {})) for row in due])
         return bool(made or due)
+
+    async def send_wave(self, sends: list[Coroutine[Any, Any, BatchUpdate]]) -> None:
+        """Run a wave's sends together and store their outcomes: those that have ended, in one transaction,
+        every UPDATE_EVERY_S at most (the center's database thread is shared with every hop-1 message being
+        stored, and one slow batch must not keep the others' answers from the status pages). A batch whose
+        attempt broke stays as it was, to be sent again; the first such error is raised once all are stored."""
+        pending: set[asyncio.Task[BatchUpdate]] = {asyncio.ensure_future(s) for s in sends}
+        errors: list[BaseException] = []
+        try:
+            while pending:
+                done, pending = await asyncio.wait(pending, timeout=UPDATE_EVERY_S)
+                updates = []
+                for task in done:
+                    error = task.exception()
+                    if error is None:
+                        updates.append(task.result())
+                    else:
+                        errors.append(error)
+                await self.center.store.update_batches(updates, now_text())
+        finally:
+            for task in pending:  # cancelled (the center stops): the rest stay as they were
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if errors:
+            raise errors[0]
 
     # ---- batching ------------------------------------------------------------------------------
 
