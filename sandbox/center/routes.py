@@ -87,17 +87,20 @@ def _html(text: str, status: int = 200) -> web.Response:
     return web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
 
 
-def _not_found(exc: ExamNotFound) -> web.Response:
-    return _html(pages.not_found_page(exc.message), status=404)
+async def _exam(request: web.Request) -> dict[str, Any]:
+    """The exam a page is about; a Chinese HTML 404 page when there is none (not the JSON envelope
+    error_middleware would make of ExamNotFound)."""
+    try:
+        exam: dict[str, Any] = await request.app[CENTER].exam_view(request.match_info["exam_id"])
+    except ExamNotFound as exc:
+        raise web.HTTPNotFound(text=pages.not_found_page(exc.message), content_type="text/html") from exc
+    return exam
 
 
 async def report_page(request: web.Request) -> web.Response:
     """examRpotLinkUrl."""
     center: Center = request.app[CENTER]
-    try:
-        exam = await center.exam_view(request.match_info["exam_id"])
-    except ExamNotFound as exc:
-        return _not_found(exc)
+    exam = await _exam(request)
     row = exam["row"]
     pdf_note = ""
     if row["pdf_id"] is None:
@@ -120,10 +123,7 @@ def _failures(row: Any) -> list[dict[str, str]]:
 
 async def report_pdf(request: web.Request) -> web.StreamResponse:
     center: Center = request.app[CENTER]
-    try:
-        exam = await center.exam_view(request.match_info["exam_id"])
-    except ExamNotFound as exc:
-        return _not_found(exc)
+    exam = await _exam(request)
     row = exam["row"]
     if row["pdf_id"] is None:
         return _html(pages.not_found_page(WORDS["no_pdf"]), status=404)
@@ -136,10 +136,7 @@ async def report_pdf(request: web.Request) -> web.StreamResponse:
 async def viewer_page(request: web.Request) -> web.Response:
     """imgInfoLinkUrl."""
     center: Center = request.app[CENTER]
-    try:
-        exam = await center.exam_view(request.match_info["exam_id"])
-    except ExamNotFound as exc:
-        return _not_found(exc)
+    exam = await _exam(request)
     row = exam["row"]
     rows = await center.store.study_instances(exam["studies"])
     base = center.base_url if center.settings.public_base_url else ""

@@ -93,7 +93,7 @@ async def test_image_page_lists_series_and_frames_render_as_png(center: TestClie
 async def test_unknown_exam_pages_answer_404_in_chinese(center: TestClient) -> None:
     for path in ("/report/0123456789abcdef0123456789abcdef", "/viewer/nope", "/report/nope/pdf"):
         resp = await center.get(path)
-        assert resp.status == 404 and "未找到检查" in await resp.text()
+        assert resp.status == 404 and resp.content_type == "text/html" and "未找到检查" in await resp.text()
     resp = await center.get("/api/exams/NOPE")
     assert resp.status == 404 and (await resp.json())["code"] == 1070
 
