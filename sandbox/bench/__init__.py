@@ -3,7 +3,13 @@ runs them all and prints one table. Speed targets live here, never in timed test
 
 from __future__ import annotations
 
+import asyncio
+import os
+import time
 from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,3 +25,28 @@ class Row:
         if self.target is None:
             return ""
         return "✓" if self.value >= self.target else "✗"
+
+
+async def wait_ready(url: str, what: str, timeout: float = 30.0) -> None:
+    """Poll `url` until it answers 200: the role under test, started in its own process, is serving."""
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while True:
+            try:
+                async with session.get(url) as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not start")
+            await asyncio.sleep(0.05)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -30,7 +30,7 @@ from typing import Any, cast
 import aiohttp
 from aiohttp import web
 
-from sandbox.bench import Row
+from sandbox.bench import Row, cpu_seconds, wait_ready
 from sandbox.common.loop import new_loop
 from sandbox.common.loop import run as run_loop
 from sandbox.common.ports import free_port
@@ -197,28 +197,6 @@ async def _summary(session: aiohttp.ClientSession, base: str) -> dict[str, Any]:
         return result
 
 
-async def _wait_ready(base: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as session:
-        while True:
-            try:
-                await _summary(session, base)
-                return
-            except aiohttp.ClientConnectionError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("center did not start") from None
-                await asyncio.sleep(0.1)
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process so far (Linux /proc; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def _drive(settings: Settings, ports: dict[str, int], small: int, ct: int, tmp: Path,
                  pid: int) -> dict[str, Any]:
     files: dict[str, tuple[bytes, bytes]] = {}
@@ -235,14 +213,14 @@ async def _drive(settings: Settings, ports: dict[str, int], small: int, ct: int,
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", ports["province"]).start()
     center = settings.url(settings.center_port)
-    await _wait_ready(center)
+    await wait_ready(center + "/api/summary", "center")
     out: dict[str, Any] = {"messages": len(small_msgs), "ct_bytes": ct_bytes}
     try:
         async with aiohttp.ClientSession() as session:
-            t0, cpu0 = time.perf_counter(), _cpu_seconds(pid)
+            t0, cpu0 = time.perf_counter(), cpu_seconds(pid)
             out["small_ok"] = await _send_all(center + HOP1.path, small_msgs, IN_FLIGHT)
             out["small_s"] = time.perf_counter() - t0
-            out["small_cpu"] = _cpu_seconds(pid) - cpu0
+            out["small_cpu"] = cpu_seconds(pid) - cpu0
             while (s := await _summary(session, center))["forwarded"] < small:
                 await asyncio.sleep(0.05)
             out["forward_s"] = time.perf_counter() - t0

@@ -23,7 +23,7 @@ from typing import Any
 
 import aiohttp
 
-from sandbox.bench import Row
+from sandbox.bench import Row, cpu_seconds, wait_ready
 from sandbox.common.loop import new_loop
 from sandbox.common.loop import run as run_loop
 from sandbox.common.ports import free_port
@@ -106,40 +106,19 @@ async def _sender(session: aiohttp.ClientSession, url: str, bodies: list[bytes])
     return saved
 
 
-async def _wait_ready(url: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as session:
-        while True:
-            try:
-                async with session.get(url) as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("province did not start")
-            await asyncio.sleep(0.05)
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def _drive(settings: Settings, per_sender: int, server_pid: int) -> tuple[int, float, float, int]:
     """(records saved, seconds, server CPU seconds, bytes per batch)."""
     centers = [i for i in settings.institutions if i.role == "center"]
     work = [_batches(settings, c, per_sender) for c in centers]
     size = sum(len(b) for b in work[0]) // len(work[0])
     base = settings.url(settings.province_port)
-    await _wait_ready(base + "/openapi.json")
+    await wait_ready(base + "/openapi.json", "province", timeout=20.0)
     url = base + HOP2.path
     sessions = [aiohttp.ClientSession() for _ in centers]
     try:
-        cpu0, t0 = _cpu_seconds(server_pid), time.perf_counter()
+        cpu0, t0 = cpu_seconds(server_pid), time.perf_counter()
         saved = await asyncio.gather(*(_sender(s, url, w) for s, w in zip(sessions, work, strict=True)))
-        elapsed, cpu = time.perf_counter() - t0, _cpu_seconds(server_pid) - cpu0
+        elapsed, cpu = time.perf_counter() - t0, cpu_seconds(server_pid) - cpu0
     finally:
         for s in sessions:
             await s.close()
