@@ -666,10 +666,8 @@ class Validator:
             if type(value) is float and not (value * scale).is_integer():
                 return False
         if rec.get("psnCertType") in ("111", "112"):
-            # The patient's number is new in nearly every record: checked here without the cache, accepting
-            # only what _idcard_problem passes (an 18-digit number whose check character is right).
-            certno = rec["certno"]
-            if len(certno) != 18 or not certno[:17].isdecimal() or certno[17] != id_check_char(certno[:17]):
+            # The patient's number is new in nearly every record: checked without the cache it would only fill.
+            if _idcard_problem.__wrapped__(rec["certno"]) is not None:
                 return False
         index = rec.get("hiImgIndx")
         if index is None:
