@@ -174,29 +174,36 @@ class FileWorker:
         result.pdf_size = len(data)
         result.pdf_id = pdf_id
 
-    def _dicom_inline(self, value: str, result: FileResult, writes: list[Small]) -> None:
-        """Inline images small enough to parse here (see `_inline`)."""
+    @staticmethod
+    def _inline_body(value: str, result: FileResult) -> Body | None:
+        """Inline images as a Body, or None with the failure noted."""
         try:
             media, data = decode_inline(value)
         except FileProblem as exc:
             result.failures.append(Failure.of("imgInfoDcm", exc))
-            return
-        body = Body("imgInfoDcm", media or "application/octet-stream", len(data), data)
-        result.infos, failures, result.total = self.store_body(body, "inline", writes)
-        result.failures.extend(failures)
+            return None
+        return Body("imgInfoDcm", media or "application/octet-stream", len(data), data)
+
+    def _dicom_inline(self, value: str, result: FileResult, writes: list[Small]) -> None:
+        """Inline images small enough to parse here (see `_inline`)."""
+        body = self._inline_body(value, result)
+        if body is not None:
+            result.infos, failures, result.total = self.store_body(body, "inline", writes)
+            result.failures.extend(failures)
 
     async def _dicom(self, value: str, result: FileResult, writes: list[Small]) -> None:
-        try:
-            if URL_RE.match(value):
+        body: Body | None
+        if URL_RE.match(value):
+            source = "url"
+            try:
                 body = await self.fetcher.get(value, DICOM_ACCEPT)
-                source = "url"
-            else:
-                media, data = decode_inline(value)
-                body = Body("imgInfoDcm", media or "application/octet-stream", len(data), data)
-                source = "inline"
-        except FileProblem as exc:
-            result.failures.append(Failure.of("imgInfoDcm", exc))
-            return
+            except FileProblem as exc:
+                result.failures.append(Failure.of("imgInfoDcm", exc))
+                return
+        else:
+            source = "inline"
+            if (body := self._inline_body(value, result)) is None:
+                return
         try:
             if body.size > BIG_BODY:
                 infos, failures, total = await asyncio.to_thread(self.store_body, body, source, None)
