@@ -114,13 +114,13 @@ class Records:
     def record(self, k: int) -> dict[str, Any]:
         exam = self.pool[k % len(self.pool)]
         rec = dict(self.records[k % len(self.pool)])
-        when = self.base + timedelta(minutes=k)
-        day = when.strftime("%Y%m%d")
+        stamp = (self.base + timedelta(minutes=k)).strftime("%Y%m%d%H%M%S")
+        day = stamp[:8]
         p = exam.patient
         rec["hiImgIndx"] = self.profile.build(self.parts_for(
-            self.profile, cert_type=p.cert_type, certno=p.certno, exam_time=when.strftime("%Y%m%d%H%M%S"),
+            self.profile, cert_type=p.cert_type, certno=p.certno, exam_time=stamp,
             inst_code=exam.hospital.code, exam_part=exam.parts[0], stog_uscc=exam.stog_uscc))
-        rec["examDate"] = when.strftime("%Y-%m-%d")
+        rec["examDate"] = f"{day[:4]}-{day[4:6]}-{day[6:]}"
         uid = f"2.25.{int(self.base.timestamp())}{k:09d}"  # 24 characters
         dicom = tiny_dicom(self.template, name=f"{p.family}^{p.given}" if p.given else p.family,
                            patient_id=str(rec.get("patnId") or p.certno), date=day, modality=exam.modality,

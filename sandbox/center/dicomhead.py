@@ -88,10 +88,26 @@ class Header:
         raw = self.values.get(tag)
         if not raw:
             return ""
-        return str(PersonName(raw.rstrip(b" \0"), encodings=self.encodings())).strip()
+        raw = raw.rstrip(b" \0")
+        encodings = self.encodings()
+        if b"\x1b" not in raw and (encodings == _UTF8 or raw.isascii()):
+            # What pydicom's PersonName gives for these (ASCII, or UTF-8 without ISO 2022 escapes), without
+            # its per-group decoding: component groups joined by "=", empty trailing groups dropped.
+            try:
+                groups = raw.decode("utf-8").split("=")
+            except UnicodeDecodeError:
+                pass
+            else:
+                while groups and not groups[-1]:
+                    groups.pop()
+                return "=".join(groups).strip()
+        return str(PersonName(raw, encodings=encodings)).strip()
 
     def encodings(self) -> list[str]:
         return _encodings(self.values.get(CHARSET, b""))
+
+
+_UTF8 = ["UTF8"]  # ISO_IR 192
 
 
 @lru_cache(maxsize=64)

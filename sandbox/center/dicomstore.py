@@ -361,7 +361,7 @@ _ID_RE = re.compile(r"[0-9a-f]{32}")
 
 
 def new_id() -> str:
-    """A file id made by the center: 32 hex digits, a random per-process prefix and a counter.
+    """A file or exam id made by the center: 32 hex digits, a random per-process prefix and a counter.
 
     Not a scenario's random source (ids must differ across runs), and cheap: thousands per second."""
     return f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFFFFFFFFFFFF:018x}"

@@ -26,7 +26,6 @@ import asyncio
 import json
 import logging
 import sqlite3
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -57,6 +56,8 @@ FILE_FIELDS = ("examRpotPdfI", "imgInfoDcm")
 DESCRIBE_LIMIT = 5
 FORWARD_STATES = ("pending", "sending", "done", "failed")
 READ_IN_THREAD = 1024 * 1024
+
+_HOP2_CODES = tuple(spec.code for spec in HOP2.fields)  # the hop-2 table's order
 
 
 def describe_failures(failures: list[Failure]) -> str:
@@ -133,7 +134,7 @@ class Ingest:
                 if earlier[1] != digest:
                     self._reject(item, "duplicate_index", RESULTS["duplicate_index"].format(value=item.index))
                 continue  # identical: answered in store() without fetching again
-            prepared = self.prepared[item.position] = Prepared(uuid.uuid4().hex, digest)
+            prepared = self.prepared[item.position] = Prepared(dicomstore.new_id(), digest)
             dicom = str(item.values.get("imgInfoDcm", ""))
             if dicom.startswith("dicom:"):
                 pushed.append((prepared, dicom[6:]))
@@ -370,19 +371,11 @@ class Center:
 
     def hop2_record(self, record: dict[str, Any], exam_id: str, study_uid: str | None) -> dict[str, Any]:
         """The hop-2 record of a stored exam, in the order of the hop-2 table."""
-        links = self.links(exam_id, study_uid)
-        out: dict[str, Any] = {}
-        for spec in HOP2.fields:
-            code = spec.code
-            if code in links:
-                out[code] = links[code]
-            elif code == "stogInsUscc":
-                out[code] = self.settings.center.uscc
-            elif code in record:
-                out[code] = record[code]
-            elif code == "poscode" and "postcode" in record:  # hop 1 spells it postcode (ERRATA #4)
-                out[code] = record["postcode"]
-        return out
+        values = dict(record)
+        if "poscode" not in values and "postcode" in values:  # hop 1 spells it postcode (ERRATA #4)
+            values["poscode"] = values["postcode"]
+        values.update(self.links(exam_id, study_uid), stogInsUscc=self.settings.center.uscc)
+        return {code: values[code] for code in _HOP2_CODES if code in values}
 
     # ---- status --------------------------------------------------------------------------------
 

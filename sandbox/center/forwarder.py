@@ -166,9 +166,9 @@ class Forwarder:
         """One attempt at one batch (whose records are `exams`, hiImgIndx → exam_id), and what follows
         from its answer — for the caller to store."""
         settings = self.settings
-        message = orjson.loads(body)
         attempt = attempts + 1
-        ex = await post_message(self.session, self.url, message, timeout=settings.send_timeout_s, attempt=attempt)
+        # The stored text goes out as it is: the same bytes on every attempt, and no parsing to send it.
+        ex = await post_message(self.session, self.url, body, timeout=settings.send_timeout_s, attempt=attempt)
         for observer in self.observers:
             await observer(ex)
         if ex.transient:
@@ -178,43 +178,40 @@ class Forwarder:
             text = CENTER["fw_unreachable"].format(attempts=attempt, detail=ex.detail or ex.error)
             return BatchUpdate(batch_id, attempt, state="failed", error=text, response=ex.raw,
                                outcomes=[(e, "failed", None, text, "unreachable") for e in exams.values()])
-        order = [str(r.get("hiImgIndx")) for r in message["data"]]
-        outcomes = apply_answer(ex, order, exams)
+        outcomes = apply_answer(ex, body, exams)
         failed = all(o[1] == "failed" for o in outcomes)
         return BatchUpdate(batch_id, attempt, state="failed" if failed else "done",
                            error=None if not failed else outcomes[0][3] if outcomes else None,
                            response=dumps(ex.response) if ex.response is not None else ex.raw, outcomes=outcomes)
 
 
-def apply_answer(ex: Exchange, order: list[str], exams: dict[str, str]) -> list[Outcome]:
-    """Each record's outcome from a non-transient answer; `order` is the batch's hiImgIndx order."""
+def apply_answer(ex: Exchange, body: str, exams: dict[str, str]) -> list[Outcome]:
+    """Each record's outcome from a non-transient answer to the batch `body` (the message sent), whose
+    records are `exams` (hiImgIndx → exam_id)."""
     resp = ex.response
     if not isinstance(resp, dict):
         text = CENTER["fw_http"].format(status=ex.status, detail=ex.detail or (ex.raw or "")[:200])
-        return [(exams[i], "failed", None, text, "batch_rejected") for i in order if i in exams]
+        return [(e, "failed", None, text, "batch_rejected") for e in exams.values()]
     entries = resp.get("data")
     code = resp.get("code")
     if code not in (0, -1) or not isinstance(entries, list) or not entries or ex.error == "http_4xx":
         text = CENTER["fw_batch_rejected"].format(code=code, message=str(resp.get("message", ""))[:500])
-        return [(exams[i], "failed", None, text, "batch_rejected") for i in order if i in exams]
+        return [(e, "failed", None, text, "batch_rejected") for e in exams.values()]
     answers: dict[str, dict[str, Any]] = {}
-    positional = len(entries) == len(order)
-    if len(entries) == 1 and len(order) > 1 and _index(entries[0]) is None:
-        answers = {i: entries[0] for i in order}  # the example's single summary entry
+    indexes = [_index(entry) for entry in entries]
+    if len(entries) == 1 and len(exams) > 1 and indexes[0] is None:
+        answers = {i: entries[0] for i in exams}  # the example's single summary entry
     else:
-        for pos, entry in enumerate(entries):
-            if not isinstance(entry, dict):
-                continue
-            index = _index(entry)
-            if index is None and positional:
+        # An answer without its hiImgIndx stands for the record at its position, when there is one answer
+        # per record; only then is the batch's own order needed.
+        order = _order(body) if None in indexes and len(entries) == len(exams) else None
+        for pos, (entry, index) in enumerate(zip(entries, indexes, strict=True)):
+            if index is None and order is not None:
                 index = order[pos]
-            if index is not None:
+            if index is not None and isinstance(entry, dict):
                 answers[index] = entry
     out: list[Outcome] = []
-    for index in order:
-        exam_id = exams.get(index)
-        if exam_id is None:
-            continue
+    for index, exam_id in exams.items():
         entry = answers.get(index)
         if entry is None:
             out.append((exam_id, "failed", None, CENTER["fw_no_answer"], "no_answer"))
@@ -228,6 +225,11 @@ def apply_answer(ex: Exchange, order: list[str], exams: dict[str, str]) -> list[
         else:
             out.append((exam_id, "failed", flag or None, message or CENTER["fw_no_answer"], "bad_answer"))
     return out
+
+
+def _order(body: str) -> list[str]:
+    """The hiImgIndx of each record of a batch, in order."""
+    return [str(r.get("hiImgIndx")) for r in orjson.loads(body)["data"]]
 
 
 def _index(entry: Any) -> str | None:

@@ -402,12 +402,12 @@ class CenterStore:
         return float(row[0]) if row and row[0] is not None else None
 
     async def batches_exams(self, batch_ids: list[int]) -> dict[int, dict[str, str]]:
-        """batch_id → {hiImgIndx → exam_id} of those batches' records."""
+        """batch_id → {hiImgIndx → exam_id} of those batches' records, in the order they were batched."""
         out: dict[int, dict[str, str]] = {b: {} for b in batch_ids}
         for part in chunks(batch_ids):
             for row in await self.reader.fetchall(
                     "SELECT o.batch_id, e.hiImgIndx, o.exam_id FROM outbox o JOIN exams e ON e.exam_id = o.exam_id"
-                    f" WHERE o.batch_id IN ({', '.join('?' * len(part))})", tuple(part)):
+                    f" WHERE o.batch_id IN ({', '.join('?' * len(part))}) ORDER BY o.rowid", tuple(part)):
                 out[row[0]][row[1]] = row[2]
         return out
 

@@ -23,7 +23,7 @@ class Exchange:
     """One HTTP attempt: what was sent, what came back (or which transport failure happened)."""
 
     url: str
-    request: Any
+    request: Any  # the message as given to post_message: parsed, or its JSON text
     attempt: int = 1
     status: int | None = None
     response: Any = None  # parsed JSON, when the answer was JSON
@@ -49,10 +49,11 @@ Observer = Callable[[Exchange], Awaitable[None]]
 async def post_message(
     session: aiohttp.ClientSession, url: str, message: Any, *, timeout: float, attempt: int = 1
 ) -> Exchange:
-    """POST a message once. Transport failures are returned in the Exchange, never raised."""
+    """POST a message once (a `str` is the message's JSON text, sent as it is). Transport failures are
+    returned in the Exchange, never raised."""
     ex = Exchange(url=url, request=message, attempt=attempt)
     t0 = time.perf_counter()
-    body = json_body(message)
+    body = message.encode() if isinstance(message, str) else json_body(message)
     try:
         async with session.post(
             url,

@@ -2,7 +2,7 @@
 
 Removed or replaced: wall-clock times (`started`, `duration_ms`, `infTime`, the time segment of a msgid,
 times inside bodies), the free ports a run got (replaced by the role's name), and the identifiers the
-center makes up for its files and exams (uuid4 hex, numbered in order of first appearance).
+center makes up for its files and exams (32 hex digits, numbered in order of first appearance).
 
 Entries are ordered by lane and msgid, keeping the order of attempts at one message: hop-2 traffic comes
 from the center's background forwarder, so how it interleaves with the next hop-1 message, and during which

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,18 @@ def test_missing_uids_are_named() -> None:
 
     with pytest.raises(DicomProblem, match="SeriesInstanceUID"):
         both(resave(instance(n=6), no_series))
+
+
+@pytest.mark.parametrize("charset", [b"", b"ISO_IR 192", b"GB18030", b"ISO_IR 100", b"ISO 2022 IR 6\\ISO 2022 IR 87"])
+def test_person_names_read_as_pydicom_reads_them(charset: bytes) -> None:
+    from pydicom.valuerep import PersonName
+
+    values = [b"Zhang^San", b"Zhang^San=", b"Zhang^San==  ", b"=Zhang", b"a=b=c", b"^", b"=", b"  Li^Si \0",
+              "张^三".encode(), "张^三==".encode(), "张^三=zhang^san=".encode(), "李丽".encode("gb18030"),
+              "Müller".encode("latin-1"), b"\x1b$B;3ED\x1b(B^\x1b$BB@O:\x1b(B", b"\xff\xfe^bad"]
+    for raw in values:
+        head = dicomhead.Header("1.2.840.10008.1.2.1", {0x00100010: raw, dicomhead.CHARSET: charset}, None)
+        with warnings.catch_warnings():  # pydicom warns about the undecodable ones
+            warnings.simplefilter("ignore")
+            expected = str(PersonName(raw.rstrip(b" \0"), encodings=head.encodings())).strip()
+            assert head.person_name(0x00100010) == expected, (charset, raw)

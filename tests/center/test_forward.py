@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 from aiohttp.test_utils import TestClient, TestServer
 
 from sandbox.center import create_app
@@ -256,7 +257,7 @@ async def test_a_send_that_breaks_loses_nothing_of_its_wave(make_settings: Any) 
 
             async def breaks_once(ex: Any) -> None:
                 if not broke and ex.ok:
-                    broke.append(ex.request["msgid"])
+                    broke.append(orjson.loads(ex.request)["msgid"])  # the batch text as stored and sent
                     raise RuntimeError("an observer broke")
 
             client.server.app[CENTER].observers.append(breaks_once)
@@ -281,3 +282,20 @@ def test_the_outbox_is_indexed_by_batch() -> None:
     indexed = {conn.execute(f"PRAGMA index_info({name})").fetchone()[2]
                for _, name, *_ in conn.execute("PRAGMA index_list(outbox)")}
     assert "batch_id" in indexed
+
+
+def test_answers_without_their_index_are_matched_by_position_in_the_sent_batch() -> None:
+    from sandbox.center.forwarder import apply_answer
+    from sandbox.common.client import Exchange
+
+    body = orjson.dumps({"msgid": "m", "data": [{"hiImgIndx": "B"}, {"hiImgIndx": "A"}, {"hiImgIndx": "C"}]}).decode()
+    exams = {"A": "exam-a", "B": "exam-b", "C": "exam-c"}  # not the batch's order
+    answers = [{"succFlag": "1", "message": "b"}, {"succFlag": "-1", "message": "a"},
+               {"hiImgIndx": "C", "succFlag": "0", "message": "c"}]
+    ex = Exchange(url="u", request=body, status=200, response={"code": 0, "data": answers})
+    got = {o[0]: (o[1], o[2], o[3]) for o in apply_answer(ex, body, exams)}
+    assert got == {"exam-b": ("done", "1", "b"), "exam-a": ("failed", "-1", "a"), "exam-c": ("done", "0", "c")}
+    # One answer short: positions mean nothing, the unanswered records fail as unanswered.
+    ex.response = {"code": 0, "data": answers[:1] + answers[2:]}
+    got = {o[0]: (o[1], o[4]) for o in apply_answer(ex, body, exams)}
+    assert got == {"exam-a": ("failed", "no_answer"), "exam-b": ("failed", "no_answer"), "exam-c": ("done", None)}

@@ -8,6 +8,7 @@ these tests would compare the full check with itself.
 
 from __future__ import annotations
 
+import base64
 import copy
 import re
 from datetime import date, datetime
@@ -120,6 +121,40 @@ def test_cross_field_rules(hop: int) -> None:
     if hop == 2:
         assert_same(hop, {**base, "stogInsUscc": base["stogInsUscc"][:-1] + "0"})
         assert_same(hop, {**base, "stogInsUscc": "12510800MB0L310030"})
+
+
+_PDF64 = "data:application/pdf;base64," + base64.b64encode(b"%PDF-1.4\n" + b"x" * 600).decode()
+_DCM64 = "data:application/dicom;base64," + base64.b64encode(b"\0" * 128 + b"DICM" + b"y" * 600).decode()
+_INLINE_VALUES = [
+    _PDF64, _DCM64, _PDF64 + " ", _PDF64 + "\n", _PDF64 + "\u3000", _PDF64[:-1], _PDF64[:-2] + "!=",
+    "data:application/pdf," + "x" * 700, "data:", "data:;base64,", "data:application/pdf;base64,QUJD",
+    "data:application/pdf;base64," + "QUJD" * 30 + "\x00", "DATA:application/pdf;base64,QUJD",
+]
+
+
+def test_records_with_inline_files_take_the_fast_path_for_the_rest(monkeypatch: pytest.MonkeyPatch) -> None:
+    for mode in MODES:
+        v = validator(1, mode)
+        rec = {**valid_record(1), "examRpotPdfI": _PDF64, "imgInfoDcm": _DCM64}
+        monkeypatch.setattr(v, "validate_record_fully", None)  # must not be reached
+        result = v.validate_record(rec, 3)
+        codes = [p.code for p in (result.errors if mode is Mode.STRICT else result.warnings)]
+        assert codes == (["file_inline_strict"] * 2 if mode is Mode.STRICT else ["file_inline"] * 2)
+        assert result.values == rec
+
+
+@pytest.mark.parametrize("code", ["examRpotPdfI", "imgInfoDcm"])
+def test_inline_files_get_the_full_answer(code: str) -> None:
+    base = valid_record(1)
+    other = "imgInfoDcm" if code == "examRpotPdfI" else "examRpotPdfI"
+    for value in _INLINE_VALUES:
+        assert_same(1, {**base, code: value})
+        assert_same(1, {**base, code: value, other: _PDF64})
+        reordered = {code: value, **{k: v for k, v in base.items() if k != code}}
+        assert_same(1, reordered)
+    for field in ("psnName", "examDate", "certno", "hiImgIndx", "gend", "extra", "patnHosName"):
+        for mutated in (None, "", " x", "2023-02-29", base.get(field, "1") + " "):
+            assert_same(1, {**base, code: _PDF64, field: mutated})
 
 
 def test_the_date_formats_are_exactly_the_calendar() -> None:
