@@ -658,11 +658,10 @@ class Validator:
     def validate_record(self, rec: Any, position: int) -> RecordResult:
         """Check one record of `data` (position is 1-based)."""
         if type(rec) is dict:
-            inline = [code for code in self._file_codes if _is_data_url(rec.get(code))]
-            if not inline:
-                if self._shape.fits(rec) and self._rules_clean(rec):
+            if self._shape.fits(rec):
+                if self._rules_clean(rec):
                     return RecordResult(position, dict(rec))
-            else:
+            elif inline := [code for code in self._file_codes if _is_data_url(rec.get(code))]:
                 # Files sent inline (data: URLs, lenient mode's warning or strict mode's error): the rest of
                 # the record takes the fast path with a stand-in link, the files their own check.
                 probe = dict(rec)
