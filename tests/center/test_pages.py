@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pydicom
+import pytest
 from aiohttp.test_utils import TestClient
 from dicomweb_client.api import DICOMwebClient
 from PIL import Image
@@ -171,3 +173,34 @@ async def test_a_browser_opening_imgdldlink_downloads_the_study_as_zip(center: T
     assert "attachment" in resp.headers["Content-Disposition"]
     with zipfile.ZipFile(io.BytesIO(await resp.read())) as zf:
         assert sorted(zf.read(n) for n in zf.namelist()) == sorted(parts)
+
+
+# What PACS send: JPEG Lossless SV1 (dcmcjpeg's default), JPEG-LS and RLE are lossless; JPEG 2000 lossless
+# through dcmtk is not in Debian's dcmtk, so pydicom's own encoders are not needed here.
+COMPRESSED = [("dcmcjpeg", "1.2.840.10008.1.2.4.70"), ("dcmcjpls", "1.2.840.10008.1.2.4.80"),
+              ("dcmcrle", "1.2.840.10008.1.2.5")]
+
+
+@pytest.mark.parametrize(("tool", "syntax"), COMPRESSED, ids=[t for t, _ in COMPRESSED])
+async def test_compressed_instances_render_as_the_uncompressed_would(
+        center: TestClient, files: FileServer, settings: Settings, tmp_path: Path, tool: str, syntax: str) -> None:
+    from sandbox.center.render import encode, frame_image
+    from tests.center.test_scp import need, run
+
+    n = 60 + [t for t, _ in COMPRESSED].index(tool)
+    plain = instance(n=n, size=48)
+    (tmp_path / "in.dcm").write_bytes(plain)
+    code, out = await run(need(tool), str(tmp_path / "in.dcm"), str(tmp_path / "out.dcm"))
+    assert code == 0, out
+    packed = (tmp_path / "out.dcm").read_bytes()
+    assert pydicom.dcmread(io.BytesIO(packed)).file_meta.TransferSyntaxUID == syntax
+    st = await ingest(center, files, settings, n, [packed])
+    ds = pydicom.dcmread(io.BytesIO(plain))
+    url = (f"/dicomweb/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+           f"/instances/{ds.SOPInstanceUID}/frames/1/rendered")
+    resp = await center.get(url)
+    assert resp.status == 200 and resp.content_type == "image/png", await resp.text()
+    shown = decoded_png(await resp.read())
+    assert np.array_equal(shown, decoded_png(encode(frame_image(plain))))  # lossless: the same picture
+    assert shown.std() > 5
+    assert st["images"]["instances"] == 1
