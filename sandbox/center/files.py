@@ -112,8 +112,10 @@ class FileWorker:
                 self._pdf_inline(job.pdf, result, small)
                 if job.dicom is not None:
                     self._dicom_inline(job.dicom, result, small)
-            else:
-                fetching.append(self._job(job, result, small))
+            else:  # one task per file, the two of a record side by side
+                fetching.append(self._pdf(job.pdf, result, small))
+                if job.dicom is not None:
+                    fetching.append(self._dicom(job.dicom, result, small))
         await asyncio.gather(*fetching)
         if small:
             pack_id = new_id()
@@ -132,12 +134,6 @@ class FileWorker:
         """Both files inline, and the images small enough to parse on the event loop."""
         return not URL_RE.match(job.pdf) and (job.dicom is None or (
             not URL_RE.match(job.dicom) and len(job.dicom) // 4 * 3 <= BIG_BODY))
-
-    async def _job(self, job: FileJob, result: FileResult, writes: list[Small]) -> None:
-        if job.dicom is None:
-            await self._pdf(job.pdf, result, writes)
-        else:
-            await asyncio.gather(self._pdf(job.pdf, result, writes), self._dicom(job.dicom, result, writes))
 
     async def _pdf(self, value: str, result: FileResult, writes: list[Small]) -> None:
         if not URL_RE.match(value):
