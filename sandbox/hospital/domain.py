@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -129,8 +129,9 @@ def read_answers(ex: Exchange, records: list[dict[str, Any]], exam_ids: dict[str
         int | None, str, list[RecordAnswer]]:
     """(envelope code, envelope message, one answer per record) from the center's response.
 
-    Per-record data is matched by index (hiImgIndx, or the example's hiImgIdx), then by position; a single
-    entry with a null index (the document's example style) answers for the whole batch.
+    Per-record data is matched by position when there is one entry per record and none names another
+    record's index, else by index (hiImgIndx, or the example's hiImgIdx); a single entry with a null index
+    (the document's example style) answers for the whole batch.
     """
     indexes = [str(r.get("hiImgIndx", "")) for r in records]
 
@@ -157,10 +158,23 @@ def read_answers(ex: Exchange, records: list[dict[str, Any]], exam_ids: dict[str
     if len(entries) == 1 and entry_index(entries[0]) is None and len(records) >= 1:
         one = entries[0]
         return code, env_message, [answer(i, one.get("succFlag"), one.get("message")) for i in range(len(records))]
-    by_index = {entry_index(d): d for d in entries if entry_index(d) is not None}
+    given = [entry_index(d) for d in entries]
+    if len(entries) == len(records) and all(g is None or str(g) == indexes[i] for i, g in enumerate(given)):
+        chosen: list[dict[str, Any] | None] = list(entries)  # one per record, in order (repeated indexes too)
+    else:
+        # Out of order or some missing: each record takes the first unused entry naming its index; an entry
+        # without an index answers for the record at its own position, never for another record.
+        by_index: dict[str, deque[dict[str, Any]]] = {}
+        for d, g in zip(entries, given, strict=True):
+            if g is not None:
+                by_index.setdefault(str(g), deque()).append(d)
+        chosen = []
+        for i in range(len(records)):
+            queue = by_index.get(indexes[i])
+            chosen.append(queue.popleft() if queue else
+                          entries[i] if i < len(entries) and given[i] is None else None)
     out = []
-    for i in range(len(records)):
-        e: dict[str, Any] | None = by_index.get(indexes[i]) or (entries[i] if i < len(entries) else None)
+    for i, e in enumerate(chosen):
         if e is None:
             out.append(answer(i, None, SEND_MESSAGES["no_entry"]))
         else:

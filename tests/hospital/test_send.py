@@ -164,3 +164,17 @@ async def test_msgid_sequence_survives_a_restart(hospital_settings: Settings, fa
         finally:
             await store.close()
     assert [m["msgid"][-4:] for m in fake_center.requests] == ["0001", "0002"]
+
+
+def test_a_repeated_index_gets_each_its_own_answer_and_no_record_takes_anothers() -> None:
+    records = [{"hiImgIndx": "A"}, {"hiImgIndx": "A"}, {"hiImgIndx": "B"}]
+    ok, dup = {"hiImgIdx": "A", "succFlag": "1", "message": "好"}, {"hiImgIdx": "A", "succFlag": "-1", "message": "重复"}
+    ex = Exchange(url="u", request={}, status=200, response={"code": 0, "message": "", "data": [
+        ok, dup, {"hiImgIdx": "B", "succFlag": "0", "message": "部分"}]})
+    assert [a.flag for a in read_answers(ex, records, {})[2]] == ["1", "-1", "0"]
+    ex.response["data"] = [{"hiImgIdx": "B", "succFlag": "0", "message": "部分"}, dup, ok]  # out of order
+    assert [a.flag for a in read_answers(ex, records, {})[2]] == ["-1", "1", "0"]
+    # B's answer is missing: the entry at B's position is A's, so B is told there was no answer.
+    ex.response["data"] = [ok, dup]
+    answers = read_answers(ex, records[:1] + records[2:], {})[2]
+    assert [a.flag for a in answers] == ["1", None]
