@@ -162,6 +162,11 @@ _INSERT_INSTANCE = _head("instances", INSTANCE_COLUMNS)
 _INSERT_RECEIPT = _head("receipts", RECEIPT_COLUMNS)
 
 
+def _exams_by_index_sql(count: int) -> str:
+    """hiImgIndx, exam_id, record_hash of the exams under `count` indexes (the one query of the read
+    before the transaction and of the check inside it)."""
+    return f"SELECT hiImgIndx, exam_id, record_hash FROM exams WHERE hiImgIndx IN ({','.join('?' * count)})"
+
 
 class CenterStore:
     """The center's SQLite file (`center.db` in the data folder): one connection writes, one reads."""
@@ -190,8 +195,7 @@ class CenterStore:
         """hiImgIndx → (exam_id, record_hash) of the exams already stored (a read outside any transaction)."""
         out: dict[str, tuple[str, str]] = {}
         for chunk in chunks(indexes):
-            sql = f"SELECT hiImgIndx, exam_id, record_hash FROM exams WHERE hiImgIndx IN ({','.join('?' * len(chunk))})"
-            for row in await conn.fetchall(sql, tuple(chunk)):
+            for row in await conn.fetchall(_exams_by_index_sql(len(chunk)), tuple(chunk)):
                 out[row[0]] = (row[1], row[2])
         return out
 
@@ -202,8 +206,7 @@ class CenterStore:
         """hiImgIndx → (exam_id, record_hash), inside the transaction."""
         out: dict[str, tuple[str, str]] = {}
         for chunk in chunks(indexes):
-            sql = f"SELECT hiImgIndx, exam_id, record_hash FROM exams WHERE hiImgIndx IN ({','.join('?' * len(chunk))})"
-            for row in conn.execute(sql, tuple(chunk)):
+            for row in conn.execute(_exams_by_index_sql(len(chunk)), tuple(chunk)):
                 out[row[0]] = (row[1], row[2])
         return out
 
