@@ -83,9 +83,15 @@ class Settings(BaseModel):
     fetch_timeout_s: float = 10.0
     fetch_max_bytes: int = 256 * 1024 * 1024
     send_timeout_s: float = 10.0
-    retry_max_attempts: int = 8
-    retry_base_s: float = 0.2
-    retry_cap_s: float = 10.0
+    # Attempts per message of the hospital's sender (`sandbox send`, the demo, scenario steps).
+    retry_max_attempts: int = Field(default=8, ge=1)
+    # Backoff between attempts (both senders): uniform(0, min(retry_cap_s, retry_base_s * 2**(n-1))).
+    retry_base_s: float = Field(default=0.2, gt=0)
+    retry_cap_s: float = Field(default=10.0, gt=0)
+    # The center's outbox retries a batch by time, not by count: transient failures (connection, timeout, 5xx,
+    # 408/425/429, answers that are not the document's envelope) are retried until this long after its first
+    # attempt (default one day, the on-time window), then the batch is failed / expired.
+    forward_horizon_s: float = Field(default=86400.0, gt=0)
     # Upload-quality report: an exam is on time when its index reached the province within this many hours
     # of its report's publication (rpotPubDate; the end of examDate when absent).
     quality_on_time_hours: float = Field(default=24.0, gt=0)

@@ -26,6 +26,7 @@ import asyncio
 import json
 import logging
 import sqlite3
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -38,13 +39,13 @@ from sandbox.center.dicomstore import Failure, FileStore, InstanceInfo, PackStor
 from sandbox.center.errors import ExamNotFound, FileProblem, NotPushed
 from sandbox.center.files import FileJob, FileWorker, remove_all
 from sandbox.center.render import LRU, RenderCache
-from sandbox.center.store import INSTANCE_COLUMNS, CenterStore, dumps
+from sandbox.center.store import INSTANCE_COLUMNS, REQUEUE_REASONS, CenterStore, dumps
 from sandbox.common.client import Observer
 from sandbox.common.receiver import Batch, Item, Receiver
 from sandbox.config import Settings
 from sandbox.spec.codes import SuccFlag
 from sandbox.spec.fields import HOP2
-from sandbox.spec.formats import DATETIME_FORMAT, URL_RE
+from sandbox.spec.formats import CHINA_TIME, DATETIME_FORMAT, URL_RE, china_iso, china_text
 from sandbox.spec.messages import CENTER, RESULTS
 from sandbox.validate import Mode
 
@@ -54,7 +55,7 @@ DB_FILE = "center.db"
 FILES_DIR = "center"
 FILE_FIELDS = ("examRpotPdfI", "imgInfoDcm")
 DESCRIBE_LIMIT = 5
-FORWARD_STATES = ("pending", "sending", "done", "failed")
+FORWARD_STATES = ("pending", "sending", "held", "done", "failed")
 READ_IN_THREAD = 1024 * 1024
 
 _HOP2_CODES = tuple(spec.code for spec in HOP2.fields)  # the hop-2 table's order
@@ -395,7 +396,7 @@ class Center:
             "stored": True,
             "infCode": row["infCode"],
             "msgid": row["msgid"],
-            "receivedTime": row["received"],
+            "receivedTime": china_iso(row["received"]),
             "succFlag": row["succFlag"],
             "message": row["message"],
             "report": {"pdf": row["pdf_id"] is not None, "pdfBytes": row["pdf_size"]},
@@ -429,13 +430,15 @@ class Center:
             "forwardedWithWarning": s["forwarded_with_warning"],
             "forwardPending": forward["pending"],
             "forwardSending": forward["sending"],
+            "forwardHeld": {"total": forward["held"], "byReason": s["forward_held_by_reason"]},
             "forwardFailed": {"total": forward["failed"], "byReason": s["forward_failed_by_reason"]},
+            "oldestUndelivered": undelivered_view(await self.store.oldest_undelivered(), time.time()),
             "batches": s["batches"],
         }
 
-    async def requeue(self) -> int:
-        """Send again the batches that ran out of attempts (same msgid and body); returns how many."""
-        n = await self.store.requeue_unreachable(now_text())
+    async def requeue(self, reasons: tuple[str, ...] = REQUEUE_REASONS) -> int:
+        """Send again (same msgid and body) the batches held or failed for one of `reasons`; returns how many."""
+        n = await self.store.requeue(reasons, now_text(), time.time())
         if n:
             self.wake.set()
         return n
@@ -479,29 +482,37 @@ class Center:
 
 
 def now_text() -> str:
-    return datetime.now().strftime(DATETIME_FORMAT)
+    """The time stored in the center's rows: China wall time (`yyyy-MM-dd HH:mm:ss`)."""
+    return china_text()
 
 
 def receipt_view(row: aiosqlite.Row) -> dict[str, Any]:
     return {"msgid": row["msgid"], "position": row["position"], "succFlag": row["succFlag"], "reason": row["reason"],
-            "message": row["message"], "receivedTime": row["received"]}
+            "message": row["message"], "receivedTime": china_iso(row["received"])}
 
 
 def forward_view(row: aiosqlite.Row | None) -> dict[str, Any]:
+    """An exam's delivery to the province: state, attempts, first/last/next attempt, last error and answer."""
     if row is None:
         return {"state": "none"}
     state = row["state"]
     if state == "done":
         word = CENTER["state_warning"] if row["succFlag"] == "0" else CENTER["state_forwarded"]
+    elif state == "failed" and row["reason"] == "expired":
+        word = CENTER["state_expired"]
     else:
         word = CENTER[f"state_{state}"]
-    view: dict[str, Any] = {"state": state, "stateText": word, "queuedTime": row["queued"],
-                            "updatedTime": row["updated"]}
+    view: dict[str, Any] = {"state": state, "stateText": word, "queuedTime": china_iso(row["queued"]),
+                            "updatedTime": china_iso(row["updated"])}
     if row["batch_id"] is not None:
-        view.update(msgid=row["msgid"], attempts=row["attempts"])
-        if state == "sending" and row["last_error"]:
+        view.update(msgid=row["msgid"], attempts=row["attempts"], firstAttempt=china_iso(row["first_at"]),
+                    lastAttempt=china_iso(row["last_at"]))
+        if row["status"] is not None:
+            view["httpStatus"] = row["status"]
+        if row["last_error"]:
             view["lastError"] = row["last_error"]
-            view["nextAttempt"] = datetime.fromtimestamp(row["next_at"]).strftime(DATETIME_FORMAT)
+        if state == "sending" and row["attempts"]:
+            view["nextAttempt"] = china_iso(row["next_at"])
     if row["succFlag"] is not None:
         view["provinceSuccFlag"] = row["succFlag"]
     if row["message"] is not None:
@@ -509,3 +520,12 @@ def forward_view(row: aiosqlite.Row | None) -> dict[str, Any]:
     if row["reason"] is not None:
         view["reason"] = row["reason"]
     return view
+
+
+def undelivered_view(row: aiosqlite.Row | None, now: float) -> dict[str, Any] | None:
+    """The exam waiting longest for the province's answer, and for how long (seconds)."""
+    if row is None:
+        return None
+    queued = datetime.strptime(row["queued"], DATETIME_FORMAT).replace(tzinfo=CHINA_TIME)
+    return {"examId": row["exam_id"], "state": row["state"], "reason": row["reason"],
+            "queuedTime": china_iso(row["queued"]), "ageSeconds": max(0, round(now - queued.timestamp()))}

@@ -15,9 +15,12 @@ from sandbox.center.dicomweb import PREFIX as DICOMWEB
 from sandbox.center.dicomweb import setup_dicomweb
 from sandbox.center.domain import Center
 from sandbox.center.errors import ExamNotFound
+from sandbox.center.store import REQUEUE_REASONS
+from sandbox.common.envelope import EnvelopeError
 from sandbox.common.http import json_response, read_json
 from sandbox.config import Settings
 from sandbox.spec.fields import HOP1
+from sandbox.spec.formats import china_iso
 from sandbox.spec.messages import CENTER as WORDS
 from sandbox.typedefs import CENTER, SETTINGS
 
@@ -28,6 +31,7 @@ RETRY_PATH = "/api/forward/retry"
 RESET_PATH = "/sandbox/reset"
 OPENAPI_PATH = "/openapi.json"
 PAGE_SIZE = 50
+REASON_ALIASES = {"held": "http_rejected"}
 
 
 async def save_exam_rpot_img_info(request: web.Request) -> web.Response:
@@ -50,7 +54,8 @@ async def list_exams(request: web.Request) -> web.Response:
     size = min(_int(request.query.get("size"), PAGE_SIZE), 500)
     total, rows = await center.store.list_exams((page - 1) * size, size)
     items = [{
-        "hiImgIndx": r["hiImgIndx"], "examId": r["exam_id"], "infCode": r["infCode"], "receivedTime": r["received"],
+        "hiImgIndx": r["hiImgIndx"], "examId": r["exam_id"], "infCode": r["infCode"],
+        "receivedTime": china_iso(r["received"]),
         "succFlag": r["succFlag"], "instances": r["instances"], "pdf": r["pdf_id"] is not None,
         "forwardState": r["state"], "provinceSuccFlag": r["forward_flag"],
         "links": center.links(r["exam_id"], r["study_uid"]),
@@ -63,9 +68,18 @@ async def summary(request: web.Request) -> web.Response:
 
 
 async def forward_retry(request: web.Request) -> web.Response:
-    """POST: send again the batches that ran out of attempts (same msgid, same body)."""
-    n = await request.app[CENTER].requeue()
-    return json_response({"requeued": n, "message": WORDS["fw_requeued"]})
+    """POST: send again (same msgid, same body) the held and failed batches, all of them or those of the
+    reasons given (`?reason=expired,http_rejected`; `held` stands for http_rejected)."""
+    reasons: tuple[str, ...] = REQUEUE_REASONS
+    asked = [r.strip() for v in request.query.getall("reason", []) for r in v.split(",") if r.strip()]
+    if asked:
+        wrong = [r for r in asked if REASON_ALIASES.get(r, r) not in REQUEUE_REASONS]
+        if wrong:
+            raise EnvelopeError("bad_query", detail=WORDS["fw_bad_reason"].format(
+                value=wrong[0], choices="、".join(("held", *REQUEUE_REASONS))))
+        reasons = tuple(dict.fromkeys(REASON_ALIASES.get(r, r) for r in asked))
+    n = await request.app[CENTER].requeue(reasons)
+    return json_response({"requeued": n, "reasons": list(reasons), "message": WORDS["fw_requeued"]})
 
 
 async def reset(request: web.Request) -> web.Response:
@@ -108,7 +122,7 @@ async def report_page(request: web.Request) -> web.Response:
     return _html(pages.report_page(
         exam_id=row["exam_id"], index=row["hiImgIndx"], record=exam["record"], has_pdf=row["pdf_id"] is not None,
         pdf_note=pdf_note, links=center.links(row["exam_id"], row["study_uid"]), flag=row["succFlag"],
-        received=row["received"], institution=_institution_name(center.settings, exam["record"].get("fixmedinsCode"))))
+        received=china_iso(row["received"]) or "", institution=_institution_name(center.settings, exam["record"].get("fixmedinsCode"))))
 
 
 def _institution_name(settings: Settings, code: Any) -> str:
@@ -262,9 +276,15 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         EXAMS_PATH: get("检查列表", "最近收到的检查，分页（page、size）。", json_of),
         SUMMARY_PATH: get("统计", "收到、保存、转发、失败（按原因）的计数。",
                           {"application/json": {"schema": {"$ref": "#/components/schemas/Summary"}}}),
-        RETRY_PATH: {"post": {"summary": "重试转发", "tags": ["地方影像云数据共享中心"],
-                              "description": "把重试次数用尽（reason unreachable）的批次重新排队，报文ID与报文体不变。",
-                              "responses": {"200": {"description": "成功", "content": json_of}}}},
+        RETRY_PATH: {"post": {"summary": "重新发送暂停或失败的批次", "tags": ["地方影像云数据共享中心"],
+                              "description": "把暂停（held，省平台应答 4xx）或失败（超过重试期限 expired、整批拒收等）的批次重新排队，"
+                                             "报文ID与报文体不变，重试期限重新计算。省级逐条拒收（province_rejected）是最终结果，不重发。",
+                              "parameters": [{"name": "reason", "in": "query", "required": False,
+                                              "schema": {"type": "string"},
+                                              "description": "只重发这些原因的批次，逗号分隔：held、"
+                                                             + "、".join(REQUEUE_REASONS) + "；不给则全部"}],
+                              "responses": {"200": {"description": "成功", "content": json_of},
+                                            "400": openapi.error_response("reason 不可重发")}}},
         "/report/{exam_id}": get("检查报告页（examRpotLinkUrl）", "中文报告页，内嵌检查报告 PDF。", html,
                                  [path_param("exam_id", "中心生成的检查编号")]),
         "/viewer/{exam_id}": get("影像页（imgInfoLinkUrl）", "序列列表、逐幅显示（按 DICOM 窗宽窗位渲染为 PNG）、滑块切换层面。", html,

@@ -92,11 +92,11 @@ CREATE INDEX IF NOT EXISTS receipts_index ON receipts (hiImgIndx);
 -- Hop-2 forwarding. An exam enters the outbox in the transaction that stores it.
 CREATE TABLE IF NOT EXISTS outbox (
     exam_id  TEXT PRIMARY KEY REFERENCES exams (exam_id) ON DELETE CASCADE,
-    state    TEXT NOT NULL,                -- pending | sending | done | failed
+    state    TEXT NOT NULL,                -- pending | sending | held | done | failed
     batch_id INTEGER,
     succFlag TEXT,                         -- the province's answer for this record
     message  TEXT,
-    reason   TEXT,                         -- why it failed: province_rejected | batch_rejected | unreachable | …
+    reason   TEXT,                         -- why it failed or is held: province_rejected | batch_rejected | expired | http_rejected | …
     queued   TEXT NOT NULL,
     updated  TEXT NOT NULL
 );
@@ -109,9 +109,13 @@ CREATE TABLE IF NOT EXISTS batches (
     msgid      TEXT NOT NULL UNIQUE,
     body       TEXT NOT NULL,
     records    INTEGER NOT NULL,
-    state      TEXT NOT NULL,              -- sending | done | failed
+    state      TEXT NOT NULL,              -- sending | held | done | failed
     attempts   INTEGER NOT NULL DEFAULT 0,
     next_at    REAL NOT NULL,              -- unix time of the next attempt
+    since      REAL,                       -- unix time it was (re)queued: its retry horizon starts here
+    first_at   REAL,                       -- unix time of the first attempt since the batch was (re)queued
+    last_at    REAL,                       -- unix time of the last attempt
+    status     INTEGER,                    -- HTTP status of the last answer, if any
     last_error TEXT,
     response   TEXT,
     created    TEXT NOT NULL,
@@ -123,7 +127,22 @@ CREATE TABLE IF NOT EXISTS msgid_seq (
     day TEXT PRIMARY KEY,
     seq INTEGER NOT NULL
 );
+
+-- Small facts of the center's own (the province URL the outbox was last sent to).
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
+
+# Columns added to tables of older center.db files (ALTER TABLE … ADD COLUMN at open).
+MIGRATIONS = (("batches", "since", "REAL"), ("batches", "first_at", "REAL"), ("batches", "last_at", "REAL"),
+              ("batches", "status", "INTEGER"))
+
+# Why a record was not delivered, by whether POST /api/forward/retry may send its batch again (same msgid and
+# body). A per-record -1 is the province's final word (resending the same msgid replays it), and a record too
+# large for one message can never be sent.
+REQUEUE_REASONS = ("http_rejected", "expired", "unreachable", "batch_rejected", "no_answer", "bad_answer")
 
 INSTANCE_COLUMNS = ("sop_uid", "instance_id", "pack_id", "offset", "study_uid", "series_uid", "sop_class", "transfer_syntax",
                     "modality", "patient_name", "patient_id", "study_date", "study_description",
@@ -146,11 +165,14 @@ class BatchUpdate:
 
     batch_id: int
     attempts: int
-    state: str | None = None
+    at: float  # when this attempt was made (unix time)
+    state: str | None = None  # None: to be retried at next_at; else held | done | failed
     error: str | None = None
     next_at: float | None = None
     response: str | None = None
+    status: int | None = None  # the answer's HTTP status
     outcomes: list[Outcome] = field(default_factory=list)
+    outage: bool = False  # retried because the province as a whole did not answer
 
 
 def _head(table: str, columns: Sequence[str]) -> str:
@@ -179,6 +201,7 @@ class CenterStore:
 
     async def open(self) -> None:
         await self.db.open()
+        await self.db.run(_migrate)
         await self.reader.open()
 
     async def close(self) -> None:
@@ -255,7 +278,7 @@ class CenterStore:
     async def forward_state(self, exam_id: str) -> aiosqlite.Row | None:
         return await self.reader.fetchone(
             "SELECT o.state, o.succFlag, o.message, o.reason, o.queued, o.updated, o.batch_id, b.msgid, b.attempts,"
-            " b.next_at, b.last_error, b.finished FROM outbox o LEFT JOIN batches b ON b.batch_id = o.batch_id"
+            " b.next_at, b.first_at, b.last_at, b.status, b.last_error, b.finished FROM outbox o LEFT JOIN batches b ON b.batch_id = o.batch_id"
             " WHERE o.exam_id=?", (exam_id,))
 
     async def receipts(self, index: str, limit: int = 20) -> list[aiosqlite.Row]:
@@ -346,8 +369,9 @@ class CenterStore:
             "SELECT state, count(*) FROM outbox GROUP BY state")}
         out["forwarded_with_warning"] = int((await db.fetchone(
             "SELECT count(*) FROM outbox WHERE state='done' AND succFlag='0'") or (0,))[0])
-        out["forward_failed_by_reason"] = {r[0]: int(r[1]) for r in await db.fetchall(
-            "SELECT reason, count(*) FROM outbox WHERE state='failed' GROUP BY reason ORDER BY 2 DESC")}
+        for state in ("failed", "held"):
+            out[f"forward_{state}_by_reason"] = {r[0]: int(r[1]) for r in await db.fetchall(
+                "SELECT reason, count(*) FROM outbox WHERE state=? GROUP BY reason ORDER BY 2 DESC", (state,))}
         out["batches"] = {r[0]: int(r[1]) for r in await db.fetchall(
             "SELECT state, count(*) FROM batches GROUP BY state")}
         return out
@@ -370,7 +394,7 @@ class CenterStore:
         return int(row[0]) - count + 1
 
     async def create_batches(self, day: str, groups: list[list[str]], render: Callable[[int, int], tuple[str, str]],
-                             failed: list[tuple[str, str, str]], now: str) -> int:
+                             failed: list[tuple[str, str, str]], now: str, at: float) -> int:
         """In one transaction: mark exams that cannot be sent as failed, reserve one msgid sequence number
         per group, and insert each group's batch — `render(i, seq)` gives its (msgid, body) — moving its
         exams from `pending` to `sending`."""
@@ -386,8 +410,8 @@ class CenterStore:
             for i, exam_ids in enumerate(groups):
                 msgid, body = render(i, first + i)
                 cur = conn.execute(
-                    "INSERT INTO batches (msgid, body, records, state, next_at, created) VALUES (?, ?, ?, 'sending', 0, ?)",
-                    (msgid, body, len(exam_ids), now))
+                    "INSERT INTO batches (msgid, body, records, state, next_at, since, created)"
+                    " VALUES (?, ?, ?, 'sending', 0, ?, ?)", (msgid, body, len(exam_ids), at, now))
                 for part in chunks(exam_ids):
                     conn.execute(f"UPDATE outbox SET state='sending', batch_id=?, updated=? WHERE state='pending'"
                                  f" AND exam_id IN ({', '.join('?' * len(part))})", (cur.lastrowid, now, *part))
@@ -396,9 +420,16 @@ class CenterStore:
         return await self.db.run(create)
 
     async def due_batches(self, now: float, limit: int) -> list[aiosqlite.Row]:
+        """Batches whose next attempt is due, oldest first (after an outage the outbox drains in order)."""
         return await self.reader.fetchall(
-            "SELECT batch_id, msgid, body, attempts FROM batches WHERE state='sending' AND next_at <= ?"
-            " ORDER BY next_at, batch_id LIMIT ?", (now, limit))
+            "SELECT batch_id, msgid, body, attempts, since FROM batches WHERE state='sending' AND next_at <= ?"
+            " ORDER BY batch_id LIMIT ?", (now, limit))
+
+    async def expired_batches(self, queued_before: float) -> list[aiosqlite.Row]:
+        """Batches still being sent that were (re)queued before `queued_before` (unix time)."""
+        return await self.reader.fetchall(
+            "SELECT batch_id, attempts, last_error FROM batches WHERE state='sending' AND since < ?"
+            " ORDER BY batch_id", (queued_before,))
 
     async def next_due(self) -> float | None:
         row = await self.reader.fetchone("SELECT min(next_at) FROM batches WHERE state='sending'")
@@ -414,46 +445,66 @@ class CenterStore:
                 out[row[0]][row[1]] = row[2]
         return out
 
-    async def update_batches(self, updates: Sequence[BatchUpdate], now: str) -> None:
+    async def update_batches(self, updates: Sequence[BatchUpdate], now: str, *, attempted: bool = True) -> None:
         """Store what became of sent batches, in one transaction: a retry's time, or the batch's end and each
-        exam's (state, succFlag, message, reason)."""
+        exam's (state, succFlag, message, reason). `attempted` False: ended without an attempt (expired)."""
 
         def update(conn: sqlite3.Connection) -> None:
             for u in updates:
+                if not attempted:
+                    conn.execute("UPDATE batches SET state=?, last_error=?, finished=? WHERE batch_id=?",
+                                 (u.state, u.error, now, u.batch_id))
+                    _set_outcomes(conn, u, now)
+                    continue
                 if u.state is None:
-                    conn.execute("UPDATE batches SET attempts=?, next_at=?, last_error=? WHERE batch_id=?",
-                                 (u.attempts, u.next_at, u.error, u.batch_id))
+                    conn.execute("UPDATE batches SET attempts=?, next_at=?, last_error=?, status=?, last_at=?,"
+                                 " first_at=coalesce(first_at, ?) WHERE batch_id=?",
+                                 (u.attempts, u.next_at, u.error, u.status, u.at, u.at, u.batch_id))
                     continue
                 conn.execute(
-                    "UPDATE batches SET state=?, attempts=?, last_error=?, response=?, finished=? WHERE batch_id=?",
-                    (u.state, u.attempts, u.error, u.response, now, u.batch_id))
-                # Usually every record got the same answer: one UPDATE per distinct outcome, not one per exam.
-                alike: dict[tuple[str, str | None, str, str | None], list[str]] = {}
-                for exam_id, st, flag, msg, reason in u.outcomes:
-                    alike.setdefault((st, flag, msg, reason), []).append(exam_id)
-                for (st, flag, msg, reason), exam_ids in alike.items():
-                    for part in chunks(exam_ids):
-                        conn.execute(f"UPDATE outbox SET state=?, succFlag=?, message=?, reason=?, updated=?"
-                                     f" WHERE batch_id=? AND exam_id IN ({', '.join('?' * len(part))})",
-                                     (st, flag, msg, reason, now, u.batch_id, *part))
+                    "UPDATE batches SET state=?, attempts=?, last_error=?, response=?, status=?, last_at=?,"
+                    " first_at=coalesce(first_at, ?), finished=? WHERE batch_id=?",
+                    (u.state, u.attempts, u.error, u.response, u.status, u.at, u.at, now, u.batch_id))
+                _set_outcomes(conn, u, now)
 
         if updates:
             await self.db.run(update)
 
-    async def requeue_unreachable(self, now: str) -> int:
-        """Re-arm batches that ran out of attempts: the same msgid and body are sent again."""
+    async def requeue(self, reasons: Sequence[str], now: str, at: float) -> int:
+        """Send again (same msgid and body) every batch that is held, or that has a record failed for one of
+        `reasons` (a subset of REQUEUE_REASONS): its failed and held records go back to `sending`, and its
+        attempts and horizon start anew (at `at`, unix time). Returns how many batches."""
 
         def requeue(conn: sqlite3.Connection) -> int:
+            marks = ", ".join("?" * len(reasons))
             ids = [r[0] for r in conn.execute(
-                "SELECT DISTINCT batch_id FROM outbox WHERE state='failed' AND reason='unreachable'")]
+                f"SELECT DISTINCT batch_id FROM outbox WHERE batch_id IS NOT NULL AND state IN ('failed', 'held')"
+                f" AND reason IN ({marks})", tuple(reasons))]
             for batch_id in ids:
-                conn.execute("UPDATE batches SET state='sending', attempts=0, next_at=0, finished=NULL"
-                             " WHERE batch_id=?", (batch_id,))
-                conn.execute("UPDATE outbox SET state='sending', reason=NULL, message=NULL, updated=?"
-                             " WHERE batch_id=? AND state='failed'", (now, batch_id))
+                conn.execute("UPDATE batches SET state='sending', attempts=0, next_at=0, since=?, first_at=NULL,"
+                             " finished=NULL WHERE batch_id=?", (at, batch_id))
+                conn.execute(f"UPDATE outbox SET state='sending', reason=NULL, message=NULL, updated=?"
+                             f" WHERE batch_id=? AND state IN ('failed', 'held') AND reason IN ({marks})",
+                             (now, batch_id, *reasons))
             return len(ids)
 
         return await self.db.run(requeue)
+
+    async def get_meta(self, key: str) -> str | None:
+        row = await self.reader.fetchone("SELECT value FROM meta WHERE key=?", (key,))
+        return str(row[0]) if row else None
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self.db.run(lambda conn: conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (key, value)))
+
+    async def oldest_undelivered(self) -> aiosqlite.Row | None:
+        """The exam waiting longest for the province's answer: pending, sending, held, or failed for a reason
+        other than the province's own -1."""
+        return await self.reader.fetchone(
+            "SELECT exam_id, queued, state, reason FROM outbox WHERE state IN ('pending', 'sending', 'held')"
+            " OR (state='failed' AND reason IS NOT 'province_rejected') ORDER BY queued, rowid LIMIT 1")
 
     async def all_file_ids(self) -> tuple[list[str], list[str], list[str]]:
         """(PDF files, DICOM files, packs) that the rows refer to."""
@@ -464,6 +515,27 @@ class CenterStore:
             "SELECT pack_id FROM instances WHERE pack_id IS NOT NULL UNION SELECT pdf_pack FROM exams"
             " WHERE pdf_pack IS NOT NULL")]
         return pdfs, dcms, packs
+
+
+def _set_outcomes(conn: sqlite3.Connection, u: BatchUpdate, now: str) -> None:
+    """Each exam's (state, succFlag, message, reason) of an ended batch. Usually every record got the same
+    answer: one UPDATE per distinct outcome, not one per exam."""
+    alike: dict[tuple[str, str | None, str, str | None], list[str]] = {}
+    for exam_id, st, flag, msg, reason in u.outcomes:
+        alike.setdefault((st, flag, msg, reason), []).append(exam_id)
+    for (st, flag, msg, reason), exam_ids in alike.items():
+        for part in chunks(exam_ids):
+            conn.execute(f"UPDATE outbox SET state=?, succFlag=?, message=?, reason=?, updated=?"
+                         f" WHERE batch_id=? AND exam_id IN ({', '.join('?' * len(part))})",
+                         (st, flag, msg, reason, now, u.batch_id, *part))
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    for table, column, kind in MIGRATIONS:
+        if column not in {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")  # names are ours, never input
+    # Batches of an older file start their horizon now.
+    conn.execute("UPDATE batches SET since=CAST(strftime('%s', 'now') AS REAL) WHERE since IS NULL AND state='sending'")
 
 
 def dumps(value: Any) -> str:

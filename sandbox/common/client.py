@@ -12,6 +12,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
@@ -28,20 +29,26 @@ class Exchange:
     status: int | None = None
     response: Any = None  # parsed JSON, when the answer was JSON
     raw: str | None = None  # the answer's text when it was not JSON
-    error: str | None = None  # timeout | connection | http_5xx | non_json | http_4xx
+    error: str | None = None  # timeout | connection | http_5xx | throttled | non_json | not_envelope | http_4xx
     detail: str = ""
+    retry_after: float | None = None  # seconds, from a Retry-After header (delta-seconds or HTTP-date)
     started: float = field(default_factory=time.time)
     duration: float = 0.0
 
     @property
     def transient(self) -> bool:
-        """Worth retrying unchanged: timeouts, refused/dropped connections, 5xx and non-JSON answers."""
-        return self.error in ("timeout", "connection", "http_5xx", "non_json")
+        """Worth retrying unchanged: timeouts, refused/dropped connections, 5xx, 408/425/429, and answers that
+        are not JSON, are cut short, or are JSON but not the document's envelope (a gateway's page)."""
+        return self.error in TRANSIENT_ERRORS
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
+
+TRANSIENT_ERRORS = frozenset({"timeout", "connection", "http_5xx", "throttled", "non_json", "not_envelope"})
+# "Try again later" statuses: 408 Request Timeout, 425 Too Early, 429 Too Many Requests.
+RETRY_LATER_STATUSES = frozenset({408, 425, 429})
 
 Observer = Callable[[Exchange], Awaitable[None]]
 
@@ -62,18 +69,24 @@ async def post_message(
             timeout=aiohttp.ClientTimeout(total=timeout),
         ) as resp:
             ex.status = resp.status
+            ex.retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
             text = await resp.text(encoding="utf-8", errors="replace")
             try:
                 ex.response = orjson.loads(text)
             except ValueError:
                 ex.raw = text[:2000]
-                ex.error = "http_5xx" if resp.status >= 500 else "non_json"
+                ex.error = "http_5xx" if resp.status >= 500 else "http_4xx" if resp.status >= 400 else "non_json"
                 ex.detail = f"HTTP {resp.status}，应答不是 JSON"
             else:
-                if resp.status >= 500:
+                if not isinstance(ex.response, dict) or "code" not in ex.response:
+                    ex.raw = text[:2000]
+                    ex.detail = f"HTTP {resp.status}，应答不是文档的报文格式（缺少 code）"
+                    ex.error = "http_5xx" if resp.status >= 500 else "http_4xx" if resp.status >= 400 else "not_envelope"
+                elif resp.status >= 500:
                     ex.error, ex.detail = "http_5xx", f"HTTP {resp.status}"
-                elif resp.status >= 400 and not isinstance(ex.response, dict):
-                    ex.error, ex.detail = "http_4xx", f"HTTP {resp.status}"
+            if resp.status in RETRY_LATER_STATUSES:
+                ex.error, ex.detail = "throttled", f"HTTP {resp.status}" + (
+                    f"，Retry-After {ex.retry_after:g} 秒" if ex.retry_after is not None else "")
     except TimeoutError:
         ex.error, ex.detail = "timeout", f"{timeout:g} 秒内未应答"
     except aiohttp.ClientPayloadError as exc:
@@ -82,6 +95,23 @@ async def post_message(
         ex.error, ex.detail = "connection", f"连接失败：{exc.__class__.__name__} {exc}"
     ex.duration = time.perf_counter() - t0
     return ex
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """A Retry-After header in seconds from now: delta-seconds, or an HTTP-date (RFC 9110 10.2.3).
+    None when absent or unreadable; never negative."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(int(value))
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def json_body(message: Any) -> bytes:
@@ -93,8 +123,9 @@ def json_body(message: Any) -> bytes:
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
-    """Capped exponential backoff with full jitter: uniform(0, min(cap, base * 2**(attempt-1)))."""
-    return rng.uniform(0, min(cap, base * (2 ** (attempt - 1))))
+    """Capped exponential backoff with full jitter: uniform(0, min(cap, base * 2**(attempt-1))). The exponent
+    is bounded, so a batch retried for a day (thousands of attempts) never overflows."""
+    return rng.uniform(0, min(cap, base * (2 ** min(attempt - 1, 60))))
 
 
 async def post_with_retry(
@@ -118,5 +149,8 @@ async def post_with_retry(
             await observer(ex)
         if not ex.transient or attempt >= max_attempts:
             return ex
-        await sleep(backoff_delay(attempt, base, cap, rng))
+        delay = backoff_delay(attempt, base, cap, rng)
+        if ex.retry_after is not None:  # the receiver asked for a pause: honoured, within this sender's cap
+            delay = max(delay, min(ex.retry_after, cap))
+        await sleep(delay)
         attempt += 1

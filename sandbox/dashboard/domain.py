@@ -274,8 +274,12 @@ class Dashboard:
                 "SELECT count(*), coalesce(sum(records), 0), coalesce(max(attempts), 0) FROM batches"
                 " WHERE state='sending' AND attempts > 0")
             outbox = {"pending": summary["forwardPending"], "sending": summary["forwardSending"],
-                      "done": summary["forwarded"], "failed": summary["forwardFailed"]["total"]}
-            return {"outbox": outbox, "depth": outbox["pending"] + outbox["sending"],
+                      "held": summary["forwardHeld"]["total"], "done": summary["forwarded"],
+                      "failed": summary["forwardFailed"]["total"],
+                      "expired": summary["forwardFailed"]["byReason"].get("expired", 0)}
+            oldest = summary["oldestUndelivered"]
+            return {"outbox": outbox, "depth": outbox["pending"] + outbox["sending"] + outbox["held"],
+                    "oldestAgeSeconds": oldest["ageSeconds"] if oldest else None,
                     "retrying": int(row[0]) if row else 0, "retryingRecords": int(row[1]) if row else 0,
                     "maxAttempt": int(row[2]) if row else 0, "stored": summary["stored"]}
 
@@ -283,12 +287,14 @@ class Dashboard:
         return got or {}
 
     def _retrying(self, hop: int) -> int:
-        """Messages of a hop whose latest attempt failed in transport, recently enough to be retried."""
+        """Messages of a hop whose latest attempt failed in transport, recently enough to be retried (the
+        hospital's sender gives up after retry_max_attempts; the center's outbox retries by time)."""
         s = self.sandbox.settings
         window = s.send_timeout_s + s.retry_cap_s + RETRY_GRACE_S
+        limit = s.retry_max_attempts if hop == 1 else float("inf")
         now = time.time()
         return sum(1 for (h, _), (n, outcome, at) in self._attempts.items()
-                   if h == hop and outcome == "transport" and n < s.retry_max_attempts and now - at <= window)
+                   if h == hop and outcome == "transport" and n < limit and now - at <= window)
 
     def run_view(self) -> dict[str, Any] | None:
         """The scenario loaded through the control plane: its steps as they run, its expectations at the end."""

@@ -154,7 +154,7 @@ def judge(exam: Exam, outbox: ForwardStates) -> Verdict:
     if h2.state == "envelope":
         return Verdict("failed", DASHBOARD["reason_hop2_envelope"].format(code=h2.code),
                        tuple(fields_named(h2.message, envelope=True)), h2.message)
-    if state == "failed":
+    if state in ("failed", "held"):  # held: parked after a 4xx, until an operator sends it again
         text = message or ""
         return Verdict("failed", DASHBOARD["reason_hop2_center"].format(
             reason=FORWARD_REASONS.get(reason or "", reason or "")), tuple(fields_named(text)), text)

@@ -51,7 +51,8 @@ async def _transport(a: Active, request: web.Request, handler: Handler) -> web.S
     if f.kind == "http_error":
         phrase = HTTPStatus(f.status).phrase if f.status in HTTPStatus._value2member_map_ else "Server Error"
         body = f.body or FAULT_TEXTS["http_error_body"].format(status=f.status, phrase=phrase, name=f.label)
-        return web.Response(status=f.status, text=body, content_type="text/html", charset="utf-8")
+        headers = {"Retry-After": str(f.retry_after)} if f.retry_after is not None else None
+        return web.Response(status=f.status, text=body, content_type="text/html", charset="utf-8", headers=headers)
     if f.kind == "non_json":
         body = f.body or FAULT_TEXTS["non_json_body"].format(name=f.label)
         return web.Response(status=200, text=body, content_type="text/html", charset="utf-8")

@@ -30,7 +30,7 @@ KINDS = ("reject_records", "reject_batch", *TRANSPORT_KINDS)
 KIND_TITLES: dict[str, str] = {
     "reject_records": "按条拒收（succFlag 0/-1）",
     "reject_batch": "整批拒收",
-    "http_error": "HTTP 5xx",
+    "http_error": "HTTP 错误（5xx、429、404 …）",
     "delay": "延迟应答",
     "drop": "断开连接",
     "non_json": "应答不是 JSON",
@@ -71,8 +71,9 @@ class Fault(BaseModel):
     flag: Literal["0", "-1"] = "-1"
     message: str = ""
     select: Select | None = None
-    # http_error
-    status: int = Field(default=503, ge=500, le=599)
+    # http_error: any error status (5xx, a gateway's 429 or 404 …), optionally with a Retry-After (seconds)
+    status: int = Field(default=503, ge=400, le=599)
+    retry_after: int | None = Field(default=None, ge=0, le=86400)
     # delay; with drop/truncated: whether the role processes the message first ("after") or not ("before")
     seconds: float = Field(default=0.0, ge=0.0, le=600.0)
     when: Literal["before", "after"] = "before"

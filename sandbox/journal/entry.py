@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from sandbox.common.client import RETRY_LATER_STATUSES
 from sandbox.spec.fields import HOP1, HOP2
 
 HOP_PATHS: dict[str, int] = {HOP1.path: 1, HOP2.path: 2}
@@ -22,7 +23,8 @@ HOP_ROLES: dict[int, tuple[str, str]] = {1: ("hospital", "center"), 2: ("center"
 OUTCOMES = ("ok", "partial", "failed", "rejected", "transport")
 # Names of transport failures, as the sender's client reports them (sandbox.common.client.Exchange.error)
 # plus the faults that produce them.
-TRANSPORT_ERRORS = ("timeout", "connection", "http_5xx", "http_4xx", "non_json", "truncated", "dropped")
+TRANSPORT_ERRORS = ("timeout", "connection", "http_5xx", "http_4xx", "throttled", "non_json", "not_envelope", "truncated",
+                    "dropped")
 
 
 @dataclass(slots=True)
@@ -128,11 +130,15 @@ def classify(entry: Entry, status: int | None, text: str | None, transport: str 
             answer = orjson.loads(text)
         except orjson.JSONDecodeError:
             answer = None
+    if status in RETRY_LATER_STATUSES:
+        entry.outcome, entry.transport = "transport", "throttled"
+        return
     if status is not None and status >= 500:
         entry.outcome, entry.transport = "transport", "http_5xx"
         return
-    if not isinstance(answer, dict):
-        entry.outcome, entry.transport = "transport", "non_json"
+    if not isinstance(answer, dict) or "code" not in answer:
+        kind = "http_4xx" if status is not None and status >= 400 else "non_json" if answer is None else "not_envelope"
+        entry.outcome, entry.transport = "transport", kind
         return
     code = answer.get("code")
     entry.code = code if isinstance(code, int) else None

@@ -4,21 +4,17 @@ or any HAR viewer). Both are read back by `sandbox replay`."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
-from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any, TextIO
 
 import orjson
 
 from sandbox.journal.mask import mask_entry
+from sandbox.spec.formats import china_iso
 
 FORMATS = ("jsonl", "har")
 CREATOR = {"name": "yibao-imgcloud-sandbox", "version": "0.1.0"}
 JSON_MIME = "application/json;charset=UTF-8"
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def har_entry(e: dict[str, Any]) -> dict[str, Any]:
@@ -33,7 +29,7 @@ def har_entry(e: dict[str, Any]) -> dict[str, Any]:
     req_size = len(request.encode())
     resp_size = len(response.encode()) if response is not None else 0
     return {
-        "startedDateTime": _iso(e["started"]),
+        "startedDateTime": china_iso(e["started"]),  # China time with its offset, whatever the host's zone
         "time": round(e.get("duration_ms") or 0.0, 3),
         "request": {
             "method": e.get("method", "POST"),
@@ -70,7 +66,9 @@ def har_entry(e: dict[str, Any]) -> dict[str, Any]:
 async def write_jsonl(entries: AsyncIterator[dict[str, Any]], out: TextIO, *, mask: bool = True) -> int:
     n = 0
     async for e in entries:
-        out.write(orjson.dumps(mask_entry(e) if mask else e).decode() + "\n")
+        row = mask_entry(e) if mask else e
+        # `started` stays the stored unix time (replay reads it); `startedTime` is it in China time, +08:00.
+        out.write(orjson.dumps({**row, "startedTime": china_iso(row["started"])}).decode() + "\n")
         n += 1
     return n
 

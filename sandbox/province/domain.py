@@ -24,7 +24,7 @@ from sandbox.config import Settings
 from sandbox.province.errors import BadQuery, IndexNotFound
 from sandbox.province.store import Filters, IndexStore
 from sandbox.spec.fields import HOP2
-from sandbox.spec.formats import parse_date
+from sandbox.spec.formats import china_iso, parse_date
 from sandbox.spec.messages import RESULTS
 
 # The three links a reader opens (fields 71-73): every hop-2 field checked as a URL.
@@ -88,7 +88,7 @@ def index_view(row: aiosqlite.Row) -> dict[str, Any]:
         "hiImgIndx": row["hiImgIndx"],
         "infCode": row["infCode"],
         "msgid": row["msgid"],
-        "receivedTime": row["received"],
+        "receivedTime": china_iso(row["received"]),
         "succFlag": row["succFlag"],
         "links": {code: record.get(code) for code in LINK_FIELDS},
         "record": record,

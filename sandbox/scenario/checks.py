@@ -67,8 +67,8 @@ async def _center_stored(d: Driver, c: Check) -> int:
 
 async def _center_forward(d: Driver, c: Check) -> dict[str, int]:
     s = await _center_summary(d)
-    out = {"pending": s["forwardPending"], "sending": s["forwardSending"], "done": s["forwarded"],
-           "failed": s["forwardFailed"]["total"]}
+    out = {"pending": s["forwardPending"], "sending": s["forwardSending"], "held": s["forwardHeld"]["total"],
+           "done": s["forwarded"], "failed": s["forwardFailed"]["total"]}
     return {k: v for k, v in out.items() if v}
 
 
@@ -137,7 +137,7 @@ async def _record_flags(d: Driver, c: Check) -> list[str]:
 
 
 async def _nothing_lost(d: Driver, c: Check) -> list[str]:
-    """Exams the center stored that are neither indexed at the province nor failed with a reason."""
+    """Exams the center stored that are neither indexed at the province nor failed or held with a reason."""
     center = d.sandbox.state("center")
     rows = await center.store.db.fetchall(
         "SELECT e.hiImgIndx, o.state, o.message, o.reason FROM exams e LEFT JOIN outbox o ON o.exam_id = e.exam_id")
@@ -147,7 +147,7 @@ async def _nothing_lost(d: Driver, c: Check) -> list[str]:
         indexed = {r[0] for r in await province.indexes.db.fetchall("SELECT hiImgIndx FROM img_index")}
     lost = []
     for index, state, message, reason in rows:
-        if state == "failed" and (reason or message):
+        if state in ("failed", "held") and (reason or message):
             continue
         if state == "done" and (indexed is None or index in indexed):
             continue

@@ -168,7 +168,7 @@ class Step(BaseModel):
     fault: Fault | None = None
     configure: dict[str, Any] | None = None
     sleep: float | None = Field(default=None, ge=0, le=600)
-    requeue: bool | None = None  # the center re-arms its failed (unreachable) forwards
+    requeue: bool | None = None  # the center sends its held and failed batches again (POST /api/forward/retry)
 
     @model_validator(mode="after")
     def _one_action(self) -> Step:

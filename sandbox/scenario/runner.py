@@ -116,7 +116,7 @@ def describe_step(step: Step) -> str:
         return "修改配置 " + ", ".join(f"{k}={v}" for k, v in (step.configure or {}).items())
     if a == "sleep":
         return f"等待 {step.sleep:g} 秒"
-    return "共享中心重新转发失败（不可达）的批次"
+    return "共享中心重新发送暂停或失败的批次（POST /api/forward/retry）"
 
 
 async def observe(driver: Driver, check: Check) -> CheckResult:

@@ -70,3 +70,29 @@ DICOM_UID_RE = re.compile(r"^(?=.{1,64}$)[0-9]+(\.[0-9]+)*$")
 def china_now() -> datetime:
     """The wall clock in China Standard Time, without tzinfo (infTime, msgid, receive times)."""
     return datetime.now(CHINA_TIME).replace(tzinfo=None, microsecond=0)
+
+
+def china_text(when: float | None = None) -> str:
+    """A time stored as text (`yyyy-MM-dd HH:mm:ss`): China wall time, whatever the host's zone. `when` is a
+    unix time; None is now."""
+    moment = datetime.now(CHINA_TIME) if when is None else datetime.fromtimestamp(when, CHINA_TIME)
+    return moment.strftime(DATETIME_FORMAT)
+
+
+def china_iso(value: float | datetime | str | None) -> str | None:
+    """A time as APIs, pages, exports and logs show it: ISO 8601 in China time with its offset,
+    `2025-10-08T08:00:00+08:00`. A unix time, an aware datetime, or a naive datetime or stored text
+    (`yyyy-MM-dd HH:mm:ss[.ffffff]`), both read as China wall time. None (or unreadable text) stays None."""
+    if value is None:
+        return None
+    if isinstance(value, int | float):
+        moment = datetime.fromtimestamp(value, CHINA_TIME)
+    elif isinstance(value, datetime):
+        moment = value.astimezone(CHINA_TIME) if value.tzinfo else value.replace(tzinfo=CHINA_TIME)
+    else:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        moment = moment.astimezone(CHINA_TIME) if moment.tzinfo else moment.replace(tzinfo=CHINA_TIME)
+    return moment.isoformat(timespec="milliseconds" if moment.microsecond else "seconds")

@@ -152,18 +152,26 @@ CENTER: Mapping[str, str] = MappingProxyType({
     "multi_study": "影像含 {count} 个检查（StudyInstanceUID），下载链接指向实例最多的 {uid}",
     # forwarding to the province (hop 2)
     "fw_batch_rejected": "省平台拒收整批报文（code {code}）：{message}",
-    "fw_unreachable": "转发 {attempts} 次均未成功：{detail}",
-    "fw_http": "省平台应答 HTTP {status}：{detail}",
+    "fw_expired": "自首次发送起 {hours} 小时内（forward_horizon_s）转发 {attempts} 次均未成功，已放弃：{detail}；"
+                  "修复后可调用 POST /api/forward/retry 重新发送",
+    "fw_held": "省平台应答 HTTP {status}，批次已暂停（held），不自动重发；修正后调用 POST /api/forward/retry 重新发送：{detail}",
+    "fw_never_tried": "省级模块不可达期间未轮到发送",
+    "fw_not_envelope": "应答不是文档的报文格式（code 为 0/-1 却没有逐条结果 data）",
     "fw_no_answer": "省平台应答中没有该记录的结果",
     "fw_invalid": "第二跳记录校验失败：{detail}",
     "fw_too_large": "第二跳记录长度 {length} 超过 data 上限 {limit} 字符，无法发送",
     "fw_requeued": "已重新排入转发队列",
+    "fw_bad_reason": "参数 reason「{value}」不可重新发送，可选：{choices}（省级逐条拒收 province_rejected 为最终结果，"
+                     "同一报文ID重发只会得到同样的应答）",
+    "fw_url_changed": "省级模块地址已由 {old} 改为 {new}：已把 {count} 个暂停或失败的批次重新排队",
     # states and words of the status API and the pages
     "state_pending": "等待转发",
     "state_sending": "转发中",
     "state_forwarded": "已转发",
     "state_warning": "已转发（省平台有提示）",
+    "state_held": "已暂停（省平台应答 4xx，待修正后重新发送）",
     "state_failed": "转发失败",
+    "state_expired": "转发失败（超过重试期限）",
     "exam_missing": "未找到检查「{key}」",
     "image_unsupported": "该图像的传输语法 {ts} 暂不支持预览，可下载 DICOM 查看",
     "no_pdf": "未保存检查报告 PDF",
@@ -208,10 +216,12 @@ DASHBOARD: Mapping[str, str] = MappingProxyType({
 # Transport failures (journal `transport`) and the center's forwarding failure reasons, in Chinese.
 TRANSPORT_TITLES: Mapping[str, str] = MappingProxyType({
     "timeout": "超时", "connection": "连接失败", "http_5xx": "HTTP 5xx", "http_4xx": "HTTP 4xx",
+    "throttled": "限流或稍后重试（408/425/429）", "not_envelope": "应答不是文档的报文格式",
     "non_json": "应答不是 JSON", "truncated": "应答被截断", "dropped": "连接被断开",
 })
 FORWARD_REASONS: Mapping[str, str] = MappingProxyType({
-    "unreachable": "省级模块不可达，重试次数用尽", "batch_rejected": "整批被拒收", "province_rejected": "省级拒收",
+    "unreachable": "省级模块不可达，重试次数用尽", "expired": "超过重试期限仍未送达", "http_rejected": "省平台应答 4xx，已暂停",
+    "batch_rejected": "整批被拒收", "province_rejected": "省级拒收",
     "invalid_hop2": "第二跳记录校验失败", "too_large": "记录超过 data 长度上限", "no_answer": "应答中没有该记录",
     "bad_answer": "应答无法识别",
 })

@@ -4,6 +4,7 @@ log like the real one, and counts how often each index was stored as new."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,9 @@ from sandbox.validate import data_length, validator
 @dataclass
 class FakeProvince:
     """Script actions, consumed one per request (then "ok" forever):
-    ok | 500 | nonjson | drop | sleep:<seconds> (answer after storing) | envelope:<code>; `reject`/`warn` name indexes answered -1/0."""
+    ok | 500 | nonjson | drop | sleep:<seconds> (answer after storing) | envelope:<code> |
+    status:<code>[:<Retry-After>] (that HTTP status with a gateway's JSON body, not the envelope);
+    `reject`/`warn` name indexes answered -1/0."""
 
     settings: Settings
     script: list[str] = field(default_factory=list)
@@ -31,9 +34,11 @@ class FakeProvince:
     requests: list[str] = field(default_factory=list)  # msgid of every POST that reached processing
     problems: list[str] = field(default_factory=list)
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    hits: list[float] = field(default_factory=list)  # time.monotonic() of every POST, whatever the script said
     server: TestServer | None = None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.hits.append(time.monotonic())
         action = self.script.pop(0) if self.script else "ok"
         if action == "500":
             return web.Response(status=500, text="Internal Server Error")
@@ -43,6 +48,10 @@ class FakeProvince:
             assert request.transport is not None
             request.transport.abort()
             return web.Response()
+        if action.startswith("status:"):
+            _, code, *after = action.split(":")
+            headers = {"Retry-After": after[0]} if after else {}
+            return web.json_response({"error": f"gateway says {code}"}, status=int(code), headers=headers)
         if action.startswith("envelope:"):
             return web.json_response({"code": int(action.split(":")[1]), "type": "error",
                                       "message": "密钥值 key 与交易机构不匹配", "data": []})

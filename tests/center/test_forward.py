@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from datetime import datetime, timedelta
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -51,12 +52,13 @@ async def summary(client: TestClient) -> dict[str, Any]:
     return result
 
 
-async def settled(client: TestClient, timeout: float = 15.0) -> dict[str, Any]:
-    """The summary once nothing is pending or being sent any more."""
+async def settled(client: TestClient, timeout: float = 15.0,
+                  until: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
+    """The summary once nothing is pending or being sent any more (and `until` holds of it)."""
     deadline = time.monotonic() + timeout
     while True:
         s = await summary(client)
-        if s["stored"] and s["forwardPending"] == 0 and s["forwardSending"] == 0:
+        if s["stored"] and s["forwardPending"] == 0 and s["forwardSending"] == 0 and (until is None or until(s)):
             return s
         assert time.monotonic() < deadline, s
         await asyncio.sleep(0.05)
@@ -68,8 +70,7 @@ async def forward(client: TestClient, index: str) -> dict[str, Any]:
 
 
 def quick(make_settings: Callable[..., Settings], **kw: Any) -> Settings:
-    values: dict[str, Any] = {"retry_base_s": 0.01, "retry_cap_s": 0.05, "send_timeout_s": 2.0,
-                              "retry_max_attempts": 20}
+    values: dict[str, Any] = {"retry_base_s": 0.01, "retry_cap_s": 0.05, "send_timeout_s": 2.0}
     values.update(kw)
     return make_settings(**values)
 
@@ -164,7 +165,7 @@ async def test_timeout_after_the_province_stored_is_answered_by_msgid_replay(mak
 
 
 async def test_province_down_for_a_while_then_up(make_settings: Any) -> None:
-    settings = quick(make_settings, retry_cap_s=0.2, retry_max_attempts=60)
+    settings = quick(make_settings, retry_cap_s=0.2)
     province = FakeProvince(settings)
     try:
         async with running(settings) as client:
@@ -179,21 +180,105 @@ async def test_province_down_for_a_while_then_up(make_settings: Any) -> None:
         await province.stop()
 
 
-async def test_exhausted_attempts_fail_with_a_reason_and_can_be_requeued(make_settings: Any) -> None:
-    settings = quick(make_settings, retry_max_attempts=3)
+async def test_past_the_horizon_batches_expire_with_a_reason_and_can_be_requeued(make_settings: Any) -> None:
+    settings = quick(make_settings, forward_horizon_s=0.6)
     province = FakeProvince(settings)
     try:
         async with running(settings) as client:
             indexes = await ingest(client, settings, range(600, 603))
             s = await settled(client)
-            assert s["forwardFailed"] == {"total": 3, "byReason": {"unreachable": 3}}
+            assert s["forwardFailed"] == {"total": 3, "byReason": {"expired": 3}}
+            assert s["oldestUndelivered"]["reason"] == "expired"
             state = await forward(client, indexes[0])
-            assert state["state"] == "failed" and "转发 3 次均未成功" in state["message"]
+            assert state["state"] == "failed" and state["stateText"] == "转发失败（超过重试期限）"
+            assert "forward_horizon_s" in state["message"]
+            assert state["attempts"] >= 1 and state["lastError"] == state["message"]
+            assert state["firstAttempt"].endswith("+08:00") and state["lastAttempt"].endswith("+08:00")
             await province.start(settings.province_port)
-            resp = await client.post("/api/forward/retry")
+            resp = await client.post("/api/forward/retry?reason=expired")
             assert (await resp.json())["requeued"] == 1
             s = await settled(client)
             assert s["forwarded"] == 3 and all(province.stored[i] == 1 for i in indexes)
+            assert s["oldestUndelivered"] is None
+    finally:
+        await province.stop()
+
+
+async def test_429_with_retry_after_is_honoured_then_delivered(make_settings: Any) -> None:
+    settings = quick(make_settings)
+    province = FakeProvince(settings, script=["status:429:1", "status:503"])
+    await province.start(settings.province_port)
+    try:
+        async with running(settings) as client:
+            indexes = await ingest(client, settings, range(620, 624))
+            s = await settled(client)
+            assert s["forwarded"] == 4 and all(province.stored[i] == 1 for i in indexes)
+            assert province.hits[1] - province.hits[0] >= 0.95  # not before the Retry-After (1 s) asked for
+            state = await forward(client, indexes[0])
+            assert state["attempts"] == 3 and state["httpStatus"] == 200
+    finally:
+        await province.stop()
+
+
+async def test_404_holds_the_batch_until_an_operator_requeues_it(make_settings: Any) -> None:
+    settings = quick(make_settings)
+    province = FakeProvince(settings, script=["status:404"])
+    await province.start(settings.province_port)
+    try:
+        async with running(settings) as client:
+            indexes = await ingest(client, settings, range(640, 643))
+            s = await settled(client)
+            assert s["forwardHeld"] == {"total": 3, "byReason": {"http_rejected": 3}} and s["forwarded"] == 0
+            held = await forward(client, indexes[0])
+            assert held["state"] == "held" and held["httpStatus"] == 404 and "gateway says 404" in held["message"]
+            assert held["reason"] == "http_rejected" and "POST /api/forward/retry" in held["message"]
+            # Every time in China time with its offset, whatever the host's zone (the suite also runs under TZ=UTC).
+            times = [datetime.fromisoformat(held[k]) for k in ("queuedTime", "updatedTime", "firstAttempt")]
+            assert all(t.utcoffset() == timedelta(hours=8) for t in times)
+            assert max(times) - min(times) < timedelta(minutes=5)
+            await asyncio.sleep(0.3)
+            assert len(province.hits) == 1  # held: never resent on its own
+            resp = await client.post("/api/forward/retry?reason=province_rejected")
+            assert resp.status == 400 and "province_rejected" in (await resp.json())["message"]
+            resp = await client.post("/api/forward/retry?reason=held")
+            assert (await resp.json())["requeued"] == 1
+            s = await settled(client)
+            assert s["forwarded"] == 3 and s["forwardHeld"]["total"] == 0
+            assert all(province.stored[i] == 1 for i in indexes)
+    finally:
+        await province.stop()
+
+
+async def test_a_restart_with_another_province_url_resends_held_batches(make_settings: Any) -> None:
+    settings = quick(make_settings)
+    province = FakeProvince(settings, script=["status:404"])
+    await province.start(settings.province_port)
+    try:
+        async with running(settings) as client:
+            indexes = await ingest(client, settings, range(660, 662))
+            assert (await settled(client))["forwardHeld"]["total"] == 2
+        async with running(settings) as client:  # same URL: still held
+            await asyncio.sleep(0.3)
+            assert (await summary(client))["forwardHeld"]["total"] == 2
+        moved = settings.model_copy(update={"province_url": f"http://localhost:{settings.province_port}"
+                                                            "/mie/api/mie/saveExamRpotImgIndx"})
+        async with running(moved) as client:
+            s = await settled(client, until=lambda s: s["forwardHeld"]["total"] == 0)
+            assert s["forwarded"] == 2 and all(province.stored[i] == 1 for i in indexes)
+    finally:
+        await province.stop()
+
+
+async def test_answers_that_are_not_the_envelope_are_retried_not_final(make_settings: Any) -> None:
+    settings = quick(make_settings)
+    province = FakeProvince(settings, script=["status:200", "nonjson"])
+    await province.start(settings.province_port)
+    try:
+        async with running(settings) as client:
+            indexes = await ingest(client, settings, range(680, 682))
+            s = await settled(client)
+            assert s["forwarded"] == 2 and all(province.stored[i] == 1 for i in indexes)
+            assert (await forward(client, indexes[0]))["attempts"] == 3
     finally:
         await province.stop()
 
@@ -227,7 +312,7 @@ async def test_summary_style_answer_applies_to_the_whole_batch(make_settings: An
 
 
 async def test_restart_with_exams_in_the_outbox_delivers_each_once(make_settings: Any) -> None:
-    settings = quick(make_settings, retry_cap_s=0.1, retry_max_attempts=1000)
+    settings = quick(make_settings, retry_cap_s=0.1)
     province = FakeProvince(settings, script=["sleep:0.6"])
     try:
         async with running(settings) as client:

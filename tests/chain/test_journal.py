@@ -107,7 +107,7 @@ async def test_har_export_opens_as_har_and_reads_back(start_sandbox: StartSandbo
 
 
 async def test_a_refused_connection_is_recorded_by_the_sender(start_sandbox: StartSandbox) -> None:
-    sb = await start_sandbox(retry_max_attempts=2)
+    sb = await start_sandbox()
     await sb.stop_role("province")
     await Driver(sb).send(SendStep(count=1))
     journal = sb.journal
@@ -116,6 +116,6 @@ async def test_a_refused_connection_is_recorded_by_the_sender(start_sandbox: Sta
     while await journal.count(hop=2, side="client") < 2:
         assert asyncio.get_running_loop().time() < deadline
         await asyncio.sleep(0.02)
-    rows = await journal.page(hop=2)
-    assert [(r["side"], r["transport"], r["attempt"]) for r in rows] == [
+    rows = await journal.page(hop=2)  # the outbox keeps probing the stopped province: the first two attempts
+    assert [(r["side"], r["transport"], r["attempt"]) for r in rows[:2]] == [
         ("client", "connection", 1), ("client", "connection", 2)]

@@ -76,7 +76,8 @@ async def test_scenario_from_the_api_then_the_list_pages_and_filters(dash: TestC
     state = await data(await dash.get("/api/state"))
     counters = state["counters"]
     assert counters["province"]["indexes"] == 8 and counters["province"]["records"] == {"1": 8, "0": 0, "-1": 2}
-    assert counters["center"]["outbox"] == {"pending": 0, "sending": 0, "done": 8, "failed": 2}
+    assert counters["center"]["outbox"] == {"pending": 0, "sending": 0, "held": 0, "done": 8, "failed": 2,
+                                            "expired": 0}
     assert counters["hospital"]["outcomes"]["ok"] == 1
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from typing import Any
 
 import pytest
@@ -36,7 +38,8 @@ async def test_index_is_fetched_with_its_links_sender_and_record(client: Any, se
     assert (view["infCode"], view["msgid"], view["succFlag"]) == (settings.center.code, msg["msgid"], "1")
     assert view["links"] == {k: rec[k] for k in ("examRpotLinkUrl", "imgInfoLinkUrl", "imgDldLink")}
     assert view["record"] == rec
-    assert len(view["receivedTime"]) == 19
+    # China time with its offset, whatever the host's zone.
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00", view["receivedTime"]), view["receivedTime"]
 
 
 async def test_unknown_index_answers_404_in_the_envelope(client: Any) -> None:

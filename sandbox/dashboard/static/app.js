@@ -24,6 +24,8 @@
       open: "打开", notRunning: "未运行", external: "外部系统",
       sentMessages: "发送报文", answers: "应答", records: "记录", retrying: "重试中 {n}", outbox: "转发队列",
       pending: "待转发 {n}", sending: "转发中 {n}", forwarded: "已转发", forwardFailed: "转发失败", indexes: "已建索引",
+      held: "已暂停 {n}（省平台 4xx，待重新发送）", expired: "超过重试期限 {n}", oldest: "最久未送达 {n}",
+      age_s: "{n} 秒", age_m: "{n} 分钟", age_h: "{n} 小时",
       received: "收到记录", attemptMax: "最多第 {n} 次",
       count: "{n} 条报文", countFiltered: "{n} 条报文（已筛选）", nRecords: "{n} 条",
       lg_ok: "全部成功（succFlag 1）", lg_partial: "部分失败（含 0 或 -1）", lg_failed: "全部失败（-1）",
@@ -75,6 +77,8 @@
       open: "open", notRunning: "not running", external: "external",
       sentMessages: "Messages sent", answers: "Answers", records: "Records", retrying: "retrying {n}", outbox: "Outbox",
       pending: "waiting {n}", sending: "sending {n}", forwarded: "Forwarded", forwardFailed: "Failed", indexes: "Indexes stored",
+      held: "held {n} (province 4xx, awaiting retry)", expired: "expired {n}", oldest: "oldest undelivered {n}",
+      age_s: "{n} s", age_m: "{n} min", age_h: "{n} h",
       received: "Records received", attemptMax: "up to attempt {n}",
       count: "{n} messages", countFiltered: "{n} messages (filtered)", nRecords: "{n} rec.",
       lg_ok: "all saved (succFlag 1)", lg_partial: "partly failed (some 0 or -1)", lg_failed: "all failed (-1)",
@@ -239,10 +243,16 @@
     }
   }
 
+  // China time (UTC+8, no daylight saving) whatever the browser's or the host's zone; the title says so.
   function clock(epochSeconds) {
-    var d = new Date(epochSeconds * 1000);
+    var d = new Date(epochSeconds * 1000 + 8 * 3600 * 1000);
     function two(n) { return (n < 10 ? "0" : "") + n; }
-    return two(d.getHours()) + ":" + two(d.getMinutes()) + ":" + two(d.getSeconds());
+    return two(d.getUTCHours()) + ":" + two(d.getUTCMinutes()) + ":" + two(d.getUTCSeconds());
+  }
+
+  function chinaIso(epochSeconds) {
+    var d = new Date(epochSeconds * 1000 + 8 * 3600 * 1000);
+    return d.toISOString().replace("Z", "+08:00");
   }
 
   function flagsBar(e) {
@@ -270,7 +280,7 @@
       (e.attempt && e.attempt > 1 ? "<span>" + t("attemptN", { n: e.attempt }) + "</span>" : "") +
       "<span>" + t("ms", { n: Math.round(e.duration_ms) }) + "</span>";
     return '<div class="row">' +
-      '<div class="when"><span><b>#' + e.seq + "</b> " + clock(e.started) + "</span>" +
+      '<div class="when"><span title="' + chinaIso(e.started) + '"><b>#' + e.seq + "</b> " + clock(e.started) + " +08:00</span>" +
       (e.step ? '<span title="' + esc(e.step) + '">' + esc(e.step) + "</span>" : "") + "</div>" +
       '<div class="msg hop' + e.hop + " o-" + e.outcome + sel + '" data-seq="' + e.seq + '" data-hop="' + e.hop +
       '" data-outcome="' + e.outcome + '" data-from="' + e.from_role + '" data-to="' + e.to_role + '" title="' + esc(title) + '">' +
@@ -341,6 +351,12 @@
     el.innerHTML = "<h2><span>" + esc(t("role_" + role)) + esc(note) + "</span>" + link + "</h2>" + body;
   }
 
+  function ageText(seconds) {
+    if (seconds < 120) { return t("age_s", { n: seconds }); }
+    if (seconds < 7200) { return t("age_m", { n: Math.round(seconds / 60) }); }
+    return t("age_h", { n: Math.round(seconds / 360) / 10 });
+  }
+
   function renderRoles(s) {
     var c = s.counters;
     roleHead("hospital", s.roles.hospital,
@@ -351,7 +367,9 @@
     roleHead("center", s.roles.center,
       stat(t("received"), flagChips(center.records)) +
       (outbox ? stat(t("outbox"), chip(center.depth, "big") + chip(t("pending", { n: outbox.pending }), "") +
-        chip(t("sending", { n: outbox.sending }), "")) +
+        chip(t("sending", { n: outbox.sending }), "") + (outbox.held ? chip(t("held", { n: outbox.held }), "failed") : "") +
+        (outbox.expired ? chip(t("expired", { n: outbox.expired }), "failed") : "") +
+        (center.oldestAgeSeconds != null && center.depth ? chip(t("oldest", { n: ageText(center.oldestAgeSeconds) }), "retry") : "")) +
         stat(t("forwarded"), chip(outbox.done, "ok") + '<span class="k">' + esc(t("forwardFailed")) + "</span>" + chip(outbox.failed, "failed")) : "") +
       (center.retrying ? stat("", chip(t("retrying", { n: center.retrying }), "retry") +
         (center.maxAttempt ? chip(t("attemptMax", { n: center.maxAttempt }), "retry") : "")) : ""));
