@@ -372,11 +372,7 @@ class Center:
 
     def hop2_record(self, record: dict[str, Any], exam_id: str, study_uid: str | None) -> dict[str, Any]:
         """The hop-2 record of a stored exam, in the order of the hop-2 table."""
-        values = dict(record)
-        if "poscode" not in values and "postcode" in values:  # hop 1 spells it postcode (ERRATA #4)
-            values["poscode"] = values["postcode"]
-        values.update(self.links(exam_id, study_uid), stogInsUscc=self.settings.center.uscc)
-        return {code: values[code] for code in _HOP2_CODES if code in values}
+        return hop2_record(record, self.links(exam_id, study_uid), self.settings.center.uscc)
 
     # ---- status --------------------------------------------------------------------------------
 
@@ -479,6 +475,16 @@ class Center:
             return self.packs.read(row["pdf_pack"], row["pdf_offset"], row["pdf_size"])
         with open(self.pdfs.path(row["pdf_id"]), "rb") as fh:
             return fh.read()
+
+
+def hop2_record(record: dict[str, Any], links: dict[str, str], uscc: str) -> dict[str, Any]:
+    """A validated hop-1 record as hop 2 carries it, in the order of the hop-2 table: the files replaced by
+    the center's three links, its USCC as stogInsUscc, postcode spelt as hop 2 spells it (ERRATA #4)."""
+    values = dict(record)
+    if "poscode" not in values and "postcode" in values:
+        values["poscode"] = values["postcode"]
+    values.update(links, stogInsUscc=uscc)
+    return {code: values[code] for code in _HOP2_CODES if code in values}
 
 
 def now_text() -> str:
