@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from sandbox.common.guard import GuardedSite, runner_options
 from sandbox.config import Settings
 from sandbox.faults.injector import FaultInjector
 from sandbox.faults.middleware import fault_middleware
@@ -160,10 +161,13 @@ class Sandbox:
         if role in self._runners:
             return
         app = self._build(role)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=self.shutdown_timeout)
+        s = self.settings
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=self.shutdown_timeout,
+                               **runner_options(s.request_timeout_s))
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self.settings.host, self.port(role), reuse_address=True)
+            site = GuardedSite(runner, s.host, self.port(role), limit=s.max_connections_per_client,
+                               reuse_address=True)
             await site.start()
         except OSError as exc:
             await runner.cleanup()

@@ -11,7 +11,10 @@ import orjson
 from aiohttp import web
 
 from sandbox.common.envelope import EnvelopeError, envelope_body
+from sandbox.common.guard import BodyTimeout, client_gone, note_aborted, timeout_response
+from sandbox.common.storage import storage_problem
 from sandbox.spec.fields import TRANSACTIONS
+from sandbox.spec.messages import RECEIVER
 from sandbox.spec.variants import INFNO_VARIANTS
 from sandbox.typedefs import PARSED_BODY
 
@@ -111,6 +114,16 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                                            allowed=allowed), status=405)
     except web.HTTPException:
         raise
-    except Exception:
+    except BodyTimeout as exc:
+        return timeout_response(exc.seconds)
+    except Exception as exc:
+        if client_gone(request):  # the client left: its read failed; not the receiver's error
+            note_aborted(request, exc)
+            return json_response(envelope_body("internal"), status=500)  # never sent
+        problem = storage_problem(exc)
+        if problem is not None:
+            log.warning(RECEIVER["storage_failed"].format(method=request.method, path=request.path, detail=problem))
+            error = EnvelopeError("storage_full", detail=problem)
+            return json_response(error.body(), status=error.http_status)
         log.exception("unhandled error on %s %s", request.method, request.path)
         return json_response(envelope_body("internal"), status=500)

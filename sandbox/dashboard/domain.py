@@ -371,7 +371,7 @@ class Dashboard:
         message = parse_json(entry["request"])
         records = message_records(message)
         report = validate_message(message, hop, s.mode, s.index_profile) if isinstance(message, dict) else None
-        refused = entry["outcome"] in ("transport", "rejected")
+        refused = entry["outcome"] in ("transport", "rejected", "aborted")
         got = [None] * len(records) if refused else record_answers(records, entry["response"])
         envelope_problems = [p.as_dict() for p in report.envelope_problems] if report else []
         answer_text = response_message(entry["response"])

@@ -209,6 +209,7 @@ DASHBOARD: Mapping[str, str] = MappingProxyType({
 TRANSPORT_TITLES: Mapping[str, str] = MappingProxyType({
     "timeout": "超时", "connection": "连接失败", "http_5xx": "HTTP 5xx", "http_4xx": "HTTP 4xx",
     "non_json": "应答不是 JSON", "truncated": "应答被截断", "dropped": "连接被断开",
+    "aborted": "客户端中途断开",
 })
 FORWARD_REASONS: Mapping[str, str] = MappingProxyType({
     "unreachable": "省级模块不可达，重试次数用尽", "batch_rejected": "整批被拒收", "province_rejected": "省级拒收",
@@ -234,3 +235,20 @@ QUALITY_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("radiologyNotIndexed", "放射检查未上传", "Radiology not uploaded"),
     ("exposureYuan", "预计减收（元）", "Price-cut exposure (yuan)"),
 )
+
+# What the receivers' guard (sandbox.common.guard), the storage checks and the start-up gate say: log lines
+# and refusals that are not an envelope code.
+RECEIVER: Mapping[str, str] = MappingProxyType({
+    "aborted": "客户端在请求完成前断开：{method} {path}（来自 {client}，{error}），已记入日志为 aborted",
+    "body_timeout": "请求体未在 {seconds:g} 秒内到达：{method} {path}（来自 {client}），应答 408 并关闭连接",
+    "too_many_connections": "来自 {client} 的并发连接已达上限 {limit} 个，新连接应答 503 并关闭",
+    "storage_failed": "存储空间不足或数据目录不可写：{method} {path} 应答 507（{detail}）",
+    "journal_failing": "交互日志写入失败（{detail}），{pending} 条待写，空间恢复后自动补写",
+    "journal_recovered": "交互日志恢复写入，补写 {count} 条",
+    "journal_dropped": "交互日志因磁盘持续不可写丢弃最早的 {count} 条（内存中最多保留 {limit} 条）",
+    "journal_unwritten": "停止时交互日志仍不可写，{count} 条未写入",
+    "not_ready": "沙箱正在启动，各角色尚未就绪，请稍后重试",
+    "stopping": "沙箱正在停止，不再接受控制请求",
+    "unwritable": "数据目录 {path} 不可写（{error}），请检查磁盘空间与权限，或用 --data-dir 指定其他目录",
+    "orphans_removed": "共享中心启动：删除 {count} 个未提交请求遗留的文件（{size:.1f} MB）",
+})
