@@ -18,7 +18,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from aiohttp import web
@@ -57,11 +57,10 @@ def _peer(request: web.BaseRequest) -> str:
     return request.remote or "?"
 
 
-def note_aborted(request: web.BaseRequest, exc: BaseException) -> None:
+def note_aborted(request: web.BaseRequest) -> None:
     """One info line for a request its client abandoned; the journal records it as `aborted`."""
     request[ABORTED] = True
-    log.info(RECEIVER["aborted"].format(method=request.method, path=request.path, client=_peer(request),
-                                        error=type(exc).__name__))
+    log.info(RECEIVER["aborted"].format(method=request.method, path=request.path, client=_peer(request)))
 
 
 def guard_middleware(timeout_s: float) -> Any:
@@ -78,11 +77,11 @@ def guard_middleware(timeout_s: float) -> Any:
             response = timeout_response(timeout_s)
         except web.HTTPException:
             raise
-        except Exception as exc:
+        except Exception:
             if not client_gone(request):
                 raise
             if not request.get(ABORTED):
-                note_aborted(request, exc)
+                note_aborted(request)
             return web.Response(status=400)  # never sent: nobody is listening
         finally:
             if timer is not None:
@@ -133,9 +132,9 @@ class _Limited(asyncio.Protocol):
         counts = self.site.connections
         if counts[client] >= self.site.limit:
             log.info(RECEIVER["too_many_connections"].format(client=client, limit=self.site.limit))
-            assert isinstance(transport, asyncio.WriteTransport)
-            transport.write(_refusal(client, self.site.limit))
-            transport.close()
+            writer = cast(asyncio.WriteTransport, transport)  # uvloop's transports do not subclass asyncio's
+            writer.write(_refusal(client, self.site.limit))
+            writer.close()
             return
         counts[client] += 1
         self.client = client

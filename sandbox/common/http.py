@@ -118,7 +118,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return timeout_response(exc.seconds)
     except Exception as exc:
         if client_gone(request):  # the client left: its read failed; not the receiver's error
-            note_aborted(request, exc)
+            note_aborted(request)
             return json_response(envelope_body("internal"), status=500)  # never sent
         problem = storage_problem(exc)
         if problem is not None:

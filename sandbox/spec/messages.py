@@ -239,7 +239,7 @@ QUALITY_COLUMNS: tuple[tuple[str, str, str], ...] = (
 # What the receivers' guard (sandbox.common.guard), the storage checks and the start-up gate say: log lines
 # and refusals that are not an envelope code.
 RECEIVER: Mapping[str, str] = MappingProxyType({
-    "aborted": "客户端在请求完成前断开：{method} {path}（来自 {client}，{error}），已记入日志为 aborted",
+    "aborted": "客户端在请求完成前断开：{method} {path}（来自 {client}），已记入日志为 aborted",
     "body_timeout": "请求体未在 {seconds:g} 秒内到达：{method} {path}（来自 {client}），应答 408 并关闭连接",
     "too_many_connections": "来自 {client} 的并发连接已达上限 {limit} 个，新连接应答 503 并关闭",
     "storage_failed": "存储空间不足或数据目录不可写：{method} {path} 应答 507（{detail}）",

@@ -32,9 +32,9 @@ class Served:
         return f"http://127.0.0.1:{self.ports[role]}"
 
 
-def start_serve(data: Path, ports: dict[str, int]) -> Served:
-    """Start `sandbox serve` and read its banner."""
-    args = [sys.executable, "-m", "sandbox", "serve", "--data-dir", str(data)]
+def start_serve(data: Path, ports: dict[str, int], *extra: str) -> Served:
+    """Start `sandbox serve` (with `extra` arguments) and read its banner."""
+    args = [sys.executable, "-m", "sandbox", "serve", "--data-dir", str(data), *extra]
     for role, port in ports.items():
         args += [f"--{role}-port", str(port)]
     t0 = time.perf_counter()
