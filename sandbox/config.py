@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from sandbox.common.jsondepth import DEFAULT_DEPTH
 from sandbox.spec.checksums import uscc_check_char
 from sandbox.spec.index_profiles import DEFAULT_PROFILE, PROFILES
 from sandbox.validate import Mode
@@ -86,7 +87,7 @@ class Settings(BaseModel):
     # Connections one client address may hold open at once on one port; more are answered 503 and closed.
     max_connections_per_client: int = Field(default=256, ge=1)
     # JSON nested deeper than this (arrays and objects) is refused whole (envelope code 1005).
-    max_json_depth: int = Field(default=64, ge=2)
+    max_json_depth: int = Field(default=DEFAULT_DEPTH, ge=2)
     allowed_fetch_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1")
     fetch_timeout_s: float = 10.0
     fetch_max_bytes: int = 256 * 1024 * 1024

@@ -12,11 +12,12 @@ from aiohttp import web
 
 from sandbox.common.envelope import EnvelopeError, envelope_body
 from sandbox.common.guard import BodyTimeout, client_gone, note_aborted, timeout_response
+from sandbox.common.jsondepth import too_deep
 from sandbox.common.storage import storage_problem
 from sandbox.spec.fields import TRANSACTIONS
 from sandbox.spec.messages import RECEIVER
 from sandbox.spec.variants import INFNO_VARIANTS
-from sandbox.typedefs import PARSED_BODY
+from sandbox.typedefs import PARSED_BODY, SETTINGS
 
 log = logging.getLogger("sandbox")
 
@@ -38,6 +39,7 @@ async def read_json(request: web.Request) -> Any:
     if request.content_type != JSON_CONTENT_TYPE:
         raise EnvelopeError("bad_content_type", got=request.headers.get("Content-Type", ""))
     limit = request.client_max_size
+    depth = request.app[SETTINGS].max_json_depth
     if request.content_length is not None and request.content_length > limit:
         raise EnvelopeError("body_too_large", limit=limit)
     try:
@@ -55,7 +57,11 @@ async def read_json(request: web.Request) -> Any:
             raw.decode("utf-8")
         except UnicodeDecodeError:
             raise EnvelopeError("bad_encoding") from exc
+        if "depth limit" in exc.msg:  # deeper than orjson's own bound (1024 levels)
+            raise EnvelopeError("too_deep", limit=depth) from exc
         raise EnvelopeError("bad_json", detail=f"第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}") from exc
+    if too_deep(raw, message, depth):
+        raise EnvelopeError("too_deep", limit=depth)
     request[PARSED_BODY] = message
     return message
 

@@ -34,7 +34,7 @@ from sandbox.dashboard.records import (
     response_message,
 )
 from sandbox.journal.entry import OUTCOMES
-from sandbox.journal.mask import mask_message
+from sandbox.journal.mask import mask_message, mask_text
 from sandbox.scenario.checks import expectation_text
 from sandbox.scenario.runner import describe_step
 from sandbox.spec.fields import URL_PREFIX
@@ -511,6 +511,9 @@ def _masked(view: dict[str, Any]) -> dict[str, Any]:
     request = view["request"]
     if isinstance(request, dict):
         request = mask_message(request, seen)
+    elif isinstance(request, str):  # not JSON, or nested too deep to be shown as a tree
+        request = mask_text(request, seen)
+        view = {**view, "request": request}
     if not seen:
         return view
     originals = sorted(seen, key=len, reverse=True)
