@@ -9,6 +9,7 @@ replaced, in the request and in the response alike.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -107,6 +108,20 @@ def _replace_all(text: str, seen: dict[str, str]) -> str:
     return text
 
 
+# `"field": "value"` in a text that cannot be parsed, for every masked field and the envelope's key.
+_FIELD_IN_TEXT = re.compile(r'("\s*(' + "|".join(map(re.escape, [*MASKS, "key"])) + r')\s*"\s*:\s*")((?:[^"\\]|\\.)*)"')
+
+
+def _mask_match(match: re.Match[str], seen: dict[str, str]) -> str:
+    value = match.group(3).strip()
+    if not value:
+        return match.group(0)
+    masked = _ends(4, 0)(value) if match.group(2) == "key" else MASKS[match.group(2)](value)
+    if len(value) >= EMBEDDED_MIN and match.group(2) != "key":
+        seen[value] = masked
+    return f'{match.group(1)}{masked}"'
+
+
 def mask_text(text: str, seen: dict[str, str]) -> str:
     """A request body's text with personal data masked; `seen` collects the replacements made.
 
@@ -114,8 +129,8 @@ def mask_text(text: str, seen: dict[str, str]) -> str:
     replaced in the text as it stands, quotes included."""
     try:
         message = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return _replace_all(text, seen)
+    except orjson.JSONDecodeError:  # not JSON, or nested past what orjson parses (1024 levels)
+        return _replace_all(_FIELD_IN_TEXT.sub(lambda m: _mask_match(m, seen), text), seen)
     values: dict[str, str] = {}
     masked = mask_message(message, seen, values)
     try:

@@ -143,3 +143,44 @@ async def test_a_client_leaving_mid_body_is_journaled_aborted_without_a_tracebac
     _, err = stop_serve(guarded)
     assert "Traceback" not in err and "ConnectionResetError" not in err
     assert err.count("客户端在请求完成前断开") == 1
+
+
+def _deep_message(served: Served, depth: int) -> bytes:
+    """The first message with a wrong key and an array nested `depth` levels deep beside its records."""
+    message = json.loads(served.data.joinpath("first-message.json").read_text(encoding="utf-8"))
+    message["key"] = "WRONG"
+    text = json.dumps(message, ensure_ascii=False)
+    return (text[:-1] + ', "nested": ' + "[" * depth + "]" * depth + "}").encode()
+
+
+async def test_deep_nesting_is_refused_and_the_journal_still_exports_and_shows_it(guarded: Served) -> None:
+    url = guarded.url("center") + HOP1.path
+    async with aiohttp.ClientSession() as s:
+        for depth in (300, 2000):  # past orjson's serialiser (254) and past its parser (1024)
+            async with s.post(url, data=_deep_message(guarded, depth),
+                              headers={"Content-Type": "application/json"}) as r:
+                body = await r.json()
+            assert body["code"] == ENVELOPE_CODES["too_deep"].code and "64 层" in body["message"], body
+        journal = guarded.url("hospital") + "/_sandbox/journal?hop=1"
+        async with s.get(journal) as r:
+            entries = (await r.json())["data"]
+        assert [e["code"] for e in entries] == [1005, 1005]
+        for entry in entries:  # the dashboard answers JSON, masked by default, the body kept as text
+            async with s.get(f"{guarded.url('dashboard')}/api/exchanges/{entry['seq']}") as r:
+                assert r.status == 200 and r.content_type == "application/json"
+                view = (await r.json())["data"]
+            assert isinstance(view["request"], str) and "[[[[" in view["request"]
+            assert "WRONG" not in view["request"] and '"key":"WRON' in view["request"].replace(" ", "")
+    for fmt in ("jsonl", "har"):
+        out = guarded.data.parent / f"journal.{fmt}"
+        done = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "sandbox", "journal", "export", "--format", fmt,
+                             "--data-dir", str(guarded.data), "--out", str(out)],
+            cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+        text = out.read_text(encoding="utf-8")
+        rows = [json.loads(line) for line in text.splitlines()] if fmt == "jsonl" else \
+            json.loads(text)["log"]["entries"]
+        assert len(rows) == 2
+        requests = [r["request"] if fmt == "jsonl" else r["request"]["postData"]["text"] for r in rows]
+        assert all("[" * 300 in t and "WRONG" not in t for t in requests)
