@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
@@ -98,10 +99,12 @@ class Database:
             conn = self.conn
             try:
                 yield conn
+                await conn.commit()
             except BaseException:
-                await conn.rollback()
+                # A failed COMMIT (disk full) leaves the transaction open: end it, or every later BEGIN fails.
+                with contextlib.suppress(sqlite3.Error):
+                    await conn.rollback()
                 raise
-            await conn.commit()
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn(connection)` as one transaction in the database thread, in a single hop: committed when
@@ -139,10 +142,12 @@ def _in_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection],
     conn.execute("BEGIN IMMEDIATE")
     try:
         result = fn(conn)
+        conn.commit()
     except BaseException:
-        conn.rollback()
+        # A failed COMMIT (disk full) leaves the transaction open: end it, or every later BEGIN fails.
+        with contextlib.suppress(sqlite3.Error):
+            conn.rollback()
         raise
-    conn.commit()
     return result
 
 

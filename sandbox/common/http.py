@@ -24,10 +24,11 @@ log = logging.getLogger("sandbox")
 JSON_CONTENT_TYPE = "application/json"
 
 
-def json_response(body: Any, status: int = 200) -> web.Response:
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
         body=orjson.dumps(body),
         status=status,
+        headers=headers,
         content_type=JSON_CONTENT_TYPE,
         charset="utf-8",
     )

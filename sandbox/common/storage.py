@@ -37,7 +37,6 @@ def check_writable(folder: Path) -> None:
     fd, name = tempfile.mkstemp(prefix=".probe-", dir=folder)
     try:
         os.write(fd, b"\0" * 4096)
-        os.fsync(fd)
     finally:
         os.close(fd)
         os.unlink(name)

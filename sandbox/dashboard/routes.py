@@ -10,10 +10,11 @@ from aiohttp import web
 
 from sandbox.common.http import Handler, json_response, read_json_object
 from sandbox.control.domain import ControlError
+from sandbox.control.routes import check_ready
 from sandbox.dashboard.domain import Client, Dashboard, DashboardError
 from sandbox.journal.entry import OUTCOMES
 from sandbox.spec.messages import DASHBOARD as WORDS
-from sandbox.typedefs import DASHBOARD
+from sandbox.typedefs import DASHBOARD, SANDBOX
 
 STATIC = Path(__file__).parent / "static"
 KEEPALIVE_S = 15.0
@@ -34,10 +35,11 @@ def _ok(data: Any, message: str = WORDS["ok"]) -> web.Response:
 async def dashboard_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refusals of the dashboard and of the control plane it drives, as a JSON envelope with a Chinese message."""
     try:
+        check_ready(request.app[SANDBOX])
         return await handler(request)
     except (DashboardError, ControlError) as exc:
         return json_response({"code": exc.status, "type": "error", "message": str(exc), "data": None},
-                             status=exc.status)
+                             status=exc.status, headers={"Retry-After": "1"} if exc.status == 503 else None)
 
 
 def _int(request: web.Request, name: str, default: int) -> int:
