@@ -30,6 +30,7 @@ async def _center(app: web.Application) -> AsyncIterator[None]:
     await store.open()
     center = Center(settings, store, root)
     await asyncio.to_thread(center.open)
+    await center.remove_orphans()
     app[CENTER] = center
     try:
         yield

@@ -131,6 +131,8 @@ def classify(entry: Entry, status: int | None, text: str | None, transport: str 
             answer = None
     if status is not None and status >= 500:
         entry.outcome, entry.transport = "transport", "http_5xx"
+        if isinstance(answer, dict) and isinstance(answer.get("code"), int):
+            entry.code = answer["code"]  # e.g. 1090, storage full: a reason worth keeping
         return
     if not isinstance(answer, dict):
         entry.outcome, entry.transport = "transport", "non_json"
