@@ -203,6 +203,8 @@ DASHBOARD: Mapping[str, str] = MappingProxyType({
     "ok": "成功",
     "port_taken": "看板无法监听 {host}:{port}：{error}（端口被占用？可用 --dashboard-port 换一个）",
     "not_started": "{reason}；本次不启动培训看板，三个角色照常运行",
+    "internal": "看板内部错误，请稍后重试（详情见 sandbox serve 的日志）",
+    "storage": "存储空间不足或数据目录不可写（{detail}），请稍后重试",
 })
 
 # Transport failures (journal `transport`) and the center's forwarding failure reasons, in Chinese.
