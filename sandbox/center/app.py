@@ -28,14 +28,16 @@ async def _center(app: web.Application) -> AsyncIterator[None]:
     root = settings.data_dir / FILES_DIR
     store = CenterStore(settings.data_dir / DB_FILE, settings.db_synchronous)
     await store.open()
-    center = Center(settings, store, root)
-    await asyncio.to_thread(center.open)
-    await center.remove_orphans()
-    app[CENTER] = center
     try:
-        yield
+        center = Center(settings, store, root)
+        try:
+            await asyncio.to_thread(center.open)  # fails on a read-only or full disk: close what is open
+            await center.remove_orphans()
+            app[CENTER] = center
+            yield
+        finally:
+            await center.files.close()
     finally:
-        await center.files.close()
         await store.close()
 
 

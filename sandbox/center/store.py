@@ -179,7 +179,11 @@ class CenterStore:
 
     async def open(self) -> None:
         await self.db.open()
-        await self.reader.open()
+        try:
+            await self.reader.open()
+        except BaseException:
+            await self.db.close()
+            raise
 
     async def close(self) -> None:
         await self.reader.close()

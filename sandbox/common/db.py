@@ -73,19 +73,28 @@ class Database:
         return self._conn
 
     async def open(self) -> None:
+        """Open (creating the file and schema); on failure nothing stays open (the connection's thread would
+        otherwise keep the process from exiting)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = await aiosqlite.connect(self.path)
-        self._conn.row_factory = aiosqlite.Row
+        try:
+            await self._setup(self._conn)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _setup(self, conn: aiosqlite.Connection) -> None:
+        conn.row_factory = aiosqlite.Row
         if self.read_only:
-            await self._conn.execute("PRAGMA query_only=ON")
+            await conn.execute("PRAGMA query_only=ON")
             return
         if self.page_size is not None:
-            await self._conn.execute(f"PRAGMA page_size={int(self.page_size)}")
-        await self._conn.execute("PRAGMA journal_mode=WAL")
-        await self._conn.execute(f"PRAGMA synchronous={self.synchronous}")
-        await self._conn.execute("PRAGMA foreign_keys=ON")
-        await self._conn.executescript(self.schema)
-        await self._conn.commit()
+            await conn.execute(f"PRAGMA page_size={int(self.page_size)}")
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        await conn.execute("PRAGMA foreign_keys=ON")
+        await conn.executescript(self.schema)
+        await conn.commit()
 
     async def close(self) -> None:
         if self._conn is not None:

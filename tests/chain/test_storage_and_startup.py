@@ -107,14 +107,17 @@ async def test_disk_full_is_507_the_journal_writes_again_once_freed_and_sigterm_
             kill(served)
 
 
-def test_a_read_only_data_folder_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    with tmpfs(tmp_path / "ro", "ro", "size=1m") as folder:
+@pytest.mark.parametrize("read_only", ["data", "data/center"])
+def test_a_read_only_data_folder_is_one_line_and_exit_2(tmp_path: Path, read_only: str) -> None:
+    """The whole data folder read-only, or only the center's folder in it (found while the roles start)."""
+    data = tmp_path / "data"
+    with tmpfs(tmp_path / read_only, "ro", "size=1m"):
         ports = [f"--{r}-port={free_port()}" for r in ROLES]
-        done = subprocess.run([sys.executable, "-m", "sandbox", "serve", "--data-dir", str(folder / "data"), *ports],
-                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+        done = subprocess.run([sys.executable, "-m", "sandbox", "serve", "--data-dir", str(data), *ports],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)  # no hang
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        f"sandbox serve: 数据目录 {folder / 'data'} 不可写（文件系统只读），请检查磁盘空间与权限，或用 --data-dir 指定其他目录"]
+        f"sandbox serve: 数据目录 {data} 不可写（文件系统只读），请检查磁盘空间与权限，或用 --data-dir 指定其他目录"]
 
 
 async def test_control_calls_during_start_up_answer_503_or_succeed_and_never_crash(tmp_path: Path) -> None:
