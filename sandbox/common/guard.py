@@ -64,7 +64,8 @@ def note_aborted(request: web.BaseRequest) -> None:
 
 
 def guard_middleware(timeout_s: float) -> Any:
-    """The outermost middleware of a receiver: the body deadline, and clients that disconnect."""
+    """A receiver's first middleware (the sandbox's journal and fault middlewares wrap it): the body
+    deadline, and clients that disconnect."""
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
