@@ -96,7 +96,10 @@ class ControlPlane:
             "run": self.run,
         }
         if sb.journal is not None:
-            out["journal"] = await sb.journal.stats()
+            # writeError: why writing the journal fails now (disk full …), None when it does not; pending
+            # entries are kept in memory and written once it works again, `dropped` beyond what memory keeps.
+            out["journal"] = {**await sb.journal.stats(), "writeError": sb.journal.failing,
+                              "dropped": sb.journal.dropped}
         return out
 
     async def _reconfigure(self, keep: str | None, **updates: Any) -> None:

@@ -88,12 +88,15 @@ async def test_disk_full_is_507_the_journal_writes_again_once_freed_and_sigterm_
                 assert status == 507 and body["code"] == ENVELOPE_CODES["storage_full"].code
                 assert body["message"].startswith("存储空间不足") and body["data"] == []
                 async with s.get(served.url("hospital") + "/_sandbox/") as r:
-                    assert r.status == 200  # the control plane keeps answering
+                    assert r.status == 200  # the control plane keeps answering, and says why the journal waits
+                    assert (await r.json())["data"]["journal"]["writeError"] == "磁盘已满"
                 filler.unlink()
                 deadline = time.monotonic() + WAIT_S  # the journal's writer catches up by itself
                 while not any(e["status"] == 507 for e in await journal(s, served)):
                     assert time.monotonic() < deadline, "the journal never wrote the refused exchange"
                     await asyncio.sleep(0.2)
+                async with s.get(served.url("hospital") + "/_sandbox/") as r:
+                    assert (await r.json())["data"]["journal"]["writeError"] is None
                 status, body = await post_hop1(s, served, fresh_message(served, 1))  # the same message again
                 assert status == 200 and body["data"][0]["succFlag"] in ("1", "0"), body
                 entries = await journal(s, served)
