@@ -19,11 +19,14 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from sandbox.common.guard import GuardedSite, runner_options
+from sandbox.common.storage import check_writable, storage_problem
 from sandbox.config import Settings
 from sandbox.faults.injector import FaultInjector
 from sandbox.faults.middleware import fault_middleware
 from sandbox.journal.middleware import journal_middleware
 from sandbox.journal.store import Journal
+from sandbox.spec.messages import RECEIVER
 from sandbox.typedefs import CENTER, FAULTS, HOSPITAL, JOURNAL, PROVINCE, SANDBOX
 
 ROLES = ("hospital", "center", "province")
@@ -90,6 +93,10 @@ class Sandbox:
         self.control: Any = None  # the control plane (sandbox.control.domain), made by its first request
         self._runners: dict[str, web.AppRunner] = {}
         self._lock = asyncio.Lock()
+        # The control plane and the dashboard answer 503 until every role has started (and serve's own
+        # start-up work is done), and again once stopping has begun.
+        self.ready = False
+        self.stopping = False
         if self.journal is not None:
             self.journal.is_local = self.is_local
 
@@ -132,15 +139,33 @@ class Sandbox:
 
     # ---- life cycle ------------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Open the journal and start every role, all at once (a sender retries until its peer listens)."""
-        if self.journal is not None:
-            await self.journal.open()
+    async def start(self, *, ready: bool = True) -> None:
+        """Open the journal and start every role, all at once (a sender retries until its peer listens).
+
+        An unwritable data folder (read-only, full, no permission) is a SandboxError naming it. `ready=False`
+        leaves the control plane answering 503 until the caller sets `ready` (serve's own start-up work)."""
+        data = self.settings.data_dir
+        try:
+            await asyncio.to_thread(check_writable, data)
+            if self.journal is not None:
+                await self.journal.open()
+        except Exception as exc:
+            if self.journal is not None:
+                await self.journal.close()
+            raise self._unwritable(exc) from exc
         results = await asyncio.gather(*(self.start_role(r) for r in self.roles), return_exceptions=True)
         failure = next((r for r in results if isinstance(r, BaseException)), None)
         if failure is not None:
             await self.stop()
-            raise failure
+            raise self._unwritable(failure) from failure
+        self.ready = ready
+
+    def _unwritable(self, exc: BaseException) -> BaseException:
+        """A storage failure as one Chinese line naming the data folder; any other error as it is."""
+        problem = storage_problem(exc)
+        if problem is None:
+            return exc
+        return SandboxError(RECEIVER["unwritable"].format(path=self.settings.data_dir, error=problem))
 
     async def stop(self) -> None:
         """Stop the senders first (hospital, then center), then the province; then close the journal.
@@ -148,6 +173,8 @@ class Sandbox:
         Each role's cleanup persists its in-flight work: the center's outbox lives in its database, a batch
         being sent keeps its msgid and attempt count and is resent unchanged after a restart.
         """
+        self.ready = False
+        self.stopping = True
         if self.control is not None:
             await self.control.close()
         for role in self.roles:
@@ -160,10 +187,13 @@ class Sandbox:
         if role in self._runners:
             return
         app = self._build(role)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=self.shutdown_timeout)
+        s = self.settings
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=self.shutdown_timeout,
+                               **runner_options(s.request_timeout_s))
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self.settings.host, self.port(role), reuse_address=True)
+            site = GuardedSite(runner, s.host, self.port(role), limit=s.max_connections_per_client,
+                               reuse_address=True)
             await site.start()
         except OSError as exc:
             await runner.cleanup()

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from sandbox.common.jsondepth import DEFAULT_DEPTH
 from sandbox.spec.checksums import uscc_check_char
 from sandbox.spec.index_profiles import DEFAULT_PROFILE, PROFILES
 from sandbox.validate import Mode
@@ -79,6 +80,14 @@ class Settings(BaseModel):
     # NORMAL survives a process crash (WAL); FULL also survives power loss, at the cost of an fsync per commit.
     db_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
     max_body_bytes: int = 4 * 1024 * 1024
+    # Receivers (every role, the dashboard, the control plane): a request's headers must arrive within this
+    # many seconds of the connection opening (or of the previous answer on a kept-alive connection), and its
+    # body within as many again once the headers are in; a slower client gets HTTP 408 and is disconnected.
+    request_timeout_s: float = Field(default=30.0, gt=0)
+    # Connections one client address may hold open at once on one port; more are answered 503 and closed.
+    max_connections_per_client: int = Field(default=256, ge=1)
+    # JSON nested deeper than this (arrays and objects) is refused whole (envelope code 1005).
+    max_json_depth: int = Field(default=DEFAULT_DEPTH, ge=2)
     allowed_fetch_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1")
     fetch_timeout_s: float = 10.0
     fetch_max_bytes: int = 256 * 1024 * 1024

@@ -200,8 +200,11 @@ def receive_path(hop: int) -> dict[str, Any]:
             "responses": {
                 "200": {"description": "已处理（code 为 0/-1 时 data 为逐条结果；其余 code 为报文级错误）",
                         "content": {"application/json": {"schema": _ref("BatchAnswer")}}},
+                "408": error_response("请求体未在 request_timeout_s 秒内到齐（code 1006）"),
                 "413": error_response("请求体超过上限"),
                 "415": error_response("请求类型不是 application/json"),
+                "503": error_response("同一客户端地址的并发连接超过上限（code 1007）"),
+                "507": error_response("存储空间不足或数据目录不可写，未保存，可原样重发（code 1090）"),
             },
         }
     }

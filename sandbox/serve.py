@@ -55,7 +55,7 @@ async def serve(settings: Settings, options: ServeOptions, out: TextIO = sys.std
     t0 = started if started is not None else time.perf_counter()
     stop = stop or _signal_event()
     sandbox = Sandbox(settings, options.roles)
-    await sandbox.start()
+    await sandbox.start(ready=False)  # the control plane answers 503 until the banner is printed
     control = sandbox.control = ControlPlane(sandbox)
     background: list[asyncio.Task[Any]] = []
     dashboard: DashboardServer | None = None
@@ -67,6 +67,7 @@ async def serve(settings: Settings, options: ServeOptions, out: TextIO = sys.std
             await first.prepare()  # its files are served before anyone can copy the curl
         if options.scenario:
             print(await control.load_scenario(options.scenario), file=out)
+        sandbox.ready = True
         elapsed = since_process_start() if started is None else None
         print(banner(sandbox, first, elapsed if elapsed is not None else time.perf_counter() - t0, options,
                      dashboard.url if dashboard is not None else None), file=out, flush=True)

@@ -28,3 +28,7 @@ FAULT_EFFECT: web.RequestKey[tuple[str, bytes]] = web.RequestKey("fault_effect",
 # Per request, set by read_json: the body as parsed, so the journal need not parse a 40000-character
 # message a second time.
 PARSED_BODY: web.RequestKey[Any] = web.RequestKey("parsed_body", object)
+# Per request, set by sandbox.common.guard: the client went away before the answer (journal outcome
+# `aborted`), or the body did not arrive within the request timeout (answered 408).
+ABORTED: web.RequestKey[bool] = web.RequestKey("aborted", bool)
+TIMED_OUT: web.RequestKey[bool] = web.RequestKey("timed_out", bool)

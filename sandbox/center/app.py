@@ -15,6 +15,7 @@ from sandbox.center.forwarder import Forwarder
 from sandbox.center.routes import setup_routes
 from sandbox.center.scp import StorageSCP
 from sandbox.center.store import CenterStore
+from sandbox.common.guard import guard_middleware
 from sandbox.common.http import error_middleware
 from sandbox.config import Settings
 from sandbox.spec.fields import HOP2
@@ -27,13 +28,16 @@ async def _center(app: web.Application) -> AsyncIterator[None]:
     root = settings.data_dir / FILES_DIR
     store = CenterStore(settings.data_dir / DB_FILE, settings.db_synchronous)
     await store.open()
-    center = Center(settings, store, root)
-    await asyncio.to_thread(center.open)
-    app[CENTER] = center
     try:
-        yield
+        center = Center(settings, store, root)
+        try:
+            await asyncio.to_thread(center.open)  # fails on a read-only or full disk: close what is open
+            await center.remove_orphans()
+            app[CENTER] = center
+            yield
+        finally:
+            await center.files.close()
     finally:
-        await center.files.close()
         await store.close()
 
 
@@ -78,7 +82,7 @@ def province_endpoint(settings: Settings) -> str:
 
 def create_app(settings: Settings) -> web.Application:
     """The 地方影像云数据共享中心 emulator, served on settings.center_port."""
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[error_middleware])
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[guard_middleware(settings.request_timeout_s), error_middleware])
     app[SETTINGS] = settings
     app.cleanup_ctx.extend([_center, _http_client, _storage_scp, _forwarder])
     setup_routes(app)

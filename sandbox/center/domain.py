@@ -23,8 +23,10 @@ The answer per record (decided inside the transaction, after instances already s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import os
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -46,7 +48,7 @@ from sandbox.config import Settings
 from sandbox.spec.codes import SuccFlag
 from sandbox.spec.fields import HOP2
 from sandbox.spec.formats import CHINA_TIME, DATETIME_FORMAT, URL_RE, china_iso, china_text
-from sandbox.spec.messages import CENTER, RESULTS
+from sandbox.spec.messages import CENTER, RECEIVER, RESULTS
 from sandbox.validate import Mode
 
 log = logging.getLogger("sandbox.center")
@@ -329,6 +331,17 @@ class Center:
         for leftover in self.tmp.glob("*.part"):
             leftover.unlink(missing_ok=True)
 
+    async def remove_orphans(self) -> int:
+        """Remove the files of hop-1 requests that never committed (the process was killed between writing
+        them and committing): no row refers to them. Run at start, before anything is received; returns how
+        many were removed (logged with their size)."""
+        pdfs, dicoms, packs = await self.store.all_file_ids()
+        stores = [(self.pdfs, set(pdfs)), (self.dicoms, set(dicoms)), (self.packs.files, set(packs))]
+        count, size = await asyncio.to_thread(_remove_unreferenced, stores)
+        if count:
+            log.info(RECEIVER["orphans_removed"].format(count=count, size=size / 1e6))
+        return count
+
     # ---- hop 1 ---------------------------------------------------------------------------------
 
     async def receive(self, message: Any) -> dict[str, Any]:
@@ -485,6 +498,26 @@ def hop2_record(record: dict[str, Any], links: dict[str, str], uscc: str) -> dic
         values["poscode"] = values["postcode"]
     values.update(links, stogInsUscc=uscc)
     return {code: values[code] for code in _HOP2_CODES if code in values}
+
+
+def _remove_unreferenced(stores: list[tuple[FileStore, set[str]]]) -> tuple[int, int]:
+    """Remove every file of the stores whose id is not in its set; (files removed, bytes freed)."""
+    count = size = 0
+    for store, referenced in stores:
+        if not store.root.is_dir():
+            continue
+        for folder in os.scandir(store.root):
+            if not folder.is_dir():
+                continue
+            for entry in os.scandir(folder.path):
+                name = entry.name
+                if not name.endswith(store.suffix) or name[:-len(store.suffix)] in referenced:
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    size += entry.stat().st_size
+                    os.unlink(entry.path)
+                    count += 1
+    return count, size
 
 
 def now_text() -> str:

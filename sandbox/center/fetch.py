@@ -25,6 +25,7 @@ from typing import Any, cast
 from urllib.parse import quote, urljoin, urlsplit
 
 from sandbox.center.errors import FetchError
+from sandbox.common.storage import storage_problem
 
 SPILL_BYTES = 8 * 1024 * 1024
 MAX_REDIRECTS = 3
@@ -496,6 +497,8 @@ class Fetcher:
                     raise
                 except (ValueError, ConnectionError, OSError) as exc:
                     conn.close()
+                    if storage_problem(exc) is not None:  # our disk, not the sender's file: the message waits
+                        raise
                     if isinstance(exc, ValueError):
                         raise FetchError("fetch_bad_response", url=target.url[:200], detail=str(exc)) from exc
                     raise FetchError("fetch_connect", url=target.url[:200], detail=str(exc)) from exc

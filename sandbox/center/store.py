@@ -201,8 +201,12 @@ class CenterStore:
 
     async def open(self) -> None:
         await self.db.open()
-        await self.db.run(_migrate)
-        await self.reader.open()
+        try:
+            await self.db.run(_migrate)
+            await self.reader.open()
+        except BaseException:
+            await self.db.close()
+            raise
 
     async def close(self) -> None:
         await self.reader.close()

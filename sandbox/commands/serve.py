@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from sandbox.app import ROLES, SandboxError
+from sandbox.common.logs import setup_logging
 from sandbox.common.loop import run as run_loop
 from sandbox.config import load_settings
 from sandbox.spec.index_profiles import PROFILES
@@ -92,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         roles = roles_of(args)
         options = ServeOptions(roles=roles, demo=args.demo, demo_interval=args.demo_interval,
                                demo_batch=args.demo_batch, scenario=args.scenario, dashboard=not args.no_dashboard)
+        setup_logging()
         return run_loop(serve(settings, options))
     except FileNotFoundError as exc:
         print(f"sandbox serve: 配置文件不存在：{exc.filename}", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
@@ -72,19 +73,28 @@ class Database:
         return self._conn
 
     async def open(self) -> None:
+        """Open (creating the file and schema); on failure nothing stays open (the connection's thread would
+        otherwise keep the process from exiting)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = await aiosqlite.connect(self.path)
-        self._conn.row_factory = aiosqlite.Row
+        try:
+            await self._setup(self._conn)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _setup(self, conn: aiosqlite.Connection) -> None:
+        conn.row_factory = aiosqlite.Row
         if self.read_only:
-            await self._conn.execute("PRAGMA query_only=ON")
+            await conn.execute("PRAGMA query_only=ON")
             return
         if self.page_size is not None:
-            await self._conn.execute(f"PRAGMA page_size={int(self.page_size)}")
-        await self._conn.execute("PRAGMA journal_mode=WAL")
-        await self._conn.execute(f"PRAGMA synchronous={self.synchronous}")
-        await self._conn.execute("PRAGMA foreign_keys=ON")
-        await self._conn.executescript(self.schema)
-        await self._conn.commit()
+            await conn.execute(f"PRAGMA page_size={int(self.page_size)}")
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        await conn.execute("PRAGMA foreign_keys=ON")
+        await conn.executescript(self.schema)
+        await conn.commit()
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -98,10 +108,12 @@ class Database:
             conn = self.conn
             try:
                 yield conn
+                await conn.commit()
             except BaseException:
-                await conn.rollback()
+                # A failed COMMIT (disk full) leaves the transaction open: end it, or every later BEGIN fails.
+                with contextlib.suppress(sqlite3.Error):
+                    await conn.rollback()
                 raise
-            await conn.commit()
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn(connection)` as one transaction in the database thread, in a single hop: committed when
@@ -139,10 +151,12 @@ def _in_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection],
     conn.execute("BEGIN IMMEDIATE")
     try:
         result = fn(conn)
+        conn.commit()
     except BaseException:
-        conn.rollback()
+        # A failed COMMIT (disk full) leaves the transaction open: end it, or every later BEGIN fails.
+        with contextlib.suppress(sqlite3.Error):
+            conn.rollback()
         raise
-    conn.commit()
     return result
 
 

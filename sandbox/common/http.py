@@ -11,19 +11,24 @@ import orjson
 from aiohttp import web
 
 from sandbox.common.envelope import EnvelopeError, envelope_body
+from sandbox.common.guard import BodyTimeout, client_gone, note_aborted, timeout_response
+from sandbox.common.jsondepth import too_deep
+from sandbox.common.storage import storage_problem
 from sandbox.spec.fields import TRANSACTIONS
+from sandbox.spec.messages import RECEIVER
 from sandbox.spec.variants import INFNO_VARIANTS
-from sandbox.typedefs import PARSED_BODY
+from sandbox.typedefs import PARSED_BODY, SETTINGS
 
 log = logging.getLogger("sandbox")
 
 JSON_CONTENT_TYPE = "application/json"
 
 
-def json_response(body: Any, status: int = 200) -> web.Response:
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
         body=orjson.dumps(body),
         status=status,
+        headers=headers,
         content_type=JSON_CONTENT_TYPE,
         charset="utf-8",
     )
@@ -35,6 +40,7 @@ async def read_json(request: web.Request) -> Any:
     if request.content_type != JSON_CONTENT_TYPE:
         raise EnvelopeError("bad_content_type", got=request.headers.get("Content-Type", ""))
     limit = request.client_max_size
+    depth = request.app[SETTINGS].max_json_depth
     if request.content_length is not None and request.content_length > limit:
         raise EnvelopeError("body_too_large", limit=limit)
     try:
@@ -52,7 +58,11 @@ async def read_json(request: web.Request) -> Any:
             raw.decode("utf-8")
         except UnicodeDecodeError:
             raise EnvelopeError("bad_encoding") from exc
+        if "depth limit" in exc.msg:  # deeper than orjson's own bound (1024 levels)
+            raise EnvelopeError("too_deep", limit=depth) from exc
         raise EnvelopeError("bad_json", detail=f"第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}") from exc
+    if too_deep(raw, message, depth):
+        raise EnvelopeError("too_deep", limit=depth)
     request[PARSED_BODY] = message
     return message
 
@@ -111,6 +121,16 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                                            allowed=allowed), status=405)
     except web.HTTPException:
         raise
-    except Exception:
+    except BodyTimeout as exc:
+        return timeout_response(exc.seconds)
+    except Exception as exc:
+        if client_gone(request):  # the client left: its read failed; not the receiver's error
+            note_aborted(request)
+            return json_response(envelope_body("internal"), status=500)  # never sent
+        problem = storage_problem(exc)
+        if problem is not None:
+            log.warning(RECEIVER["storage_failed"].format(method=request.method, path=request.path, detail=problem))
+            error = EnvelopeError("storage_full", detail=problem)
+            return json_response(error.body(), status=error.http_status)
         log.exception("unhandled error on %s %s", request.method, request.path)
         return json_response(envelope_body("internal"), status=500)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +47,15 @@ TEXTS: Mapping[str, str] = MappingProxyType({
     "no_journal": "本沙箱未开启日志",
     "not_found": "日志中没有第 {seq} 条交互",
     "invalid": "参数错误：{detail}",
+    "busy": "另一个控制请求正在按新配置重启角色，请稍后重试",
+    "run_broken": "场景「{name}」在步骤 {label} 中断：{error}",
+    "run_broken_step": "未能执行：{error}",
 })
+# How long a reconfiguring control call waits for another one (and its restart) before answering 503; well
+# under the roles' shutdown timeout, so that a call waiting on a role being restarted still gets its answer.
+BUSY_WAIT_S = 3.0
+
+log = logging.getLogger("sandbox.control")
 
 
 class ControlError(Exception):
@@ -69,6 +78,7 @@ class ControlPlane:
         self.restarted = asyncio.Event()  # clear while a deferred restart is due or running
         self.restarted.set()
         self.run: dict[str, Any] | None = None  # the background scenario run: steps and expectation results
+        self._busy = asyncio.Lock()  # held by a reconfiguring call (reset, seed, scenario)
 
     async def state(self) -> dict[str, Any]:
         sb = self.sandbox
@@ -86,7 +96,10 @@ class ControlPlane:
             "run": self.run,
         }
         if sb.journal is not None:
-            out["journal"] = await sb.journal.stats()
+            # writeError: why writing the journal fails now (disk full …), None when it does not; pending
+            # entries are kept in memory and written once it works again, `dropped` beyond what memory keeps.
+            out["journal"] = {**await sb.journal.stats(), "writeError": sb.journal.failing,
+                              "dropped": sb.journal.dropped}
         return out
 
     async def _reconfigure(self, keep: str | None, **updates: Any) -> None:
@@ -112,9 +125,32 @@ class ControlPlane:
         """Wait for a deferred restart to finish."""
         await self.restarted.wait()
 
+    @contextlib.asynccontextmanager
+    async def _exclusive(self) -> AsyncIterator[None]:
+        """One reconfiguring call at a time, after any deferred restart. A call that would wait longer than
+        BUSY_WAIT_S is refused (503): it may be waiting on the very role another call is restarting, whose
+        shutdown would otherwise cut it off without an answer."""
+        try:
+            async with asyncio.timeout(BUSY_WAIT_S):
+                await self._busy.acquire()
+        except TimeoutError:
+            raise ControlError(503, TEXTS["busy"]) from None
+        try:
+            try:
+                async with asyncio.timeout(BUSY_WAIT_S):
+                    await self.settled()
+            except TimeoutError:
+                raise ControlError(503, TEXTS["busy"]) from None
+            yield
+        finally:
+            self._busy.release()
+
     async def reset(self, seed: int | None = None, keep: str | None = None) -> str:
+        async with self._exclusive():
+            return await self._reset(seed, keep)
+
+    async def _reset(self, seed: int | None, keep: str | None) -> str:
         await self._cancel()
-        await self.settled()
         if seed is not None:
             await self._reconfigure(keep, seed=seed)
         await self.sandbox.reset()
@@ -126,13 +162,16 @@ class ControlPlane:
         return TEXTS["reset_seed"].format(seed=seed) if seed is not None else TEXTS["reset"]
 
     async def seed(self, seed: int, keep: str | None = None) -> str:
-        await self.settled()
-        await self._reconfigure(keep, seed=seed)
-        self.driver = Driver(self.sandbox)
-        return TEXTS["seed"].format(seed=seed)
+        async with self._exclusive():
+            await self._reconfigure(keep, seed=seed)
+            self.driver = Driver(self.sandbox)
+            return TEXTS["seed"].format(seed=seed)
 
     async def load_scenario(self, name: str, run: bool = False, keep: str | None = None) -> str:
-        await self.settled()
+        async with self._exclusive():
+            return await self._load_scenario(name, run, keep)
+
+    async def _load_scenario(self, name: str, run: bool, keep: str | None) -> str:
         if self.task is not None and not self.task.done():
             raise ControlError(409, TEXTS["scenario_busy"].format(name=self.run["name"] if self.run else ""))
         try:
@@ -172,9 +211,18 @@ class ControlPlane:
                 except StepFailed as exc:
                     run["steps"].append({"label": label, "error": str(exc)})
                     break
+                except Exception as exc:  # e.g. a role restarted under the run by another control call
+                    log.warning(TEXTS["run_broken"].format(name=scenario.name, label=label, error=exc))
+                    run["steps"].append({"label": label, "error": TEXTS["run_broken_step"].format(error=exc)})
+                    break
                 run["steps"].append({"label": label, "seconds": round(time.perf_counter() - t0, 3)})
             for check in scenario.expect:
-                r = await observe(self.driver, check)
+                try:
+                    r = await observe(self.driver, check)
+                except Exception as exc:
+                    run["expectations"].append({"ok": False, "expectation": str(check),
+                                                "observed": TEXTS["run_broken_step"].format(error=exc)})
+                    continue
                 run["expectations"].append({"ok": r.ok, "expectation": r.text, "observed": r.observed_text})
             run["state"] = "passed" if all(e["ok"] for e in run["expectations"]) and not any(
                 "error" in s for s in run["steps"]) else "failed"

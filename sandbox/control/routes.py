@@ -9,6 +9,7 @@ from aiohttp import web
 
 from sandbox.common.http import json_response, read_json_object
 from sandbox.control.domain import TEXTS, ControlError, ControlPlane, scenarios
+from sandbox.spec.messages import RECEIVER
 from sandbox.typedefs import SANDBOX
 
 PREFIX = "/_sandbox"
@@ -61,12 +62,23 @@ def _seed(body: dict[str, Any]) -> int | None:
     return seed
 
 
+def check_ready(sandbox: Any) -> None:
+    """ControlError 503 (with Retry-After) while the sandbox is starting or stopping."""
+    if not sandbox.ready:
+        raise ControlError(503, RECEIVER["stopping" if sandbox.stopping else "not_ready"])
+
+
 @web.middleware
 async def control_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
+        if request.path == PREFIX or request.path.startswith(PREFIX + "/"):
+            check_ready(request.app[SANDBOX])
         response: web.StreamResponse = await handler(request)
         return response
     except ControlError as exc:
+        if exc.status == 503:
+            return json_response({"code": 503, "type": "error", "message": str(exc), "data": None}, status=503,
+                                 headers={"Retry-After": "1"})
         return json_response({"code": exc.status, "type": "error", "message": str(exc), "data": None},
                              status=exc.status)
 

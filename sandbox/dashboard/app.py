@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from aiohttp import web
 
+from sandbox.common.guard import GuardedSite, guard_middleware, runner_options
 from sandbox.dashboard.domain import Dashboard
 from sandbox.dashboard.routes import dashboard_errors, setup_routes
 from sandbox.spec.messages import DASHBOARD as WORDS
@@ -27,7 +28,7 @@ SHUTDOWN_TIMEOUT_S = 1.0
 
 def create_app(sandbox: Sandbox) -> web.Application:
     """The dashboard of a Sandbox (started or about to be)."""
-    app = web.Application(middlewares=[dashboard_errors])
+    app = web.Application(middlewares=[guard_middleware(sandbox.settings.request_timeout_s), dashboard_errors])
     app[SANDBOX] = sandbox
 
     async def dashboard(app: web.Application) -> AsyncIterator[None]:
@@ -67,11 +68,13 @@ class DashboardServer:
         """Listen; returns the page's URL. Raises SandboxError (Chinese) when the port is taken."""
         from sandbox.app import SandboxError
 
+        settings = self.sandbox.settings
         runner = web.AppRunner(create_app(self.sandbox), access_log=None, handle_signals=False,
-                               shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+                               shutdown_timeout=SHUTDOWN_TIMEOUT_S, **runner_options(settings.request_timeout_s))
         await runner.setup()
         try:
-            await web.TCPSite(runner, self.sandbox.settings.host, self.port, reuse_address=True).start()
+            await GuardedSite(runner, settings.host, self.port, limit=settings.max_connections_per_client,
+                              reuse_address=True).start()
         except OSError as exc:
             await runner.cleanup()
             raise SandboxError(WORDS["port_taken"].format(host=self.sandbox.settings.host, port=self.port,

@@ -34,7 +34,7 @@ from sandbox.dashboard.records import (
     response_message,
 )
 from sandbox.journal.entry import OUTCOMES
-from sandbox.journal.mask import mask_message
+from sandbox.journal.mask import mask_message, mask_text
 from sandbox.scenario.checks import expectation_text
 from sandbox.scenario.runner import describe_step
 from sandbox.spec.fields import URL_PREFIX
@@ -377,7 +377,7 @@ class Dashboard:
         message = parse_json(entry["request"])
         records = message_records(message)
         report = validate_message(message, hop, s.mode, s.index_profile) if isinstance(message, dict) else None
-        refused = entry["outcome"] in ("transport", "rejected")
+        refused = entry["outcome"] in ("transport", "rejected", "aborted")
         got = [None] * len(records) if refused else record_answers(records, entry["response"])
         envelope_problems = [p.as_dict() for p in report.envelope_problems] if report else []
         answer_text = response_message(entry["response"])
@@ -517,6 +517,9 @@ def _masked(view: dict[str, Any]) -> dict[str, Any]:
     request = view["request"]
     if isinstance(request, dict):
         request = mask_message(request, seen)
+    elif isinstance(request, str):  # not JSON, or nested too deep to be shown as a tree
+        request = mask_text(request, seen)
+        view = {**view, "request": request}
     if not seen:
         return view
     originals = sorted(seen, key=len, reverse=True)

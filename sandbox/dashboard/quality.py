@@ -167,7 +167,7 @@ def judge(exam: Exam, outbox: ForwardStates) -> Verdict:
 def _stage(entry: dict[str, Any], answer: Any) -> Stage:
     outcome = entry["outcome"]
     seq = int(entry["seq"])
-    if outcome == "transport":
+    if outcome in ("transport", "aborted"):
         return Stage("transport", transport=entry.get("transport"), seq=seq)
     if outcome == "rejected":
         return Stage("envelope", code=entry.get("code"), message=response_message(entry.get("response")), seq=seq)
@@ -212,7 +212,7 @@ class Tracker:
         if not records:
             return
         envelope = stripped(message) if isinstance(message, dict) else {}
-        got = record_answers(records, entry.get("response")) if entry["outcome"] not in ("transport", "rejected") \
+        got = record_answers(records, entry.get("response")) if entry["outcome"] not in ("transport", "rejected", "aborted") \
             else [None] * len(records)
         settings = self.settings()
         for pos, (record, answer) in enumerate(zip(records, got, strict=True), 1):

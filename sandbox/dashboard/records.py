@@ -13,8 +13,7 @@ from datetime import datetime, time
 from functools import cache
 from typing import Any
 
-import orjson
-
+from sandbox.common.jsondepth import loads_bounded
 from sandbox.journal.entry import answers
 from sandbox.spec.fields import ENVELOPE_FIELDS, HOP1, HOP2
 from sandbox.spec.formats import DATE_FORMAT, DATETIME_FORMAT
@@ -48,12 +47,8 @@ def stripped(obj: dict[Any, Any]) -> dict[str, Any]:
 
 
 def parse_json(text: str | None) -> Any:
-    if not text:
-        return None
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return None
+    """A stored body's JSON value; None when it is not JSON or nests too deep to be walked (kept as text)."""
+    return loads_bounded(text)
 
 
 def message_records(message: Any) -> list[Any]:

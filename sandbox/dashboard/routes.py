@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from sandbox.common.guard import client_gone
 from sandbox.common.http import Handler, json_response, read_json_object
+from sandbox.common.storage import storage_problem
 from sandbox.control.domain import ControlError
+from sandbox.control.routes import check_ready
 from sandbox.dashboard.domain import Client, Dashboard, DashboardError
 from sandbox.journal.entry import OUTCOMES
 from sandbox.spec.messages import DASHBOARD as WORDS
-from sandbox.typedefs import DASHBOARD
+from sandbox.typedefs import DASHBOARD, SANDBOX
 
 STATIC = Path(__file__).parent / "static"
+log = logging.getLogger("sandbox.dashboard")
 KEEPALIVE_S = 15.0
 NO_CACHE = {"Cache-Control": "no-cache"}
 EXAM_STATUSES = ("indexed", "in_progress", "failed")
@@ -34,10 +39,22 @@ def _ok(data: Any, message: str = WORDS["ok"]) -> web.Response:
 async def dashboard_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refusals of the dashboard and of the control plane it drives, as a JSON envelope with a Chinese message."""
     try:
+        check_ready(request.app[SANDBOX])
         return await handler(request)
     except (DashboardError, ControlError) as exc:
         return json_response({"code": exc.status, "type": "error", "message": str(exc), "data": None},
-                             status=exc.status)
+                             status=exc.status, headers={"Retry-After": "1"} if exc.status == 503 else None)
+    except web.HTTPException:
+        raise
+    except Exception as exc:
+        if client_gone(request):
+            raise  # the guard notes it; nobody is listening
+        problem = storage_problem(exc)
+        if problem is None:
+            log.exception("unhandled error on %s %s", request.method, request.path)
+        status = 507 if problem is not None else 500
+        message = WORDS["storage"].format(detail=problem) if problem is not None else WORDS["internal"]
+        return json_response({"code": status, "type": "error", "message": message, "data": None}, status=status)
 
 
 def _int(request: web.Request, name: str, default: int) -> int:

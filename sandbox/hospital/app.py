@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from sandbox.common.guard import guard_middleware
 from sandbox.common.http import error_middleware
 from sandbox.config import Settings
 from sandbox.hospital import routes
@@ -19,7 +20,8 @@ from sandbox.typedefs import HOSPITAL, HTTP_CLIENT, SETTINGS
 def create_app(settings: Settings, **hospital_options: Any) -> web.Application:
     """The hospital app. `hospital_options` go to `Hospital` (institution, seed, base_url, image_spec …)."""
     app = web.Application(client_max_size=settings.max_body_bytes,
-                          middlewares=[error_middleware, routes.hospital_errors])
+                          middlewares=[guard_middleware(settings.request_timeout_s), error_middleware,
+                                       routes.hospital_errors])
     app[SETTINGS] = settings
 
     async def resources(app: web.Application) -> AsyncIterator[None]:

@@ -5,7 +5,8 @@ province) and what `sandbox replay` resends. Its outcome class is derived from w
 
 - `ok` every record `1`; `partial` some records not `1`; `failed` every record `-1`;
 - `rejected` the whole message refused with a non-zero envelope `code` (wrong key, bad JSON, batch fault…);
-- `transport` no usable answer: timeout, dropped or refused connection, HTTP 5xx, non-JSON or truncated body.
+- `transport` no usable answer: timeout, dropped or refused connection, HTTP 5xx, non-JSON or truncated body;
+- `aborted` (receiver side) the client disconnected before its request was complete or answered.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from sandbox.spec.fields import HOP1, HOP2
 
 HOP_PATHS: dict[str, int] = {HOP1.path: 1, HOP2.path: 2}
 HOP_ROLES: dict[int, tuple[str, str]] = {1: ("hospital", "center"), 2: ("center", "province")}
-OUTCOMES = ("ok", "partial", "failed", "rejected", "transport")
+OUTCOMES = ("ok", "partial", "failed", "rejected", "transport", "aborted")
 # Names of transport failures, as the sender's client reports them (sandbox.common.client.Exchange.error)
 # plus the faults that produce them.
 TRANSPORT_ERRORS = ("timeout", "connection", "http_5xx", "http_4xx", "throttled", "non_json", "not_envelope", "truncated",
-                    "dropped")
+                    "dropped", "aborted")
 
 
 @dataclass(slots=True)
@@ -135,6 +136,8 @@ def classify(entry: Entry, status: int | None, text: str | None, transport: str 
         return
     if status is not None and status >= 500:
         entry.outcome, entry.transport = "transport", "http_5xx"
+        if isinstance(answer, dict) and isinstance(answer.get("code"), int):
+            entry.code = answer["code"]  # e.g. 1090, storage full: a reason worth keeping
         return
     if not isinstance(answer, dict) or "code" not in answer:
         kind = "http_4xx" if status is not None and status >= 400 else "non_json" if answer is None else "not_envelope"

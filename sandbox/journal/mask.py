@@ -9,6 +9,7 @@ replaced, in the request and in the response alike.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -58,7 +59,7 @@ MASKS: dict[str, Callable[[str], str]] = {
 EMBEDDED_MIN = 8
 
 
-def _mask_record(rec: dict[str, Any], seen: dict[str, str]) -> dict[str, Any]:
+def _mask_record(rec: dict[str, Any], seen: dict[str, str], values: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in rec.items():
         mask = MASKS.get(key.strip()) if isinstance(key, str) else None
@@ -66,21 +67,24 @@ def _mask_record(rec: dict[str, Any], seen: dict[str, str]) -> dict[str, Any]:
             masked = mask(value.strip())
             if len(value.strip()) >= EMBEDDED_MIN:
                 seen[value.strip()] = masked
+            values[value] = masked
             out[key] = masked
         else:
             out[key] = value
     return out
 
 
-def mask_message(message: Any, seen: dict[str, str]) -> Any:
-    """A copy of a message with each record's personal fields masked; `seen` collects replacements.
+def mask_message(message: Any, seen: dict[str, str], values: dict[str, str] | None = None) -> Any:
+    """A copy of a message with each record's personal fields masked; `seen` collects replacements to make
+    wherever the value occurs, `values` every value masked (as sent) with its mask.
     The envelope's key (the institution's shared secret) is masked too: a masked export is for sharing."""
+    values = {} if values is None else values
     if not isinstance(message, dict):
         return message
     out = dict(message)
     for key, value in message.items():
         if isinstance(key, str) and key.strip() == "key" and isinstance(value, str) and value.strip():
-            out[key] = _ends(4, 0)(value.strip())
+            out[key] = values[value] = _ends(4, 0)(value.strip())
             continue
         if not (isinstance(key, str) and key.strip() == "data"):
             continue
@@ -91,9 +95,9 @@ def mask_message(message: Any, seen: dict[str, str]) -> Any:
             except orjson.JSONDecodeError:
                 continue
         if isinstance(data, list):
-            out[key] = [_mask_record(r, seen) if isinstance(r, dict) else r for r in data]
+            out[key] = [_mask_record(r, seen, values) if isinstance(r, dict) else r for r in data]
         elif isinstance(data, dict):
-            out[key] = _mask_record(data, seen)
+            out[key] = _mask_record(data, seen, values)
     return out
 
 
@@ -104,19 +108,46 @@ def _replace_all(text: str, seen: dict[str, str]) -> str:
     return text
 
 
+# `"field": "value"` in a text that cannot be parsed, for every masked field and the envelope's key.
+_FIELD_IN_TEXT = re.compile(r'("\s*(' + "|".join(map(re.escape, [*MASKS, "key"])) + r')\s*"\s*:\s*")((?:[^"\\]|\\.)*)"')
+
+
+def _mask_match(match: re.Match[str], seen: dict[str, str]) -> str:
+    value = match.group(3).strip()
+    if not value:
+        return match.group(0)
+    masked = _ends(4, 0)(value) if match.group(2) == "key" else MASKS[match.group(2)](value)
+    if len(value) >= EMBEDDED_MIN and match.group(2) != "key":
+        seen[value] = masked
+    return f'{match.group(1)}{masked}"'
+
+
+def mask_text(text: str, seen: dict[str, str]) -> str:
+    """A request body's text with personal data masked; `seen` collects the replacements made.
+
+    A body nested deeper than orjson serialises (254 levels) is never re-serialised: each masked value is
+    replaced in the text as it stands, quotes included."""
+    try:
+        message = orjson.loads(text)
+    except orjson.JSONDecodeError:  # not JSON, or nested past what orjson parses (1024 levels)
+        return _replace_all(_FIELD_IN_TEXT.sub(lambda m: _mask_match(m, seen), text), seen)
+    values: dict[str, str] = {}
+    masked = mask_message(message, seen, values)
+    try:
+        text = orjson.dumps(masked).decode()
+    except orjson.JSONEncodeError:
+        for original, replacement in values.items():
+            text = text.replace(orjson.dumps(original).decode(), orjson.dumps(replacement).decode())
+    return _replace_all(text, seen)
+
+
 def mask_entry(entry: dict[str, Any]) -> dict[str, Any]:
     """A copy of a journal entry (as exported) with personal data masked in its request and response."""
     out = dict(entry)
     seen: dict[str, str] = {}
     request = entry.get("request")
     if isinstance(request, str):
-        try:
-            message = orjson.loads(request)
-        except orjson.JSONDecodeError:
-            message = None
-        if message is not None:
-            request = orjson.dumps(mask_message(message, seen)).decode()
-        out["request"] = _replace_all(request, seen)
+        out["request"] = mask_text(request, seen)
     for key in ("response",):
         if isinstance(out.get(key), str):
             out[key] = _replace_all(out[key], seen)

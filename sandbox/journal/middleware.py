@@ -10,7 +10,7 @@ from aiohttp import web
 from sandbox.common.http import Handler
 from sandbox.journal.entry import HOP_PATHS, HOP_ROLES, Entry, classify, describe_request, parse_request
 from sandbox.journal.store import Journal
-from sandbox.typedefs import FAULT_EFFECT, FAULTS_APPLIED, PARSED_BODY
+from sandbox.typedefs import ABORTED, FAULT_EFFECT, FAULTS_APPLIED, PARSED_BODY
 
 
 def journal_middleware(journal: Journal, role: str) -> web.middleware:  # type: ignore[valid-type]
@@ -66,7 +66,9 @@ def _entry(role: str, hop: int, request: web.Request, body: bytes, started: floa
     names = request.get(FAULTS_APPLIED)
     entry.fault = ",".join(names) if names else None
     effect = request.get(FAULT_EFFECT)
-    if effect is not None:
+    if request.get(ABORTED):  # the client went away before its request was complete or answered
+        entry.status, entry.outcome, entry.transport = None, "aborted", "aborted"
+    elif effect is not None:
         kind, sent = effect
         classify(entry, response.status if response is not None else None, sent.decode("utf-8", "replace"),
                  transport=kind)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from functools import partial
@@ -20,8 +21,10 @@ import orjson
 
 from sandbox.common.client import Observer
 from sandbox.common.db import Database, insert_rows
+from sandbox.common.storage import storage_problem
 from sandbox.journal.entry import Entry, answers, describe_request, parse_request
 from sandbox.journal.observe import client_observer
+from sandbox.spec.messages import RECEIVER
 
 COLUMNS = ("seq", "started", "duration_ms", "hop", "from_role", "to_role", "side", "method", "url", "status",
            "infno", "msgid", "infcode", "records", "outcome", "code", "n_ok", "n_partial", "n_failed",
@@ -78,6 +81,11 @@ _INSERT_ANSWER = "INSERT OR REPLACE INTO answers (seq, hop, position, hiImgIndx,
 FILTERS = ("hop", "from_role", "to_role", "side", "outcome", "msgid", "infcode", "fault", "step", "scenario",
            "transport", "code")
 SUBSCRIBER_QUEUE = 1000
+RETRY_S = 1.0  # while writing fails: how often it is tried again
+PENDING_MAX = 20_000  # entries kept in memory while writing fails; older ones are dropped and counted
+CLOSE_WAIT_S = 2.0  # at stop, while writing fails: how long a last try may take
+
+log = logging.getLogger("sandbox.journal")
 
 
 def record_answers(entry: Entry) -> list[tuple[Any, ...]]:
@@ -133,6 +141,8 @@ class Journal:
         self._wake = asyncio.Event()
         self._written_cond = asyncio.Condition()
         self._writer: asyncio.Task[None] | None = None
+        self.failing: str | None = None  # why the last write failed, until one succeeds again
+        self.dropped = 0  # entries given up while writing kept failing (beyond PENDING_MAX)
         self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
         # Incremented by every reset: a reader holding seq numbers knows they no longer mean the same entries.
         self.generation = 0
@@ -155,9 +165,18 @@ class Journal:
         self._writer = asyncio.create_task(self._write_loop(), name="journal-writer")
 
     async def close(self) -> None:
-        """Write what is pending, then close the file."""
+        """Write what is pending (waiting at most CLOSE_WAIT_S while writing fails), then close the file."""
         if self._writer is not None:
-            await self.flush()
+            if self.failing is not None:
+                self._wake.set()  # one more try now
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(CLOSE_WAIT_S):
+                        while self._pending and self._written < self._seq:
+                            await asyncio.sleep(0.05)
+                if self._pending:
+                    log.warning(RECEIVER["journal_unwritten"].format(count=len(self._pending)))
+            else:
+                await self.flush()
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
@@ -184,15 +203,31 @@ class Journal:
         return entry
 
     async def _write_loop(self) -> None:
+        """Write what accumulates, in order. A write that fails (disk full, folder read-only) is kept and tried
+        again, every RETRY_S, until it succeeds: the journal recovers by itself once space is back."""
         try:
             while True:
-                await self._wake.wait()
+                if self.failing is None:
+                    await self._wake.wait()
+                else:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), RETRY_S)
                 self._wake.clear()
                 if not self._pending:
                     continue
-                batch, self._pending = self._pending, []
-                # Rows are built and written in the database thread, in one hop: the event loop only queues.
-                await self.db.run(partial(_write, batch))
+                batch = self._pending[:]
+                try:
+                    # Rows are built and written in the database thread, in one hop: the event loop only queues.
+                    await self.db.run(partial(_write, batch))
+                except Exception as exc:
+                    self._write_failed(exc)
+                    async with self._written_cond:  # a flush waiting for this write stops waiting
+                        self._written_cond.notify_all()
+                    continue
+                del self._pending[:len(batch)]
+                if self.failing is not None:
+                    log.info(RECEIVER["journal_recovered"].format(count=len(batch)))
+                    self.failing = None
                 async with self._written_cond:
                     self._written = max(self._written, batch[-1].seq)
                     self._written_cond.notify_all()
@@ -200,14 +235,28 @@ class Journal:
             async with self._written_cond:
                 self._written_cond.notify_all()
 
-    async def flush(self) -> None:
-        """Wait until every entry recorded so far is written."""
+    def _write_failed(self, exc: Exception) -> None:
+        """Keep the entries for the next try (the oldest beyond PENDING_MAX are dropped and counted)."""
+        detail = storage_problem(exc) or f"{type(exc).__name__}: {exc}"
+        if self.failing is None:
+            log.warning(RECEIVER["journal_failing"].format(detail=detail, pending=len(self._pending)))
+        self.failing = detail
+        excess = len(self._pending) - PENDING_MAX
+        if excess > 0:
+            del self._pending[:excess]
+            self.dropped += excess
+            log.warning(RECEIVER["journal_dropped"].format(count=excess, limit=PENDING_MAX))
+
+    async def flush(self, timeout: float | None = None) -> None:
+        """Wait until every entry recorded so far is written. While writing fails (disk full) it does not
+        wait: queries then answer from what is on disk, and `failing` says why the rest is missing."""
         target = self._seq
         writer = self._writer
         if writer is None:
             return
-        async with self._written_cond:
-            await self._written_cond.wait_for(lambda: self._written >= target or writer.done())
+        async with self._written_cond, asyncio.timeout(timeout):
+            await self._written_cond.wait_for(
+                lambda: self._written >= target or writer.done() or self.failing is not None)
         if writer.done() and not writer.cancelled() and writer.exception() is not None:
             raise RuntimeError("日志写入失败") from writer.exception()
 
@@ -331,6 +380,7 @@ class Journal:
     async def reset(self) -> None:
         """Forget every entry (scenario control plane); numbering starts again at 1."""
         await self.flush()
+        self._pending.clear()  # entries a failing disk kept back belong to what is forgotten
         await self.db.reset(("exchanges", "answers"))
         self._seq = self._written = 0
         self.generation += 1

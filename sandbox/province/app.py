@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from sandbox.common.guard import guard_middleware
 from sandbox.common.http import error_middleware
 from sandbox.config import Settings
 from sandbox.province.domain import Province
@@ -28,7 +29,7 @@ async def _province(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings) -> web.Application:
     """The 医保影像云索引共享模块 emulator, served on settings.province_port."""
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[error_middleware])
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[guard_middleware(settings.request_timeout_s), error_middleware])
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_province)
     setup_routes(app)

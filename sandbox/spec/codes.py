@@ -29,6 +29,9 @@ ENVELOPE_CODES: dict[str, EnvelopeCode] = {
     "bad_content_type": EnvelopeCode(1002, 415, "请求类型应为 application/json，实际为「{got}」"),
     "body_too_large": EnvelopeCode(1003, 413, "请求体超过上限 {limit} 字节"),
     "bad_encoding": EnvelopeCode(1004, 200, "请求体不是 UTF-8 编码"),
+    "too_deep": EnvelopeCode(1005, 200, "请求体 JSON 嵌套超过 {limit} 层（数组与对象），未处理"),
+    "request_timeout": EnvelopeCode(1006, 408, "请求体未在 {seconds:g} 秒内完整到达，连接已关闭"),
+    "too_many_connections": EnvelopeCode(1007, 503, "来自 {client} 的并发连接超过上限 {limit} 个，连接已关闭"),
     "bad_envelope": EnvelopeCode(1010, 200, "报文头校验失败：{detail}"),
     "unknown_infcode": EnvelopeCode(1020, 200, "交易机构编号 infCode「{infcode}」未登记"),
     "wrong_key": EnvelopeCode(1021, 200, "密钥值 key 与交易机构「{infcode}」不匹配"),
@@ -46,5 +49,6 @@ ENVELOPE_CODES: dict[str, EnvelopeCode] = {
     "bad_dicom_request": EnvelopeCode(1073, 400, "DICOMweb/WADO 请求参数错误：{detail}"),
     "no_such_path": EnvelopeCode(1080, 404, "路径「{path}」不存在{hint}"),
     "wrong_method": EnvelopeCode(1081, 405, "路径「{path}」不支持 {method} 请求，应使用 {allowed}"),
+    "storage_full": EnvelopeCode(1090, 507, "存储空间不足或数据目录不可写（{detail}），本次请求未保存，请稍后重试"),
     "internal": EnvelopeCode(1099, 500, "接收方内部错误，请稍后重试"),
 }

@@ -211,6 +211,8 @@ DASHBOARD: Mapping[str, str] = MappingProxyType({
     "ok": "成功",
     "port_taken": "看板无法监听 {host}:{port}：{error}（端口被占用？可用 --dashboard-port 换一个）",
     "not_started": "{reason}；本次不启动培训看板，三个角色照常运行",
+    "internal": "看板内部错误，请稍后重试（详情见 sandbox serve 的日志）",
+    "storage": "存储空间不足或数据目录不可写（{detail}），请稍后重试",
 })
 
 # Transport failures (journal `transport`) and the center's forwarding failure reasons, in Chinese.
@@ -218,6 +220,7 @@ TRANSPORT_TITLES: Mapping[str, str] = MappingProxyType({
     "timeout": "超时", "connection": "连接失败", "http_5xx": "HTTP 5xx", "http_4xx": "HTTP 4xx",
     "throttled": "限流或稍后重试（408/425/429）", "not_envelope": "应答不是文档的报文格式",
     "non_json": "应答不是 JSON", "truncated": "应答被截断", "dropped": "连接被断开",
+    "aborted": "客户端中途断开",
 })
 FORWARD_REASONS: Mapping[str, str] = MappingProxyType({
     "unreachable": "省级模块不可达，重试次数用尽", "expired": "超过重试期限仍未送达", "http_rejected": "省平台应答 4xx，已暂停",
@@ -244,3 +247,20 @@ QUALITY_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("radiologyNotIndexed", "放射检查未上传", "Radiology not uploaded"),
     ("exposureYuan", "预计减收（元）", "Price-cut exposure (yuan)"),
 )
+
+# What the receivers' guard (sandbox.common.guard), the storage checks and the start-up gate say: log lines
+# and refusals that are not an envelope code.
+RECEIVER: Mapping[str, str] = MappingProxyType({
+    "aborted": "客户端在请求完成前断开：{method} {path}（来自 {client}），已记入日志为 aborted",
+    "body_timeout": "请求体未在 {seconds:g} 秒内到达：{method} {path}（来自 {client}），应答 408 并关闭连接",
+    "too_many_connections": "来自 {client} 的并发连接已达上限 {limit} 个，新连接应答 503 并关闭",
+    "storage_failed": "存储空间不足或数据目录不可写：{method} {path} 应答 507（{detail}）",
+    "journal_failing": "交互日志写入失败（{detail}），{pending} 条待写，空间恢复后自动补写",
+    "journal_recovered": "交互日志恢复写入，补写 {count} 条",
+    "journal_dropped": "交互日志因磁盘持续不可写丢弃最早的 {count} 条（内存中最多保留 {limit} 条）",
+    "journal_unwritten": "停止时交互日志仍不可写，{count} 条未写入",
+    "not_ready": "沙箱正在启动，各角色尚未就绪，请稍后重试",
+    "stopping": "沙箱正在停止，不再接受控制请求",
+    "unwritable": "数据目录 {path} 不可写（{error}），请检查磁盘空间与权限，或用 --data-dir 指定其他目录",
+    "orphans_removed": "共享中心启动：删除 {count} 个未提交请求遗留的文件（{size:.1f} MB）",
+})

@@ -9,6 +9,7 @@ the same exam always gives the same bytes.
 from __future__ import annotations
 
 import io
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -57,7 +58,16 @@ def _wrap(text: str, font: str, size: float, width: float) -> list[str]:
 
 
 def render_report(exam: Exam, *, embedded_font: bool = True) -> bytes:
-    """The exam's report as PDF bytes."""
+    """The exam's report as PDF bytes. One at a time: reportlab's TrueType subsetting keeps per-font state
+    that two threads rendering at once corrupt (KeyError in makeSubset, seen with concurrent sends)."""
+    with _RENDERING:
+        return _render_report(exam, embedded_font)
+
+
+_RENDERING = threading.Lock()
+
+
+def _render_report(exam: Exam, embedded_font: bool) -> bytes:
     font = report_font(embedded_font)
     buf = io.BytesIO()
     c = canvas.Canvas(buf, pagesize=A4, invariant=1, pageCompression=1)

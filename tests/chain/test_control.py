@@ -111,3 +111,26 @@ async def test_a_scenario_can_run_inside_a_running_sandbox(start_sandbox: StartS
     assert all(e["ok"] for e in run["expectations"])
     status, body = await call(sb, "POST", "/scenario", body={"name": "no-such"})
     assert status == 404 and "找不到场景「no-such」" in body["message"]
+
+
+async def test_control_plane_and_dashboard_answer_503_until_the_sandbox_is_ready(start_sandbox: StartSandbox) -> None:
+    from sandbox.common.ports import free_port
+    from sandbox.dashboard.app import DashboardServer
+
+    sb = await start_sandbox(("province",))
+    dashboard = DashboardServer(sb, free_port())
+    await dashboard.start()
+    try:
+        sb.ready = False  # as `sandbox serve` keeps it until its banner
+        for method, path, body in (("POST", "/scenario", {"name": "happy-path"}), ("POST", "/reset", {}),
+                                   ("GET", "/", None)):
+            status, answer = await call(sb, method, path, "province", body)
+            assert status == 503 and answer["message"] == "沙箱正在启动，各角色尚未就绪，请稍后重试"
+        async with aiohttp.ClientSession() as s, s.get(dashboard.url + "api/state") as r:
+            assert r.status == 503 and r.headers["Retry-After"] == "1"
+            assert (await r.json())["message"] == "沙箱正在启动，各角色尚未就绪，请稍后重试"
+        sb.ready = True
+        status, answer = await call(sb, "GET", "/", "province")
+        assert status == 200 and answer["message"] == "沙箱状态"
+    finally:
+        await dashboard.stop()

@@ -48,11 +48,11 @@ async def test_province_killed_longer_than_any_old_budget_every_acknowledged_exa
     config.write_text(CONFIG, encoding="utf-8")
     pport = free_port()
     province_args = ("--roles", "province", "--no-dashboard", "--config", str(config))
-    province = start_serve(tmp_path / "province", {"province": pport}, province_args)
+    province = start_serve(tmp_path / "province", {"province": pport}, *province_args)
     cports = {"center": free_port(), "dicom": free_port()}
-    center = start_serve(tmp_path / "center", cports, (
-        "--roles", "center", "--no-dashboard", "--config", str(config),
-        "--province-url", f"http://127.0.0.1:{pport}"))
+    center = start_serve(tmp_path / "center", cports,
+                         "--roles", "center", "--no-dashboard", "--config", str(config),
+                         "--province-url", f"http://127.0.0.1:{pport}")
     curl = f"http://127.0.0.1:{cports['center']}"
     purl = f"http://127.0.0.1:{pport}"
     sent = 4
@@ -72,7 +72,7 @@ async def test_province_killed_longer_than_any_old_budget_every_acknowledged_exa
             async with session.get(f"{curl}/api/summary") as resp:
                 during = await resp.json()
             assert during["forwardFailed"]["total"] == 0 and during["oldestUndelivered"] is not None
-            province = start_serve(tmp_path / "province", {"province": pport}, province_args)
+            province = start_serve(tmp_path / "province", {"province": pport}, *province_args)
             deadline = time.monotonic() + 60
             missing = list(acked)
             while missing and time.monotonic() < deadline:

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 import aiohttp
 import pytest
@@ -32,13 +33,14 @@ class Served:
         return f"http://127.0.0.1:{self.ports[role]}"
 
 
-def start_serve(data: Path, ports: dict[str, int], extra: tuple[str, ...] = ()) -> Served:
-    """Start `sandbox serve` (with `extra` arguments) and read its banner."""
+def start_serve(data: Path, ports: dict[str, int], *extra: str, stderr: TextIO | None = None) -> Served:
+    """Start `sandbox serve` (with `extra` arguments) and read its banner; its standard error goes to a pipe,
+    or to `stderr` (a file the test can read while the process runs)."""
     args = [sys.executable, "-m", "sandbox", "serve", "--data-dir", str(data), *extra]
     for role, port in ports.items():
         args += [f"--{role}-port", str(port)]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr or subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     banner: list[str] = []
     assert proc.stdout is not None

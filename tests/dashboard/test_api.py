@@ -258,3 +258,16 @@ async def test_a_running_scenario_shows_its_current_step_then_its_expectations(d
     assert seen_running and seen_running[0].startswith("1. 发送"), seen_running
     assert run["state"] == "passed" and all(e["ok"] is True for e in run["expectations"])
     assert all(s["state"] == "done" and s["seconds"] is not None for s in run["steps"])
+
+
+async def test_an_unexpected_failure_is_still_a_json_answer_in_chinese(dash: TestClient[Any, Any],
+                                                                        monkeypatch: Any) -> None:
+    from sandbox.dashboard.domain import Dashboard
+
+    async def broken(self: Dashboard, seq: int, mask: bool = True) -> dict[str, Any]:
+        raise KeyError(seq)
+
+    monkeypatch.setattr(Dashboard, "exchange", broken)
+    response = await dash.get("/api/exchanges/1")
+    assert response.status == 500 and response.content_type == "application/json"
+    assert (await response.json())["message"] == "看板内部错误，请稍后重试（详情见 sandbox serve 的日志）"

@@ -13,7 +13,7 @@
       hopFilter: "跳", allHops: "全部", hop1: "第一跳", hop2: "第二跳",
       hopLine1: "第一跳 saveExamRpotImgInfo ⟶", hopLine2: "第二跳 saveExamRpotImgIndx ⟶", about: "场景说明",
       outcomeFilter: "结果", allOutcomes: "全部",
-      o_ok: "全部成功", o_partial: "部分失败", o_failed: "全部失败", o_rejected: "报文被拒收", o_transport: "传输故障",
+      o_ok: "全部成功", o_partial: "部分失败", o_failed: "全部失败", o_rejected: "报文被拒收", o_transport: "传输故障", o_aborted: "客户端中途断开",
       follow: "跟随最新",
       empty: "还没有交互。选择一个场景并点击「运行」，或让您的系统向沙箱发送报文。",
       pickHint: "点击左侧任一报文查看请求与应答；被拒收的字段会高亮并在旁边给出中文错误。",
@@ -29,7 +29,7 @@
       received: "收到记录", attemptMax: "最多第 {n} 次",
       count: "{n} 条报文", countFiltered: "{n} 条报文（已筛选）", nRecords: "{n} 条",
       lg_ok: "全部成功（succFlag 1）", lg_partial: "部分失败（含 0 或 -1）", lg_failed: "全部失败（-1）",
-      lg_rejected: "报文被整批拒收（code≠0）", lg_transport: "传输故障（超时、断开、5xx）",
+      lg_rejected: "报文被整批拒收（code≠0）", lg_transport: "传输故障（超时、断开、5xx）", lg_aborted: "客户端在请求完成前断开",
       noScenario: "未加载场景。从上方选择一个场景并点击「运行」。",
       steps: "步骤", expectations: "预期", faults: "当前故障",
       st_running: "运行中", st_passed: "通过", st_failed: "未通过", st_cancelled: "已取消", st_loaded: "已加载",
@@ -66,7 +66,7 @@
       hopFilter: "Hop", allHops: "All", hop1: "Hop 1", hop2: "Hop 2",
       hopLine1: "hop 1 saveExamRpotImgInfo ⟶", hopLine2: "hop 2 saveExamRpotImgIndx ⟶", about: "About this scenario",
       outcomeFilter: "Outcome", allOutcomes: "All",
-      o_ok: "All saved", o_partial: "Partly failed", o_failed: "All failed", o_rejected: "Message refused", o_transport: "Transport fault",
+      o_ok: "All saved", o_partial: "Partly failed", o_failed: "All failed", o_rejected: "Message refused", o_transport: "Transport fault", o_aborted: "Client went away",
       follow: "Follow latest",
       empty: "No exchange yet. Pick a scenario and press Run, or point your system at the sandbox.",
       pickHint: "Click any message on the left to see its request and response; rejected fields are highlighted with their Chinese error.",
@@ -82,7 +82,7 @@
       received: "Records received", attemptMax: "up to attempt {n}",
       count: "{n} messages", countFiltered: "{n} messages (filtered)", nRecords: "{n} rec.",
       lg_ok: "all saved (succFlag 1)", lg_partial: "partly failed (some 0 or -1)", lg_failed: "all failed (-1)",
-      lg_rejected: "message refused (code≠0)", lg_transport: "transport fault (timeout, drop, 5xx)",
+      lg_rejected: "message refused (code≠0)", lg_transport: "transport fault (timeout, drop, 5xx)", lg_aborted: "client left before its request was complete",
       noScenario: "No scenario loaded. Pick one above and press Run.",
       steps: "Steps", expectations: "Expectations", faults: "Active faults",
       st_running: "running", st_passed: "passed", st_failed: "failed", st_cancelled: "cancelled", st_loaded: "loaded",
@@ -268,6 +268,7 @@
     if (e.outcome === "partial") { return "◐ ✓" + e.n_ok + " ◐" + e.n_partial + " ✕" + e.n_failed; }
     if (e.outcome === "failed") { return "✕ " + t("o_failed"); }
     if (e.outcome === "rejected") { return "⊘ code " + (e.code === null ? "?" : e.code); }
+    if (e.outcome === "aborted") { return "⇥ " + t("o_aborted"); }
     return "⚠ " + (e.transport || t("o_transport"));
   }
 
@@ -333,9 +334,9 @@
     return '<span class="chip ' + (cls || "") + zero + '">' + (label ? esc(label) + " " : "") + esc(value === null || value === undefined ? "—" : value) + "</span>";
   }
   function outcomeChips(o) {
-    return ["ok", "partial", "failed", "rejected", "transport"].map(function (k) {
+    return ["ok", "partial", "failed", "rejected", "transport", "aborted"].map(function (k) {
       return '<span class="chip ' + k + (o[k] ? "" : " zero") + '" title="' + esc(t("o_" + k)) + '">' +
-        { ok: "✓", partial: "◐", failed: "✕", rejected: "⊘", transport: "⚠" }[k] + " " + o[k] + "</span>";
+        { ok: "✓", partial: "◐", failed: "✕", rejected: "⊘", transport: "⚠", aborted: "⇥" }[k] + " " + o[k] + "</span>";
     }).join("");
   }
   function flagChips(f) {
@@ -380,10 +381,10 @@
   }
 
   function renderLegend() {
-    $("legend").innerHTML = ["ok", "partial", "failed", "rejected", "transport"].map(function (k) {
-      var style = { ok: "var(--ok)", partial: "var(--partial)", failed: "var(--failed)", rejected: "var(--rejected)", transport: "var(--transport)" }[k];
-      var bg = { ok: "var(--ok-bg)", partial: "var(--partial-bg)", failed: "var(--failed-bg)", rejected: "var(--rejected-bg)", transport: "var(--transport-bg)" }[k];
-      return '<span><i class="sw" style="border-color:' + style + ";background:" + bg + (k === "transport" ? ";border-style:dashed" : "") + '"></i>' + esc(t("lg_" + k)) + "</span>";
+    $("legend").innerHTML = ["ok", "partial", "failed", "rejected", "transport", "aborted"].map(function (k) {
+      var style = { ok: "var(--ok)", partial: "var(--partial)", failed: "var(--failed)", rejected: "var(--rejected)", transport: "var(--transport)", aborted: "var(--transport)" }[k];
+      var bg = { ok: "var(--ok-bg)", partial: "var(--partial-bg)", failed: "var(--failed-bg)", rejected: "var(--rejected-bg)", transport: "var(--transport-bg)", aborted: "#fff" }[k];
+      return '<span><i class="sw" style="border-color:' + style + ";background:" + bg + (k === "transport" || k === "aborted" ? ";border-style:dashed" : "") + '"></i>' + esc(t("lg_" + k)) + "</span>";
     }).join("");
   }
 
