@@ -15,6 +15,7 @@ from sandbox.center.dicomweb import PREFIX as DICOMWEB
 from sandbox.center.dicomweb import setup_dicomweb
 from sandbox.center.domain import Center
 from sandbox.center.errors import ExamNotFound
+from sandbox.center.qido import setup_qido
 from sandbox.common.http import json_response, read_json
 from sandbox.config import Settings
 from sandbox.spec.fields import HOP1
@@ -182,6 +183,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/viewer/{exam_id}", viewer_page)
     r.add_static(pages.STATIC_URL, pages.STATIC)
     r.add_get(OPENAPI_PATH, openapi_json)
+    setup_qido(app)
     setup_dicomweb(app)
 
 
