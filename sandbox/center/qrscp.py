@@ -224,7 +224,7 @@ class QueryRetrieve:
         yield len(records)
         accepted: dict[str, set[str]] = {}
         for cx in event.assoc.accepted_contexts:
-            if cx.as_scp:
+            if cx.as_scu:  # the center's role in the storage sub-operations of a C-GET
                 accepted.setdefault(str(cx.abstract_syntax), set()).add(str(cx.transfer_syntax[0]))
         for record in records:
             if event.is_cancelled:
@@ -325,12 +325,15 @@ class QueryRetrieve:
 
     def _send_report(self, assoc: Any, report: Dataset) -> None:
         event_type = 2 if "FailedSOPSequence" in report else 1
-        try:
-            if assoc.is_established:
+        if assoc.is_established:
+            try:
                 status = assoc.send_n_event_report(report, event_type, StorageCommitmentPushModel,
                                                    COMMITMENT_INSTANCE)
-                if status is not None and "Status" in status:
+                if status is not None and int(status.get("Status", 0xFFFF)) == 0x0000:
                     return
+            except Exception as exc:  # the SCU released meanwhile: report on a new association instead
+                log.info("存储确认：原关联已不可用（%s），改用新关联", exc)
+        try:
             self._report_on_new_association(str(assoc.requestor.ae_title).strip(), report, event_type)
         except Exception:
             log.exception("存储确认 N-EVENT-REPORT 发送失败（事务 %s）", report.TransactionUID)
