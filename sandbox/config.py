@@ -80,7 +80,9 @@ class Settings(BaseModel):
     dicom_calling_aets: tuple[str, ...] = ()
     # AE title -> "host:port" of the DICOM peers the SCP opens associations to: C-MOVE destinations, and
     # Storage Commitment SCUs whose association closed before their N-EVENT-REPORT.
-    dicom_destinations: dict[str, str] = Field(default_factory=dict)
+    # In TOML a table (`[dicom_destinations]` / `STORESCP = "127.0.0.1:11113"`); on the command line
+    # `AE=host:port`. Kept as sorted (AE title, "host:port") pairs so that Settings stays hashable.
+    dicom_destinations: tuple[tuple[str, str], ...] = ()
     data_dir: Path = Path("data")
     seed: int = 20251231
     # First day of synthetic exams. None keeps the fixed day of sandbox.synth (2025-10-08) so output never
@@ -129,18 +131,30 @@ class Settings(BaseModel):
     def _calling_aets(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(_check_ae_title(ae, "dicom_calling_aets") for ae in v)
 
-    @field_validator("dicom_destinations")
+    @field_validator("dicom_destinations", mode="before")
     @classmethod
-    def _destinations(cls, v: dict[str, str]) -> dict[str, str]:
+    def _destinations(cls, v: Any) -> tuple[tuple[str, str], ...]:
+        if isinstance(v, dict):
+            pairs = list(v.items())
+        else:
+            pairs = []
+            for item in v:
+                if isinstance(item, str):
+                    ae, sep, address = item.partition("=")
+                    if not sep:
+                        raise ValueError(f"dicom_destinations 的「{item}」应写作 AE标题=主机:端口")
+                    pairs.append((ae, address))
+                else:
+                    pairs.append(tuple(item))
         out = {}
-        for ae, address in v.items():
-            _split_address(address, ae)
-            out[_check_ae_title(ae, "dicom_destinations")] = address.strip()
-        return out
+        for ae, address in pairs:
+            _split_address(str(address), str(ae))
+            out[_check_ae_title(str(ae), "dicom_destinations")] = str(address).strip()
+        return tuple(sorted(out.items()))
 
     def dicom_destination(self, ae_title: str) -> tuple[str, int] | None:
         """(host, port) of a configured DICOM peer, by AE title; None when unknown."""
-        address = self.dicom_destinations.get(ae_title.strip())
+        address = dict(self.dicom_destinations).get(ae_title.strip())
         return _split_address(address, ae_title) if address is not None else None
 
     @model_validator(mode="after")

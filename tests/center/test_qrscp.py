@@ -259,3 +259,37 @@ async def test_storage_commitment_falls_back_to_a_new_association(
     assert declined.get_nowait() == request.TransactionUID
     assert [i.ReferencedSOPInstanceUID for i in report.ReferencedSOPSequence] == [sop]
     assert "FailedSOPSequence" not in report
+
+
+async def test_a_compressed_instance_is_moved_as_stored_and_decompressed_for_a_getscu_that_needs_it(
+        pushed: Pushed, settings: Settings, move_port: int, tmp_path: Path) -> None:
+    rle = Path(pydicom.data.get_testdata_file("MR_small_RLE.dcm"))  # pydicom's bundled RLE Lossless MR
+    original = pydicom.dcmread(rle)
+    code, out = await run(need("storescu"), "-xr", "-aet", "HIS_PACS", "-aec", settings.dicom_ae_title,
+                          "127.0.0.1", str(settings.dicom_port), str(rle))
+    assert code == 0, out
+    keys = ["-k", "QueryRetrieveLevel=IMAGE", "-k", f"StudyInstanceUID={original.StudyInstanceUID}",
+            "-k", f"SeriesInstanceUID={original.SeriesInstanceUID}", "-k", f"SOPInstanceUID={original.SOPInstanceUID}"]
+    got_dir, moved_dir = tmp_path / "got", tmp_path / "moved"
+    got_dir.mkdir()
+    moved_dir.mkdir()
+    code, out = await run(need("getscu"), "-S", "-aet", "VIEWER", "-aec", settings.dicom_ae_title, "-od",
+                          str(got_dir), "127.0.0.1", str(settings.dicom_port), *keys)
+    assert code == 0, out
+    (got,) = [pydicom.dcmread(p) for p in got_dir.iterdir()]
+    assert got.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2"  # all getscu accepted
+    assert (got.pixel_array == original.pixel_array).all()
+    storescp = await asyncio.create_subprocess_exec(need("storescp"), "+xa", "-aet", "STORESCP", "-od",
+                                                    str(moved_dir), str(move_port),
+                                                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        await _wait_for_echo(move_port, "STORESCP")
+        code, out = await run(need("movescu"), "-S", "-aet", "VIEWER", "-aec", settings.dicom_ae_title, "-aem",
+                              "STORESCP", "127.0.0.1", str(settings.dicom_port), *keys)
+        assert code == 0, out
+    finally:
+        storescp.terminate()
+        await storescp.wait()
+    (moved,) = [pydicom.dcmread(p) for p in moved_dir.iterdir()]
+    assert moved.file_meta.TransferSyntaxUID == original.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.5"
+    assert moved.PixelData == original.PixelData
