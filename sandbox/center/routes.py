@@ -153,7 +153,7 @@ async def home(request: web.Request) -> web.Response:
     total, rows = await center.store.list_exams((page - 1) * PAGE_SIZE, PAGE_SIZE)
     endpoints = {
         "第一跳上传（POST）": center.base_url + HOP1.path,
-        "DICOM 存储（C-STORE）": f"AE {s.dicom_ae_title} @ {s.host}:{s.dicom_port}",
+        "DICOM（C-STORE、C-FIND、C-GET、C-MOVE、存储确认）": f"AE {s.dicom_ae_title} @ {s.host}:{s.dicom_port}",
         "DICOMweb": center.base_url + DICOMWEB,
         "WADO-URI": center.base_url + "/wado",
         "检查状态": center.base_url + EXAMS_PATH + "/{hiImgIndx}",

@@ -293,3 +293,20 @@ async def test_a_compressed_instance_is_moved_as_stored_and_decompressed_for_a_g
     (moved,) = [pydicom.dcmread(p) for p in moved_dir.iterdir()]
     assert moved.file_meta.TransferSyntaxUID == original.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.5"
     assert moved.PixelData == original.PixelData
+
+
+def test_dicom_settings_are_checked_and_name_the_setting() -> None:
+    from pydantic import ValidationError
+
+    from sandbox.config import load_settings
+
+    settings = load_settings(None, dicom_destinations=("STORESCP=127.0.0.1:11113",), dicom_calling_aets=("PACS",))
+    assert settings.dicom_destination("STORESCP") == ("127.0.0.1", 11113)
+    assert settings.dicom_destination("NOWHERE") is None
+    for bad, says in (({"dicom_destinations": ("STORESCP=127.0.0.1",)}, "应为 主机:端口"),
+                      ({"dicom_destinations": ("STORESCP",)}, "AE标题=主机:端口"),
+                      ({"dicom_calling_aets": ("A" * 17,)}, "dicom_calling_aets"),
+                      ({"dicom_ae_title": ""}, "dicom_ae_title")):
+        with pytest.raises(ValidationError) as info:
+            load_settings(None, **bad)
+        assert says in str(info.value)
