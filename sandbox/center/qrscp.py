@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pydicom
+from pydicom.charset import convert_encodings
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, build_context, evt
@@ -116,8 +117,11 @@ def _value(elem: Any) -> str:
 def parse_identifier(ident: Dataset, model: str) -> tuple[Level, list[Condition], list[str]]:
     """(level, conditions, keywords to return) of a C-FIND/C-GET/C-MOVE identifier; Refused when unusable."""
     if "SpecificCharacterSet" not in ident:
-        # Chinese PACS send UTF-8 names without declaring it; ASCII is unchanged by this reading.
+        # Chinese PACS send UTF-8 names without declaring it; ASCII is unchanged by this reading. pydicom
+        # decodes with the character set the data set was read with, so that is what changes.
         ident.SpecificCharacterSet = "ISO_IR 192"
+        implicit, little = ident.original_encoding
+        ident.set_original_encoding(implicit, little, convert_encodings("ISO_IR 192"))
     level = str(ident.get("QueryRetrieveLevel", "") or "").strip().upper()
     levels = MODELS[model]
     if level not in levels:
