@@ -21,7 +21,7 @@ from typing import Any
 import pydicom
 from pydicom.dataset import Dataset
 
-from sandbox.center.dicomquery import KEYS, Condition, Key, Level, levels_upto, matches
+from sandbox.center.dicomquery import KEYS, Condition, Key, Level, element_text, levels_upto, matches
 from sandbox.center.domain import Center
 from sandbox.common.db import insert_rows
 
@@ -115,15 +115,6 @@ def select_sql(level: Level, scope: dict[str, str]) -> tuple[str, list[str]]:
     return sql, params
 
 
-def _text(elem: Any) -> str:
-    value = elem.value
-    if value is None:
-        return ""
-    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
-        return "\\".join(str(v) for v in value)
-    return str(value).strip()
-
-
 def header_values(source: str | bytes) -> list[str]:
     """The HEADER_KEYS of one stored instance, "" for each one absent or unreadable."""
     fp: Any = io.BytesIO(source) if isinstance(source, bytes) else source
@@ -138,7 +129,7 @@ def header_values(source: str | bytes) -> list[str]:
         for key in HEADER_KEYS:
             try:
                 elem = ds.get(key.tag)
-                out.append(_text(elem) if elem is not None else "")
+                out.append(element_text(elem).strip() if elem is not None else "")
             except Exception:  # one malformed value: that key is empty, the others stand
                 out.append("")
     return out

@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
 from sandbox.spec.formats import DICOM_UID_RE
 
@@ -301,6 +302,16 @@ def condition(key: Key, raw: str, separators: str, fuzzy: bool = False) -> Condi
     if any(v == "*" for v in values) and key.vr not in ("DA", "TM", "UI"):
         return None
     return Condition(key, values, fuzzy)
+
+
+def element_text(elem: Any) -> str:
+    """A data element's value as query text: several values joined by a backslash, as DIMSE sends them."""
+    value = elem.value
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple, MultiValue)):
+        return "\\".join(str(v) for v in value)
+    return str(value)
 
 
 def matches(record: dict[str, Any], conditions: Iterable[Condition]) -> bool:

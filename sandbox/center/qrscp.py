@@ -50,6 +50,7 @@ from sandbox.center.dicomquery import (
     QueryError,
     condition,
     dataset,
+    element_text,
     levels_upto,
 )
 from sandbox.center.domain import Center
@@ -105,15 +106,6 @@ class Refused(Exception):
         return ds
 
 
-def _value(elem: Any) -> str:
-    value = elem.value
-    if value is None:
-        return ""
-    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
-        return "\\".join(str(v) for v in value)
-    return str(value)
-
-
 def parse_identifier(ident: Dataset, model: str) -> tuple[Level, list[Condition], list[str]]:
     """(level, conditions, keywords to return) of a C-FIND/C-GET/C-MOVE identifier; Refused when unusable."""
     if "SpecificCharacterSet" not in ident:
@@ -139,7 +131,7 @@ def parse_identifier(ident: Dataset, model: str) -> tuple[Level, list[Condition]
             continue
         key = BY_KEYWORD.get(elem.keyword)
         try:
-            text = _value(elem)
+            text = element_text(elem)
         except Exception as exc:  # a value pydicom cannot decode
             raise Refused(IDENTIFIER_DOES_NOT_MATCH, f"{elem.keyword}: unreadable value", elem.tag) from exc
         returned.append(elem.keyword)
