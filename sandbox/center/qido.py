@@ -129,13 +129,10 @@ def parse(request: web.Request, level: Level, scope: dict[str, str]) -> Search:
         if keyword in seen:
             raise BadDicomRequest(f"查询键 {keyword} 重复；多个值请用逗号分隔")
         seen.add(key.keyword)
-        if key.keyword in scope:
-            if value.strip() and value.strip() != scope[key.keyword]:
-                search.conditions.append(Condition(key, [value.strip()]))  # never matches: the path fixes it
-            continue
         if key.returned_only and value.strip():
             search.warnings.append(f"{key.keyword} is a return key and is not matched")
         try:
+            # A UID the path fixes is matched too: a query naming another one finds nothing.
             cond = condition(key, value, QIDO_SEPARATORS, search.fuzzy)
         except QueryError as exc:
             raise BadDicomRequest(f"{exc.keyword}：{exc.reason}") from exc
@@ -191,8 +188,8 @@ async def _search(request: web.Request, level: Level) -> web.Response:
     resp = json_response_typed(out, DICOM_JSON)
     for text in search.warnings:
         # A header is ASCII: a key's name as sent is escaped, never echoed raw.
-        safe = text.encode("ascii", "backslashreplace").decode().replace('"', "'")
-        resp.headers.add("Warning", f'299 {request.host} "{safe}"')
+        value = f'299 {request.host} "{text.replace(chr(34), chr(39))}"'
+        resp.headers.add("Warning", value.encode("ascii", "backslashreplace").decode())
     if search.warnings:
         resp.headers["Access-Control-Expose-Headers"] = resp.headers.get(
             "Access-Control-Expose-Headers", "") + ", Warning"

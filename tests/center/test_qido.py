@@ -144,6 +144,11 @@ async def test_bad_values_are_400_and_unknown_keys_are_warned(
         resp = await center.get(f"{path}?{query}")
         assert resp.status == 400, query
         assert field in (await resp.json())["message"]
+    huang = stored[2].studies["huang"]
+    resp = await center.get(f"/dicomweb/studies/{huang}/series?StudyInstanceUID=1.2.abc")
+    assert resp.status == 400 and "StudyInstanceUID" in (await resp.json())["message"]
+    resp = await center.get(f"/dicomweb/studies/{huang}/series?StudyInstanceUID={stored[2].studies['li']}")
+    assert resp.status == 200 and await resp.json() == []  # the path fixes the study; another one finds nothing
     resp = await center.get("/dicomweb/studies?PatientID=Q7700&NoSuchKey=1&Modality=CT")
     assert resp.status == 200 and len(await resp.json()) == 1
     warnings = resp.headers.getall("Warning")
