@@ -45,6 +45,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 from sandbox.center.dicomindex import QueryIndex
 from sandbox.center.dicomquery import (
     BY_KEYWORD,
+    UNIQUE,
     Condition,
     Level,
     QueryError,
@@ -183,6 +184,10 @@ class QueryRetrieve:
         except Refused as exc:
             yield exc.dataset(), None
             return
+        # Every response names the unique keys of its level and the levels above it (PS3.4 C.4.1.2.1).
+        levels = MODELS[model]
+        unique = [UNIQUE[lv] for lv in levels[:levels.index(level) + 1]]  # type: ignore[index]
+        returned = list(dict.fromkeys(unique + returned))
         records = self._records(level, conditions)
         for record in records:
             if event.is_cancelled:

@@ -19,6 +19,7 @@ from pynetdicom.sop_class import StorageCommitmentPushModel  # type: ignore[attr
 from sandbox.center import create_app
 from sandbox.common.ports import free_port
 from sandbox.config import Settings
+from tests.center.helpers import uid
 from tests.center.qr_corpus import Pushed, corpus, need, push
 from tests.center.test_scp import run
 
@@ -82,11 +83,12 @@ async def test_findscu_matches_at_every_level_of_both_roots(pushed: Pushed, sett
     out = await findscu(settings, "QueryRetrieveLevel=SERIES", f"StudyInstanceUID={pushed.studies['huang']}",
                         "Modality=M*", "SeriesInstanceUID")
     assert _found(out, "Modality") == ["MR"]
-    # Study Root, IMAGE level: a list of UIDs (backslash) and a series wildcard on the number.
+    # Study Root, IMAGE level: a list of UIDs (backslash); each answer names its series, asked or not.
     sops = sorted(pushed.sops("huang"))[:2]
     out = await findscu(settings, "QueryRetrieveLevel=IMAGE", f"StudyInstanceUID={pushed.studies['huang']}",
-                        "SeriesInstanceUID", "SOPInstanceUID=" + "\\".join(sops), "InstanceNumber")
+                        "SOPInstanceUID=" + "\\".join(sops), "InstanceNumber")
     assert sorted(_found(out, "SOPInstanceUID")) == sops
+    assert _found(out, "SeriesInstanceUID") == [uid(2, 61, 1)] * 2
 
 
 async def test_findscu_with_a_malformed_date_or_wrong_level_gets_a_failure(pushed: Pushed, settings: Settings) -> None:
