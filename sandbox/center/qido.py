@@ -42,6 +42,7 @@ DEFAULT_LIMIT = 1000  # answers without an explicit limit; more are announced by
 MAX_LIMIT = 10000
 QIDO_SEPARATORS = ",\\"  # PS3.18 8.3.4.1: a comma separates UIDs (and other list values); DIMSE's backslash too
 JSON_TYPES = ("application/dicom+json", "application/json", "*/*", "application/*")
+LEVEL_NAMES = {"STUDY": "study", "SERIES": "series", "IMAGE": "instance"}
 CONTROL = frozenset({"limit", "offset", "includefield", "fuzzymatching", "accept", "charset"})
 
 
@@ -113,8 +114,8 @@ def parse(request: web.Request, level: Level, scope: dict[str, str]) -> Search:
                 search.returned += [k.keyword for k in KEYS if k.level in allowed]
                 continue
             keyword = resolve(item)
-            if keyword is None:
-                search.warnings.append(f"includefield {item[:64]} is not a DICOM attribute")
+            if keyword is None or keyword not in BY_KEYWORD:
+                search.warnings.append(f"includefield {item[:64]} is not available")
             elif keyword not in search.returned:
                 search.returned.append(keyword)
     seen: set[str] = set()
@@ -124,7 +125,7 @@ def parse(request: web.Request, level: Level, scope: dict[str, str]) -> Search:
         keyword = resolve(name)
         key = BY_KEYWORD.get(keyword) if keyword else None
         if key is None or key.level not in allowed:
-            search.warnings.append(f"{name[:64]} is not supported as a query key at the {level} level")
+            search.warnings.append(f"{name[:64]} is not supported as a query key at the {LEVEL_NAMES[level]} level")
             continue
         if keyword in seen:
             raise BadDicomRequest(f"查询键 {keyword} 重复；多个值请用逗号分隔")

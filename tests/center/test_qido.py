@@ -153,6 +153,9 @@ async def test_bad_values_are_400_and_unknown_keys_are_warned(
     assert resp.status == 200 and len(await resp.json()) == 1
     warnings = resp.headers.getall("Warning")
     assert any(w.startswith("299 ") and "NoSuchKey" in w for w in warnings)
-    assert any("Modality" in w for w in warnings)  # a series key is not matched at the study level
+    assert any("Modality" in w and "study level" in w for w in warnings)  # a series key is not matched here
+    resp = await center.get("/dicomweb/studies?PatientID=Q7700&includefield=ImageType,PatientSex")
+    assert "00100040" in (await resp.json())[0] and "00080008" not in (await resp.json())[0]
+    assert "ImageType is not available" in resp.headers["Warning"]
     resp = await center.get("/dicomweb/studies", headers={"Accept": "application/dicom+xml"})
     assert resp.status == 406
