@@ -48,6 +48,23 @@ def default_institutions() -> tuple[Institution, ...]:
     )
 
 
+def _check_ae_title(value: str, setting: str) -> str:
+    """An AE title (PS3.5 AE VR): 1-16 printable ASCII characters, no backslash, not only spaces."""
+    ae = value.strip()
+    if not ae or len(ae) > 16 or not ae.isascii() or not ae.isprintable() or "\\" in ae:
+        raise ValueError(f"{setting} 中的 AE 标题「{value}」应为 1-16 个可打印 ASCII 字符（不含反斜杠）")
+    return ae
+
+
+def _split_address(address: str, ae_title: str) -> tuple[str, int]:
+    """("host", port) of "host:port" (IPv6 as "[::1]:port")."""
+    host, sep, port = address.strip().rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"dicom_destinations 中 {ae_title} 的地址「{address}」应为 主机:端口，例如 127.0.0.1:11113")
+    return host, int(port)
+
+
 class Settings(BaseModel):
     """Everything configurable. Defaults work with no file."""
 
@@ -60,6 +77,13 @@ class Settings(BaseModel):
     dicom_port: int = 11112
     dashboard_port: int = 8703  # the trainer's dashboard (sandbox.dashboard)
     dicom_ae_title: str = "IMGCLOUD"
+    # Calling AE titles the DICOM SCP accepts associations from; empty: any.
+    dicom_calling_aets: tuple[str, ...] = ()
+    # AE title -> "host:port" of the DICOM peers the SCP opens associations to: C-MOVE destinations, and
+    # Storage Commitment SCUs whose association closed before their N-EVENT-REPORT.
+    # In TOML a table (`[dicom_destinations]` / `STORESCP = "127.0.0.1:11113"`); on the command line
+    # `AE=host:port`. Kept as sorted (AE title, "host:port") pairs so that Settings stays hashable.
+    dicom_destinations: tuple[tuple[str, str], ...] = ()
     data_dir: Path = Path("data")
     seed: int = 20251231
     # First day of synthetic exams. None keeps the fixed day of sandbox.synth (2025-10-08) so output never
@@ -111,6 +135,42 @@ class Settings(BaseModel):
         if v not in PROFILES:
             raise ValueError(f"未知的索引号规则 {v}，可选：{', '.join(PROFILES)}")
         return v
+
+    @field_validator("dicom_ae_title")
+    @classmethod
+    def _ae_title(cls, v: str) -> str:
+        return _check_ae_title(v, "dicom_ae_title")
+
+    @field_validator("dicom_calling_aets")
+    @classmethod
+    def _calling_aets(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_check_ae_title(ae, "dicom_calling_aets") for ae in v)
+
+    @field_validator("dicom_destinations", mode="before")
+    @classmethod
+    def _destinations(cls, v: Any) -> tuple[tuple[str, str], ...]:
+        if isinstance(v, dict):
+            pairs = list(v.items())
+        else:
+            pairs = []
+            for item in v:
+                if isinstance(item, str):
+                    ae, sep, address = item.partition("=")
+                    if not sep:
+                        raise ValueError(f"dicom_destinations 的「{item}」应写作 AE标题=主机:端口")
+                    pairs.append((ae, address))
+                else:
+                    pairs.append(tuple(item))
+        out = {}
+        for ae, address in pairs:
+            _split_address(str(address), str(ae))
+            out[_check_ae_title(str(ae), "dicom_destinations")] = str(address).strip()
+        return tuple(sorted(out.items()))
+
+    def dicom_destination(self, ae_title: str) -> tuple[str, int] | None:
+        """(host, port) of a configured DICOM peer, by AE title; None when unknown."""
+        address = dict(self.dicom_destinations).get(ae_title.strip())
+        return _split_address(address, ae_title) if address is not None else None
 
     @model_validator(mode="after")
     def _unique_codes(self) -> Settings:

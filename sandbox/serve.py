@@ -179,7 +179,7 @@ def banner(sandbox: Sandbox, first: FirstMessage | None, seconds: float, options
         url = sandbox.url(role) if role in sandbox.roles or role != "hospital" else "—"
         lines.append(f"  {ROLE_TITLES[role]:<12}  {url:<28} {where}  {paths[role]}")
     if "center" in sandbox.roles:
-        lines.append(f"  DICOM 存储（C-STORE）     {s.dicom_ae_title}@{s.host}:{s.dicom_port}")
+        lines.append(f"  DICOM（存储、查询/检索、存储确认） {s.dicom_ae_title}@{s.host}:{s.dicom_port}")
     if dashboard_url is not None:
         lines.append(f"培训看板（浏览器打开，中文 / English）：{dashboard_url}")
     lines.append("机构与密钥（infCode / key）：")

@@ -14,6 +14,8 @@ HTTP_CLIENT: web.AppKey[ClientSession] = web.AppKey("http_client", ClientSession
 # Role state objects; typed as Any here to keep this module free of role imports.
 PROVINCE: web.AppKey[Any] = web.AppKey("province")
 CENTER: web.AppKey[Any] = web.AppKey("center")
+# The center's query records for QIDO-RS and C-FIND (sandbox.center.dicomindex.QueryIndex).
+DICOM_INDEX: web.AppKey[Any] = web.AppKey("dicom_index")
 HOSPITAL: web.AppKey[Any] = web.AppKey("hospital")
 JOURNAL: web.AppKey[Any] = web.AppKey("journal")
 FAULTS: web.AppKey[Any] = web.AppKey("faults")

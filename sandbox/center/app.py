@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
+from sandbox.center.dicomindex import QueryIndex
 from sandbox.center.domain import DB_FILE, FILES_DIR, Center
 from sandbox.center.forwarder import Forwarder
 from sandbox.center.routes import setup_routes
@@ -19,7 +20,7 @@ from sandbox.common.guard import guard_middleware
 from sandbox.common.http import error_middleware
 from sandbox.config import Settings
 from sandbox.spec.fields import HOP2
-from sandbox.typedefs import CENTER, HTTP_CLIENT, SETTINGS
+from sandbox.typedefs import CENTER, DICOM_INDEX, HTTP_CLIENT, SETTINGS
 
 
 async def _center(app: web.Application) -> AsyncIterator[None]:
@@ -41,6 +42,14 @@ async def _center(app: web.Application) -> AsyncIterator[None]:
         await store.close()
 
 
+async def _query_index(app: web.Application) -> AsyncIterator[None]:
+    """The query records of QIDO-RS and C-FIND (a side table of the center's database)."""
+    index = QueryIndex(app[CENTER])
+    await index.open()
+    app[DICOM_INDEX] = index
+    yield
+
+
 async def _http_client(app: web.Application) -> AsyncIterator[None]:
     """The session hop-2 messages are POSTed with."""
     session = aiohttp.ClientSession()
@@ -51,7 +60,7 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
 
 async def _storage_scp(app: web.Application) -> AsyncIterator[None]:
     """The DICOM Storage SCP on settings.dicom_port."""
-    scp = StorageSCP(app[CENTER], asyncio.get_running_loop())
+    scp = StorageSCP(app[CENTER], asyncio.get_running_loop(), app[DICOM_INDEX])
     await asyncio.to_thread(scp.start)
     yield
     # Shut down in a thread: a C-STORE handler may be waiting for this loop to commit its row.
@@ -84,6 +93,6 @@ def create_app(settings: Settings) -> web.Application:
     """The 地方影像云数据共享中心 emulator, served on settings.center_port."""
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[guard_middleware(settings.request_timeout_s), error_middleware])
     app[SETTINGS] = settings
-    app.cleanup_ctx.extend([_center, _http_client, _storage_scp, _forwarder])
+    app.cleanup_ctx.extend([_center, _query_index, _http_client, _storage_scp, _forwarder])
     setup_routes(app)
     return app

@@ -13,7 +13,7 @@ as its service URL retrieves the study. Served:
 - metadata (`…/metadata`, `application/dicom+json`, Pixel Data as a BulkDataURI), frames
   (`…/frames/{n[,n…]}`, uncompressed pixel data), bulk data (`…/bulkdata/7FE00010`), rendered
   (`…/rendered`, `…/frames/{n}/rendered`, PNG or JPEG; `window=center,width` and `viewport=w,h`).
-- QIDO-RS search: `/studies`, `/studies/{study}/series`, `/studies/{study}/series/{series}/instances`.
+- QIDO-RS search: `sandbox.center.qido`.
 - WADO-URI: `/wado?requestType=WADO&studyUID=…&seriesUID=…&objectUID=…&contentType=application/dicom`
   (default `image/jpeg`; also `image/png`; `frameNumber`, `windowCenter`/`windowWidth`, `rows`/`columns`).
 
@@ -57,10 +57,6 @@ DICOM_JSON = "application/dicom+json"
 CONVERT_IN_THREAD = 1024 * 1024
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Content-Type, Content-Length"}
 IMAGE_TYPES = ("image/png", "image/jpeg")
-QIDO_KEYS = {"StudyInstanceUID": "study_uid", "0020000D": "study_uid", "PatientID": "patient_id",
-             "00100020": "patient_id", "StudyDate": "study_date", "00080020": "study_date",
-             "AccessionNumber": "accession", "00080050": "accession"}
-MAX_LIMIT = 1000
 
 
 # ---- helpers ------------------------------------------------------------------------------------------
@@ -393,87 +389,6 @@ async def rendered_frame(request: web.Request) -> web.Response:
     return await _rendered(request, numbers[0])
 
 
-# ---- QIDO-RS ------------------------------------------------------------------------------------------
-
-
-def _attr(vr: str, value: Any) -> dict[str, Any]:
-    if value is None or value == "":
-        return {"vr": vr}
-    if vr == "PN":
-        return {"vr": vr, "Value": [{"Alphabetic": str(value)}]}
-    return {"vr": vr, "Value": value if isinstance(value, list) else [value]}
-
-
-def _paging(request: web.Request) -> tuple[int, int]:
-    try:
-        limit = int(request.query.get("limit", "100"))
-        offset = int(request.query.get("offset", "0"))
-    except ValueError as exc:
-        raise BadDicomRequest("limit/offset 应为整数") from exc
-    if not (0 < limit <= MAX_LIMIT) or offset < 0:
-        raise BadDicomRequest(f"limit 应在 1-{MAX_LIMIT} 之间，offset 不能为负")
-    return limit, offset
-
-
-async def search_studies(request: web.Request) -> web.Response:
-    center: Center = request.app[CENTER]
-    filters = {}
-    for key, value in request.query.items():
-        column = QIDO_KEYS.get(key)
-        if column is not None and value:
-            filters[column] = value
-    limit, offset = _paging(request)
-    rows = await center.store.studies(filters, limit, offset)
-    base = _base(request)
-    out = [{
-        "00080020": _attr("DA", r["study_date"]),
-        "00080050": _attr("SH", r["accession"]),
-        "00080061": _attr("CS", sorted(m for m in (r["modalities"] or "").split(",") if m)),
-        "00081030": _attr("LO", r["study_description"]),
-        "00081190": _attr("UR", f"{base}{PREFIX}/studies/{r['study_uid']}"),
-        "00100010": _attr("PN", r["patient_name"]),
-        "00100020": _attr("LO", r["patient_id"]),
-        "0020000D": _attr("UI", r["study_uid"]),
-        "00201206": _attr("IS", r["series"]),
-        "00201208": _attr("IS", r["instances"]),
-    } for r in rows]
-    return json_response_typed(out, DICOM_JSON)
-
-
-async def search_series(request: web.Request) -> web.Response:
-    center: Center = request.app[CENTER]
-    study = _uid(request, "study")
-    rows = await center.store.series(study)
-    base = _base(request)
-    out = [{
-        "00080060": _attr("CS", r["modality"]),
-        "0008103E": _attr("LO", r["series_description"]),
-        "00081190": _attr("UR", f"{base}{PREFIX}/studies/{study}/series/{r['series_uid']}"),
-        "0020000D": _attr("UI", study),
-        "0020000E": _attr("UI", r["series_uid"]),
-        "00200011": _attr("IS", r["series_number"]),
-        "00201209": _attr("IS", r["instances"]),
-    } for r in rows]
-    return json_response_typed(out, DICOM_JSON)
-
-
-async def search_instances(request: web.Request) -> web.Response:
-    rows = await _rows(request, "series")
-    base = _base(request)
-    out = [{
-        "00080016": _attr("UI", r["sop_class"]),
-        "00080018": _attr("UI", r["sop_uid"]),
-        "00081190": _attr("UR", f"{base}{PREFIX}/studies/{r['study_uid']}/series/{r['series_uid']}/instances/{r['sop_uid']}"),
-        "0020000D": _attr("UI", r["study_uid"]),
-        "0020000E": _attr("UI", r["series_uid"]),
-        "00200013": _attr("IS", r["instance_number"]),
-        "00280008": _attr("IS", r["frames"]),
-        "00280010": _attr("US", r["rows"]),
-        "00280011": _attr("US", r["cols"]),
-    } for r in rows]
-    return json_response_typed(out, DICOM_JSON)
-
-
 # ---- WADO-URI -----------------------------------------------------------------------------------------
 
 
@@ -522,13 +437,10 @@ async def preflight(request: web.Request) -> web.Response:
 
 def setup_dicomweb(app: web.Application) -> None:
     r = app.router
-    r.add_get(PREFIX + "/studies", search_studies)
     r.add_get(STUDY, retrieve_study)
     r.add_get(STUDY + "/metadata", study_metadata)
-    r.add_get(STUDY + "/series", search_series)
     r.add_get(SERIES, retrieve_series)
     r.add_get(SERIES + "/metadata", series_metadata)
-    r.add_get(SERIES + "/instances", search_instances)
     r.add_get(INSTANCE, retrieve_instance)
     r.add_get(INSTANCE + "/metadata", instance_metadata_handler)
     r.add_get(INSTANCE + "/rendered", rendered_instance)

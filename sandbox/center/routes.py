@@ -17,6 +17,7 @@ from sandbox.center.domain import Center
 from sandbox.center.errors import ExamNotFound
 from sandbox.center.store import REQUEUE_REASONS
 from sandbox.common.envelope import EnvelopeError
+from sandbox.center.qido import setup_qido
 from sandbox.common.http import json_response, read_json
 from sandbox.config import Settings
 from sandbox.spec.fields import HOP1
@@ -166,7 +167,7 @@ async def home(request: web.Request) -> web.Response:
     total, rows = await center.store.list_exams((page - 1) * PAGE_SIZE, PAGE_SIZE)
     endpoints = {
         "第一跳上传（POST）": center.base_url + HOP1.path,
-        "DICOM 存储（C-STORE）": f"AE {s.dicom_ae_title} @ {s.host}:{s.dicom_port}",
+        "DICOM（C-STORE、C-FIND、C-GET、C-MOVE、存储确认）": f"AE {s.dicom_ae_title} @ {s.host}:{s.dicom_port}",
         "DICOMweb": center.base_url + DICOMWEB,
         "WADO-URI": center.base_url + "/wado",
         "检查状态": center.base_url + EXAMS_PATH + "/{hiImgIndx}",
@@ -196,6 +197,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/viewer/{exam_id}", viewer_page)
     r.add_static(pages.STATIC_URL, pages.STATIC)
     r.add_get(OPENAPI_PATH, openapi_json)
+    setup_qido(app)
     setup_dicomweb(app)
 
 

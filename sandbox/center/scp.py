@@ -1,4 +1,9 @@
-"""The center's DICOM Storage SCP (C-ECHO, C-STORE), for PACS that can only push.
+"""The center's DICOM SCP: Verification and Storage (C-ECHO, C-STORE) for PACS that can only push, and the
+Query/Retrieve and Storage Commitment services of `qrscp`.
+
+Associations are accepted only when the called AE title is `dicom_ae_title` (else A-ASSOCIATE-RJ
+rejected-permanent, service-user, reason 7 "called AE title not recognised") and, when `dicom_calling_aets` is
+not empty, the calling AE title is one of them (else reason 3 "calling AE title not recognised").
 
 pynetdicom serves associations in its own threads. A C-STORE handler, in that thread, parses the
 instance with pydicom and writes it under a new id; it then hands the instance's row to the asyncio side
@@ -25,8 +30,10 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from pynetdicom.transport import ThreadedAssociationServer
 
 from sandbox.center import dicomstore
+from sandbox.center.dicomindex import QueryIndex
 from sandbox.center.domain import Center
 from sandbox.center.errors import DicomProblem
+from sandbox.center.qrscp import QueryRetrieve
 
 log = logging.getLogger("sandbox.center.scp")
 
@@ -50,9 +57,10 @@ class _Server(ThreadedAssociationServer):
 class StorageSCP:
     """A pynetdicom AE listening on settings.dicom_port under settings.dicom_ae_title."""
 
-    def __init__(self, center: Center, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, center: Center, loop: asyncio.AbstractEventLoop, index: QueryIndex) -> None:
         self.center = center
         self.loop = loop
+        self.query_retrieve = QueryRetrieve(center, loop, index)
         self.server: ThreadedAssociationServer | None = None
         self.thread: threading.Thread | None = None
         self.stored = 0
@@ -61,11 +69,15 @@ class StorageSCP:
         """Bind and serve in background threads (returns at once)."""
         settings = self.center.settings
         ae = AE(ae_title=settings.dicom_ae_title)
+        ae.require_called_aet = True
+        ae.require_calling_aet = list(settings.dicom_calling_aets)
         for cx in AllStoragePresentationContexts:
             assert cx.abstract_syntax is not None
-            ae.add_supported_context(cx.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+            # scp_role: a C-GET requestor receives its instances as the Storage SCP (role selection).
+            ae.add_supported_context(cx.abstract_syntax, ALL_TRANSFER_SYNTAXES, scu_role=True, scp_role=True)
         ae.add_supported_context(Verification)
-        handlers: list[Any] = [(evt.EVT_C_STORE, self.on_store), (evt.EVT_C_ECHO, self.on_echo)]
+        handlers: list[Any] = [(evt.EVT_C_STORE, self.on_store), (evt.EVT_C_ECHO, self.on_echo),
+                               *self.query_retrieve.setup(ae)]
         server = ae.make_server((settings.host, settings.dicom_port), evt_handlers=handlers, server_class=_Server)
         # Our own acceptor thread: a short poll interval lets shutdown() return at once.
         self.thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": POLL_S},

@@ -320,36 +320,6 @@ class CenterStore:
                 " coalesce(instance_number, 2147483647), sop_uid")
         return await self.reader.fetchall(sql, tuple(params))
 
-    async def studies(self, filters: dict[str, str], limit: int, offset: int) -> list[aiosqlite.Row]:
-        """Study-level rows for QIDO-RS, filtered by exact UID / patient ID / date / modality / accession."""
-        clauses, params = [], []
-        for column, value in filters.items():
-            if column == "study_date" and "-" in value:
-                start, _, end = value.partition("-")
-                if start:
-                    clauses.append("study_date >= ?")
-                    params.append(start)
-                if end:
-                    clauses.append("study_date <= ?")
-                    params.append(end)
-            else:
-                clauses.append(f"{column} = ?")  # column names are ours (QIDO_KEYS), never input
-                params.append(value)
-        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-        sql = ("SELECT study_uid, max(patient_name) AS patient_name, max(patient_id) AS patient_id,"
-               " max(study_date) AS study_date, max(study_description) AS study_description,"
-               " max(accession) AS accession, group_concat(DISTINCT modality) AS modalities,"
-               " count(DISTINCT series_uid) AS series, count(*) AS instances"
-               f" FROM instances{where} GROUP BY study_uid ORDER BY study_date DESC, study_uid LIMIT ? OFFSET ?")
-        return await self.reader.fetchall(sql, (*params, limit, offset))
-
-    async def series(self, study_uid: str) -> list[aiosqlite.Row]:
-        return await self.reader.fetchall(
-            "SELECT series_uid, max(modality) AS modality, max(series_number) AS series_number,"
-            " max(series_description) AS series_description, count(*) AS instances"
-            " FROM instances WHERE study_uid=? GROUP BY series_uid ORDER BY coalesce(max(series_number), 2147483647),"
-            " series_uid", (study_uid,))
-
     async def instance(self, sop_uid: str) -> aiosqlite.Row | None:
         return await self.reader.fetchone("SELECT * FROM instances WHERE sop_uid=?", (sop_uid,))
 

@@ -33,7 +33,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--hospital-port", type=int, help="医疗机构端口（默认 8700）")
     p.add_argument("--center-port", type=int, help="共享中心端口（默认 8701）")
     p.add_argument("--province-port", type=int, help="省级模块端口（默认 8702）")
-    p.add_argument("--dicom-port", type=int, help="共享中心 DICOM C-STORE 端口（默认 11112）")
+    p.add_argument("--dicom-port", type=int, help="共享中心 DICOM 端口（C-ECHO/C-STORE/C-FIND/C-GET/C-MOVE/存储确认，默认 11112）")
+    p.add_argument("--dicom-ae-title", help="共享中心的 AE 标题（默认 IMGCLOUD；被叫 AE 标题不符的关联被拒绝）")
+    p.add_argument("--dicom-calling-aet", action="append", metavar="AE",
+                   help="只接受这些主叫 AE 标题的关联（可重复；默认接受任何主叫）")
+    p.add_argument("--dicom-destination", action="append", metavar="AE=HOST:PORT",
+                   help="C-MOVE 目的地与存储确认回报地址（可重复），例如 STORESCP=127.0.0.1:11113")
     p.add_argument("--dashboard-port", type=int, help="培训看板端口（默认 8703）")
     p.add_argument("--no-dashboard", action="store_true", help="不启动培训看板")
     p.add_argument("--data-dir", type=Path, help="数据目录（默认 ./data）")
@@ -84,6 +89,9 @@ def run(args: argparse.Namespace) -> int:
         "seed": args.seed, "mode": args.mode, "response_style": args.response_style,
         "index_profile": args.index_profile,
         "allowed_fetch_hosts": tuple(args.allow_fetch_host) if args.allow_fetch_host else None,
+        "dicom_ae_title": args.dicom_ae_title,
+        "dicom_calling_aets": tuple(args.dicom_calling_aet) if args.dicom_calling_aet else None,
+        "dicom_destinations": tuple(args.dicom_destination) if args.dicom_destination else None,
     }
     try:
         settings = load_settings(args.config, **overrides)
