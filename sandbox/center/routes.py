@@ -15,9 +15,9 @@ from sandbox.center.dicomweb import PREFIX as DICOMWEB
 from sandbox.center.dicomweb import setup_dicomweb
 from sandbox.center.domain import Center
 from sandbox.center.errors import ExamNotFound
+from sandbox.center.qido import setup_qido
 from sandbox.center.store import REQUEUE_REASONS
 from sandbox.common.envelope import EnvelopeError
-from sandbox.center.qido import setup_qido
 from sandbox.common.http import json_response, read_json
 from sandbox.config import Settings
 from sandbox.spec.fields import HOP1
