@@ -59,6 +59,9 @@ class Settings(BaseModel):
     dicom_port: int = 11112
     dashboard_port: int = 8703  # the trainer's dashboard (sandbox.dashboard)
     dicom_ae_title: str = "IMGCLOUD"
+    # A different instance arriving under a stored SOP Instance UID (C-STORE, STOW-RS, hop 1): keep-first
+    # keeps the stored one and refuses the newcomer; replace stores the newcomer in its place. Logged either way.
+    instance_conflict: Literal["keep-first", "replace"] = "keep-first"
     data_dir: Path = Path("data")
     seed: int = 20251231
     # First day of synthetic exams. None keeps the fixed day of sandbox.synth (2025-10-08) so output never

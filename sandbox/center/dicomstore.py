@@ -214,6 +214,7 @@ def inspect_with_pydicom(data: bytes | mmap.mmap) -> InstanceInfo:
                 NotImplementedError, LookupError) as exc:
             raise DicomProblem("dicom_unreadable", detail=str(exc)[:200] or exc.__class__.__name__) from exc
         pixel_at = fp.tell()
+        _check_values(ds)
     implicit, little = ds.original_encoding
     name = values["patient_name"]
     info = InstanceInfo(
@@ -237,8 +238,46 @@ def inspect_with_pydicom(data: bytes | mmap.mmap) -> InstanceInfo:
         size=len(data),
     )
     _check_uids(info)
-    info.has_pixels = _check_pixels(data, pixel_at, bool(implicit), little is not False)
+    if info.transfer_syntax in dicomhead.DEFLATED:
+        # pydicom read the inflated stream: `pixel_at` is an offset in it, not in `data`.
+        info.has_pixels = _check_deflated_pixels(data)
+    else:
+        info.has_pixels = _check_pixels(data, pixel_at, bool(implicit), little is not False)
     return info
+
+
+def _check_values(ds: pydicom.Dataset) -> None:
+    """Every element's value as pydicom decodes it (what metadata, rendering and conversion use); DicomProblem
+    naming the first element whose bytes do not decode as its VR (pydicom's badVR.dcm: IS "1A")."""
+    for elem in ds.iterall():
+        if elem.VR == "SQ":
+            continue
+        try:
+            elem.to_json_dict(bulk_data_element_handler=lambda e: "", bulk_data_threshold=1024)
+        except (ValueError, TypeError, OverflowError, LookupError, AttributeError) as exc:
+            raw = elem.value if isinstance(elem.value, (str, bytes)) else str(elem.value)
+            raise DicomProblem("dicom_inconsistent", tag=f"({elem.tag.group:04X},{elem.tag.element:04X})",
+                               keyword=elem.keyword or "私有元素", vr=elem.VR, value=str(raw)[:40]) from exc
+
+
+def _check_deflated_pixels(data: bytes | mmap.mmap) -> bool:
+    """Whether a Deflated Explicit VR Little Endian instance has whole Pixel Data (read from the inflated data)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(io.BytesIO(bytes(data)))
+        if "PixelData" not in ds:
+            return False
+        pixels = ds.PixelData
+    except (InvalidDicomError, ValueError, EOFError, OSError, zlib.error) as exc:
+        raise DicomProblem("dicom_unreadable", detail=str(exc)[:200] or exc.__class__.__name__) from exc
+    bits = int(ds.get("BitsAllocated", 8) or 8)
+    frames = _int(ds.get("NumberOfFrames")) or 1
+    expected = int(ds.get("Rows", 0)) * int(ds.get("Columns", 0)) * int(ds.get("SamplesPerPixel", 1) or 1) * frames
+    expected = (expected * bits + 7) // 8
+    if len(pixels) < expected:
+        raise DicomProblem("dicom_truncated", expected=expected, got=len(pixels))
+    return True
 
 
 def _check_pixels(data: bytes | mmap.mmap, pos: int, implicit: bool, little: bool) -> bool:

@@ -131,6 +131,8 @@ CENTER: Mapping[str, str] = MappingProxyType({
     "dicom_missing_tags": "DICOM 缺少必需的元素：{tags}",
     "dicom_bad_uid": "DICOM 的 {tag}「{value}」不是合法的 UID",
     "dicom_truncated": "DICOM 像素数据不完整：应为 {expected} 字节，实际 {got} 字节",
+    "dicom_inconsistent": "DICOM 元素 {tag} {keyword} 的值「{value}」不符合其 VR {vr}，无法一致地读取",
+    "dicom_study_mismatch": "实例的 StudyInstanceUID「{got}」不是请求路径中的 {expected}",
     "dicom_conflict": "SOPInstanceUID {uid} 已存储且内容不同，未覆盖",
     "multipart_bad": "multipart/related 应答无法拆分：{detail}",
     "zip_bad": "zip 文件无法解压：{detail}",
