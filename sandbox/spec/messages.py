@@ -169,6 +169,7 @@ CENTER: Mapping[str, str] = MappingProxyType({
     "exam_missing": "未找到检查「{key}」",
     "image_unsupported": "该图像的传输语法 {ts} 暂不支持预览，可下载 DICOM 查看",
     "no_pdf": "未保存检查报告 PDF",
+    "study_deleted": "已删除检查 {uid} 的 {count} 个实例",
 })
 
 # The trainer's dashboard (sandbox.dashboard): its API answers and the upload-quality report.
