@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pydicom
 from dicognito.anonymizer import Anonymizer
-from pydicom.fileset import FileSet
+from pydicom.dataset import Dataset
+from pydicom.fileset import FileSet, RecordNode
 
 log = logging.getLogger("sandbox.center")
 
@@ -29,7 +30,12 @@ def study_zip(blobs: list[bytes]) -> bytes:
             fs = FileSet()
             try:
                 for ds in datasets:
-                    fs.add(ds)
+                    try:
+                        fs.add(ds)
+                    except ValueError:
+                        # pydicom's record creators need every Type 1 key of the records (Study Time, Study
+                        # ID…); PACS data often lacks one, so its records are built from what it has.
+                        fs.add_custom(ds, _image_record(ds))
                 fs.write(root)
             except (ValueError, KeyError, AttributeError, NotImplementedError) as exc:
                 log.warning("检查 zip 未附 DICOMDIR：%s", exc)
@@ -44,6 +50,30 @@ def study_zip(blobs: list[bytes]) -> bytes:
                     if path.is_file():
                         zf.write(path, path.relative_to(root).as_posix())
             return buf.getvalue()
+
+
+def _record(kind: str, ds: Dataset, keywords: tuple[str, ...], **extra: str) -> RecordNode:
+    record = Dataset()
+    record.DirectoryRecordType = kind
+    if "SpecificCharacterSet" in ds:
+        record.SpecificCharacterSet = ds.SpecificCharacterSet  # Chinese names stay readable in DICOMDIR
+    for keyword in keywords:
+        setattr(record, keyword, ds.get(keyword, ""))
+    for keyword, value in extra.items():
+        setattr(record, keyword, value)
+    return RecordNode(record)
+
+
+def _image_record(ds: Dataset) -> RecordNode:
+    """PATIENT / STUDY / SERIES / IMAGE records of an instance, each key taken as it is (empty when absent)."""
+    patient = _record("PATIENT", ds, ("PatientName", "PatientID"))
+    study = _record("STUDY", ds, ("StudyDate", "StudyTime", "StudyDescription", "StudyInstanceUID", "StudyID",
+                                  "AccessionNumber"))
+    series = _record("SERIES", ds, ("Modality", "SeriesInstanceUID", "SeriesNumber"))
+    # The leaf's key is read as the node is made, before add_custom would fill it in.
+    image = _record("IMAGE", ds, ("InstanceNumber",), ReferencedSOPInstanceUIDInFile=ds.SOPInstanceUID)
+    study.parent, series.parent, image.parent = patient, study, series
+    return image
 
 
 def _plain_zip(blobs: list[bytes]) -> bytes:

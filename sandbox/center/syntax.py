@@ -52,7 +52,9 @@ FRAME_MEDIA: dict[str, str] = {
     "1.2.840.10008.1.2.4.203": "image/jphc",  # HTJ2K
     "1.2.840.10008.1.2.5": "image/dicom-rle",  # RLE Lossless
 }
-FRAME_TYPES = frozenset(FRAME_MEDIA.values()) | {OCTET}
+# Names some clients still send (dicomweb-client offers both).
+FRAME_ALIASES = {"image/x-jls": "image/jls", "image/x-dicom-rle": "image/dicom-rle"}
+FRAME_TYPES = frozenset(FRAME_MEDIA.values()) | {OCTET} | frozenset(FRAME_ALIASES)
 
 
 class NotProducible(Exception):
@@ -140,6 +142,7 @@ def frame_form(stored: str, media: str, wanted: str | None) -> FrameForm | None:
     """The form of frames of an instance stored in `stored` for one Accept choice, or None when this
     choice cannot be met. `media` is the part type asked for ('*' for any), `wanted` its transfer-syntax."""
     compressed = stored in FRAME_MEDIA
+    media = FRAME_ALIASES.get(media, media)
     if media in ("*", "*/*"):
         if compressed and wanted in (None, "*", stored):
             return FrameForm(FRAME_MEDIA[stored], stored, True)

@@ -237,3 +237,29 @@ QUALITY_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("radiologyNotIndexed", "放射检查未上传", "Radiology not uploaded"),
     ("exposureYuan", "预计减收（元）", "Price-cut exposure (yuan)"),
 )
+
+
+# Error Comment (0000,0902) of a failed C-STORE. A DIMSE command set has no Specific Character Set (PS3.7
+# 6.3.1): its LO values are in the default repertoire and at most 64 characters, so these are ASCII; the
+# Chinese reason is in the center's log.
+DIMSE_COMMENTS: Mapping[str, str] = MappingProxyType({
+    "not_dicom": "Not a DICOM data set",
+    "dicom_unreadable": "Data set cannot be parsed",
+    "dicom_missing_tags": "Required UID missing (SOP/Study/Series)",
+    "dicom_bad_uid": "Invalid UID in {tag}",
+    "dicom_truncated": "Pixel Data shorter than its length",
+    "dicom_inconsistent": "Invalid {vr} value in {tag} {keyword}",
+    "not_encodable": "Data set cannot be encoded",
+    "conflict": "SOP Instance UID stored with other content",
+    "out_of_resources": "Center could not store the instance",
+})
+
+
+def dimse_comment(code: str, **kw: object) -> str:
+    """The Error Comment of a C-STORE failure, cut to LO's 64 characters."""
+    text = DIMSE_COMMENTS.get(code, DIMSE_COMMENTS["dicom_unreadable"])
+    try:
+        text = text.format(**kw)
+    except (KeyError, IndexError):
+        pass
+    return text.encode("ascii", "replace").decode()[:64]
