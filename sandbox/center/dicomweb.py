@@ -270,6 +270,7 @@ async def _metadata(request: web.Request, level: str) -> web.Response:
 def json_response_typed(body: Any, content_type: str) -> web.Response:
     resp = json_response(body)
     resp.content_type = content_type
+    resp.charset = None  # JSON is UTF-8 by definition; clients compare the bare media type (dicomweb-client's STOW)
     resp.headers.update(CORS)
     return resp
 

@@ -91,6 +91,12 @@ def anonymized(data: bytes, seed: int) -> bytes:
         warnings.simplefilter("ignore")
         ds = pydicom.dcmread(io.BytesIO(data))
         Anonymizer(seed=str(seed)).anonymize(ds)
+        # PS3.15 E.1.1: say that, and by which profile, the identity was removed.
+        ds.PatientIdentityRemoved = "YES"
+        method = Dataset()
+        method.CodeValue, method.CodingSchemeDesignator = "113100", "DCM"
+        method.CodeMeaning = "Basic Application Confidentiality Profile"
+        ds.DeidentificationMethodCodeSequence = [method]
         buf = io.BytesIO()
         ds.save_as(buf, enforce_file_format=True)
     return buf.getvalue()

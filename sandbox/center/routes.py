@@ -12,7 +12,7 @@ from aiohttp import web
 from sandbox import openapi
 from sandbox.center import pages
 from sandbox.center.dicomweb import PREFIX as DICOMWEB
-from sandbox.center.dicomweb import setup_dicomweb
+from sandbox.center.dicomweb import delete_study, setup_dicomweb
 from sandbox.center.domain import Center
 from sandbox.center.errors import ExamNotFound
 from sandbox.common.http import json_response, read_json
@@ -26,6 +26,7 @@ EXAM_PATH = EXAMS_PATH + "/{key}"
 SUMMARY_PATH = "/api/summary"
 RETRY_PATH = "/api/forward/retry"
 RESET_PATH = "/sandbox/reset"
+STUDY_PATH = "/api/studies/{study}"
 OPENAPI_PATH = "/openapi.json"
 PAGE_SIZE = 50
 
@@ -176,6 +177,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_get(SUMMARY_PATH, summary)
     r.add_post(RETRY_PATH, forward_retry)
     r.add_post(RESET_PATH, reset)
+    r.add_delete(STUDY_PATH, delete_study)
     r.add_get("/", home)
     r.add_get("/report/{exam_id}", report_page)
     r.add_get("/report/{exam_id}/pdf", report_pdf)
