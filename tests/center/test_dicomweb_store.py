@@ -29,7 +29,17 @@ from requests.exceptions import HTTPError
 
 from sandbox.center import create_app
 from sandbox.config import Settings
-from tests.center.helpers import FileServer, answers, b64, instance, message, pdf, record, study, study_uid_for
+from tests.center.helpers import (
+    FileServer,
+    answers,
+    b64,
+    instance,
+    message,
+    pdf,
+    record,
+    study,
+    study_uid_for,
+)
 from tests.center.test_ingest import send
 from tests.center.test_scp import need, run
 
