@@ -70,6 +70,7 @@ QIDO_KEYS = {"StudyInstanceUID": "study_uid", "0020000D": "study_uid", "PatientI
              "00100020": "patient_id", "StudyDate": "study_date", "00080020": "study_date",
              "AccessionNumber": "accession", "00080050": "accession"}
 MAX_LIMIT = 1000
+MAX_OFFSET = 2**31 - 1  # SQLite's integers end at 2**63; a larger offset is a 400, not an overflow
 # STOW-RS failure reasons (PS3.18 table 10.5.3-2 / PS3.4 annex B): the instance cannot be understood, its
 # SOP Instance UID is stored with other bytes (keep-first), it belongs to another study, out of resources.
 STOW_CANNOT_UNDERSTAND = 0xC000
@@ -470,8 +471,8 @@ def _paging(request: web.Request) -> tuple[int, int]:
         offset = int(request.query.get("offset", "0"))
     except ValueError as exc:
         raise BadDicomRequest("limit/offset 应为整数") from exc
-    if not (0 < limit <= MAX_LIMIT) or offset < 0:
-        raise BadDicomRequest(f"limit 应在 1-{MAX_LIMIT} 之间，offset 不能为负")
+    if not (0 < limit <= MAX_LIMIT) or not (0 <= offset <= MAX_OFFSET):
+        raise BadDicomRequest(f"limit 应在 1-{MAX_LIMIT} 之间，offset 应在 0-{MAX_OFFSET} 之间")
     return limit, offset
 
 
