@@ -31,7 +31,7 @@ def _schemathesis() -> str:
 
 async def _run(url: str, report: Path) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
-        _schemathesis(), "run", url, "--checks", CHECKS, "--max-examples", "3", "--max-time", "20",
+        _schemathesis(), "run", url, "--checks", CHECKS, "--max-examples", "3", "--max-time", "15",
         "--workers", "1", "--seed", "20251231", "--request-timeout", "20", "--no-shrink", "--phases",
         "examples,coverage,fuzzing", "--continue-on-failure", "--report", "junit", "--report-junit-path", str(report),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=str(ROOT),
