@@ -256,6 +256,8 @@ def instance_metadata(data: bytes, row: aiosqlite.Row, base: str) -> dict[str, A
 async def _metadata(request: web.Request, level: str) -> web.Response:
     center: Center = request.app[CENTER]
     rows = await _rows(request, level)
+    if not any(kind in (DICOM_JSON, "application/json", "application/*", "*/*") for kind, _ in _accept(request)):
+        raise NotAcceptable(f"元数据可用类型：{DICOM_JSON}")
     base = _base(request)
     out = []
     for row in rows:

@@ -186,6 +186,8 @@ async def test_unknown_paths_wrong_methods_and_unproducible_types_are_named(cent
     assert resp.status == 406 and "application/octet-stream" in (await resp.json())["message"]
     resp = await center.get(inst + "/frames/2")
     assert resp.status == 404
+    resp = await center.get(inst + "/metadata", headers={"Accept": "application/dicom+xml"})
+    assert resp.status == 406 and "application/dicom+json" in (await resp.json())["message"]
 
 
 async def test_province_and_hospital_405s_carry_allow(aiohttp_client: Any, make_settings: Callable[..., Settings]) -> None:
