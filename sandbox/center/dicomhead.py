@@ -42,6 +42,10 @@ MAX_DEPTH = 16
 # not a plain number sends the instance to pydicom, whose reading names the element (badVR.dcm's IS "1A").
 _NUMERIC_TEXT = frozenset({b"IS", b"DS"})
 _NUMERIC_TAGS = frozenset(tag for tag, entry in DicomDictionary.items() if entry[0] in ("IS", "DS"))
+# Binary numbers must fill whole values: a US of 3 bytes cannot be decoded either.
+_FIXED = {b"AT": 4, b"FD": 8, b"FL": 4, b"SL": 4, b"SS": 2, b"SV": 8, b"UL": 4, b"US": 2, b"UV": 8}
+_FIXED_TAGS = {tag: _FIXED[entry[0].encode()] for tag, entry in DicomDictionary.items()
+               if entry[0].encode() in _FIXED}
 _NUMBER_LIST = re.compile(rb"^(\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*)?(\\(\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*)?)*\x00?$")
 
 CHARSET = 0x00080005
@@ -162,6 +166,7 @@ def _walk(data: bytes | mmap.mmap, pos: int, end: int, implicit: bool, values: d
     explicit_head, implicit_head, u32 = _EXPLICIT.unpack_from, _IMPLICIT.unpack_from, _U32.unpack_from
     long_vrs, known_vrs, wanted = _LONG_VRS, _KNOWN_VRS, WANTED
     numeric_text, numeric_tags, number_list = _NUMERIC_TEXT, _NUMERIC_TAGS, _NUMBER_LIST.match
+    fixed, fixed_tags = _FIXED, _FIXED_TAGS
     top = depth == 0
     while pos + 8 <= end:
         if implicit:
@@ -193,6 +198,9 @@ def _walk(data: bytes | mmap.mmap, pos: int, end: int, implicit: bool, values: d
             raise Truncated(length, end - start)
         if (vr in numeric_text if vr else tag in numeric_tags) and not number_list(data[start:start + length]):
             raise Declined(f"numeric string {tag:08X}")
+        size = fixed.get(vr) if vr else fixed_tags.get(tag)
+        if size and length % size:
+            raise Declined(f"binary value {tag:08X} of {length} bytes")
         if values is not None and tag in wanted:
             values[tag] = bytes(data[start:start + length])
         pos = start + length

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pydicom
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.multival import MultiValue
 
 from sandbox.center import dicomhead
@@ -210,8 +210,8 @@ def inspect_with_pydicom(data: bytes | mmap.mmap) -> InstanceInfo:
             for name, tag in _TAGS.items():
                 elem = ds.get(tag)
                 values[name] = elem.value if elem is not None else None
-        except (InvalidDicomError, ValueError, KeyError, EOFError, OSError, TypeError, AttributeError,
-                NotImplementedError, LookupError) as exc:
+        except (InvalidDicomError, BytesLengthException, ValueError, KeyError, EOFError, OSError, TypeError,
+                AttributeError, NotImplementedError, LookupError) as exc:
             raise DicomProblem("dicom_unreadable", detail=str(exc)[:200] or exc.__class__.__name__) from exc
         pixel_at = fp.tell()
         _check_values(ds)
@@ -254,7 +254,7 @@ def _check_values(ds: pydicom.Dataset) -> None:
             continue
         try:
             elem.to_json_dict(bulk_data_element_handler=lambda e: "", bulk_data_threshold=1024)
-        except (ValueError, TypeError, OverflowError, LookupError, AttributeError) as exc:
+        except (BytesLengthException, ValueError, TypeError, OverflowError, LookupError, AttributeError) as exc:
             raw = elem.value if isinstance(elem.value, (str, bytes)) else str(elem.value)
             raise DicomProblem("dicom_inconsistent", tag=f"({elem.tag.group:04X},{elem.tag.element:04X})",
                                keyword=elem.keyword or "私有元素", vr=elem.VR, value=str(raw)[:40]) from exc

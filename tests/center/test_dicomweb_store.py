@@ -102,6 +102,16 @@ async def test_an_instance_pydicom_cannot_read_consistently_is_refused_by_stores
     assert resp.status == 404  # nothing of it was kept, so nothing answers 500 later
 
 
+async def test_a_binary_value_of_the_wrong_length_is_refused_naming_its_element(center: TestClient) -> None:
+    data = bytearray(instance(n=88))
+    at = data.find(b"\x28\x00\x10\x00US")  # Rows, US: two bytes, made three
+    data[at + 6:at + 8], data[at + 8:at + 8] = (3).to_bytes(2, "little"), b"\x00"
+    resp = await center.post("/dicomweb/studies", data=_multipart([bytes(data)]), headers={"Content-Type": _MULTIPART})
+    assert resp.status == 409
+    comment = (await resp.json())["00081198"]["Value"][0]["00000902"]["Value"][0]
+    assert "DICOM 无法解析" in comment and "(0028,0010)" in comment
+
+
 async def test_stow_rs_stores_into_the_same_store_and_answers_per_instance(center: TestClient,
                                                                           settings: Settings) -> None:
     parts = study(81, 2)
