@@ -210,7 +210,9 @@ def inspect_with_pydicom(data: bytes | mmap.mmap) -> InstanceInfo:
             for name, tag in _TAGS.items():
                 elem = ds.get(tag)
                 values[name] = elem.value if elem is not None else None
-        except (InvalidDicomError, BytesLengthException, ValueError, KeyError, EOFError, OSError, TypeError,
+        except BytesLengthException as exc:
+            raise _wrong_length(ds) from exc
+        except (InvalidDicomError, ValueError, KeyError, EOFError, OSError, TypeError,
                 AttributeError, NotImplementedError, LookupError) as exc:
             raise DicomProblem("dicom_unreadable", detail=str(exc)[:200] or exc.__class__.__name__) from exc
         pixel_at = fp.tell()
@@ -244,6 +246,22 @@ def inspect_with_pydicom(data: bytes | mmap.mmap) -> InstanceInfo:
     else:
         info.has_pixels = _check_pixels(data, pixel_at, bool(implicit), little is not False)
     return info
+
+
+_SIZES = {"AT": 4, "FD": 8, "FL": 4, "SL": 4, "SS": 2, "SV": 8, "UL": 4, "US": 2, "UV": 8}
+
+
+def _wrong_length(ds: pydicom.Dataset) -> DicomProblem:
+    """The problem of a binary value whose length is not a whole number of values, naming the element."""
+    for tag in ds.keys():
+        raw = ds.get_item(tag)
+        vr = str(getattr(raw, "VR", "") or "")
+        size = _SIZES.get(vr)
+        if size and raw.value is not None and len(raw.value) % size:
+            keyword = pydicom.datadict.keyword_for_tag(tag) or "私有元素"
+            return DicomProblem("dicom_inconsistent", tag=f"({tag.group:04X},{tag.element:04X})", keyword=keyword,
+                                vr=vr, value=f"{len(raw.value)} 字节")
+    return DicomProblem("dicom_unreadable", detail="二进制数值的长度不是单个值长度的整数倍")
 
 
 def _check_values(ds: pydicom.Dataset) -> None:

@@ -109,7 +109,7 @@ async def test_a_binary_value_of_the_wrong_length_is_refused_naming_its_element(
     resp = await center.post("/dicomweb/studies", data=_multipart([bytes(data)]), headers={"Content-Type": _MULTIPART})
     assert resp.status == 409
     comment = (await resp.json())["00081198"]["Value"][0]["00000902"]["Value"][0]
-    assert "DICOM 无法解析" in comment and "(0028,0010)" in comment
+    assert "DICOM 元素 (0028,0010) Rows 的值「3 字节」不符合其 VR US" in comment
 
 
 async def test_stow_rs_stores_into_the_same_store_and_answers_per_instance(center: TestClient,
