@@ -177,6 +177,29 @@ async def test_keep_first_refuses_a_different_instance_with_a_comment_and_replac
         assert f"SOPInstanceUID {uid} 已存储且内容不同：按 instance_conflict={policy}" in caplog.text
 
 
+@pytest.mark.parametrize(("policy", "flag", "rows"), [("keep-first", "-1", 32), ("replace", "0", 40)])
+async def test_hop1_follows_the_policy_for_a_different_instance_under_a_stored_uid(
+        aiohttp_client: Any, make_settings: Callable[..., Settings], files: FileServer, policy: str, flag: str,
+        rows: int) -> None:
+    settings = make_settings(instance_conflict=policy)
+    center = await aiohttp_client(create_app(settings), server_kwargs={"port": settings.center_port})
+    sop = "1.2.826.0.1.3680043.10.1234.9.89"
+    first, second = instance(n=89, sop_uid=sop, size=32), instance(n=89, sop_uid=sop, size=40)
+    flags = []
+    for seq, (n, data) in enumerate(((89, first), (90, second)), 1):
+        rec = record(settings, n, files.add(f"/r{n}.pdf", pdf(), "application/pdf"), b64(data))
+        flags.append(answers(await send(center, message(settings, [rec], seq=seq)))[0])
+    # Exam 90 sent exam 89's images: with replace it is stored, noting they disagree with its record (0).
+    assert flags[0]["succFlag"] == "1" and flags[1]["succFlag"] == flag, flags
+    if policy == "keep-first":
+        assert f"SOPInstanceUID {sop} 已存储且内容不同，未覆盖" in flags[1]["message"]
+    ds = dataset(first)
+    kept = await asyncio.to_thread(client_of(settings).retrieve_instance, ds.StudyInstanceUID, ds.SeriesInstanceUID,
+                                   sop, (("application/dicom", "*"),))
+    assert kept.Rows == rows
+    assert (await (await center.get("/api/summary")).json())["instances"] == 1
+
+
 async def test_unknown_paths_wrong_methods_and_unproducible_types_are_named(center: TestClient,
                                                                            settings: Settings) -> None:
     await asyncio.to_thread(client_of(settings).store_instances, [dataset(instance(n=85))])
