@@ -34,7 +34,7 @@ async def _run(url: str, report: Path) -> tuple[int, str]:
         _schemathesis(), "run", url, "--checks", CHECKS, "--max-examples", "3", "--max-time", "15",
         "--workers", "1", "--seed", "20251231", "--request-timeout", "20", "--no-shrink", "--phases",
         "examples,coverage,fuzzing", "--continue-on-failure", "--report", "junit", "--report-junit-path", str(report),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=str(ROOT),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=str(report.parent),  # its cache stays out of the repo
         env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.schemathesis_hooks", "PYTHONPATH": str(ROOT)})
     out, _ = await proc.communicate()
     return proc.returncode or 0, out.decode(errors="replace")

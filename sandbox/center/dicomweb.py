@@ -5,17 +5,21 @@ as its service URL retrieves the study. Served:
 
 - WADO-RS retrieve: `/studies/{study}`, `/studies/{study}/series/{series}`,
   `/studies/{study}/series/{series}/instances/{sop}` as `multipart/related; type="application/dicom"`
-  (`application/dicom` alone for one instance; `application/zip` — also what a browser opening the link
-  gets — for a download of the whole study; the `accept` query parameter may replace the Accept header). Transfer syntax: the one asked for with
-  `transfer-syntax=`, Explicit VR Little Endian when none is named (PS3.18 8.7.3.5.2), `*` for as stored.
-  Uncompressed instances are converted as asked; compressed ones are sent as stored, each part naming its
-  real transfer syntax.
+  (`application/dicom` alone for one instance; `application/zip` with a DICOMDIR — also what a browser
+  opening the link gets — for a download; the `accept` query parameter may replace the Accept header).
+  Transfer syntax (sandbox.center.syntax): `*` byte-for-byte as stored, Explicit VR Little Endian when
+  none is named (PS3.18 8.7.3.5.2; big-endian, deflated and compressed instances are re-encoded or
+  decoded), 406 before the 200 for a syntax that cannot be produced; each part names its syntax.
 - metadata (`…/metadata`, `application/dicom+json`, Pixel Data as a BulkDataURI), frames
-  (`…/frames/{n[,n…]}`, uncompressed pixel data), bulk data (`…/bulkdata/7FE00010`), rendered
-  (`…/rendered`, `…/frames/{n}/rendered`, PNG or JPEG; `window=center,width` and `viewport=w,h`).
+  (`…/frames/{n[,n…]}`: the stored compressed bitstream or uncompressed pixel data, as the Accept allows),
+  bulk data (`…/bulkdata/7FE00010`), rendered (instance, frame, series and study; PNG or JPEG;
+  `window=center,width` and `viewport=w,h`).
+- STOW-RS (`POST /studies`, `POST /studies/{study}`) into the store C-STORE uses; `DELETE /studies/{study}`.
 - QIDO-RS search: `/studies`, `/studies/{study}/series`, `/studies/{study}/series/{series}/instances`.
 - WADO-URI: `/wado?requestType=WADO&studyUID=…&seriesUID=…&objectUID=…&contentType=application/dicom`
-  (default `image/jpeg`; also `image/png`; `frameNumber`, `windowCenter`/`windowWidth`, `rows`/`columns`).
+  (default `image/jpeg`; also `image/png`; `frameNumber`, `windowCenter`/`windowWidth`, `rows`/`columns`,
+  `transferSyntax`, `anonymize=yes`).
+- Any other path under `/dicomweb`: 404, or 405 with `Allow` when the path exists for other methods.
 
 Every answer carries `Access-Control-Allow-Origin: *` so a browser viewer on another origin can use it.
 """
