@@ -84,6 +84,9 @@ class Settings(BaseModel):
     # In TOML a table (`[dicom_destinations]` / `STORESCP = "127.0.0.1:11113"`); on the command line
     # `AE=host:port`. Kept as sorted (AE title, "host:port") pairs so that Settings stays hashable.
     dicom_destinations: tuple[tuple[str, str], ...] = ()
+    # A different instance arriving under a stored SOP Instance UID (C-STORE, STOW-RS, hop 1): keep-first
+    # keeps the stored one and refuses the newcomer; replace stores the newcomer in its place. Logged either way.
+    instance_conflict: Literal["keep-first", "replace"] = "keep-first"
     data_dir: Path = Path("data")
     seed: int = 20251231
     # First day of synthetic exams. None keeps the fixed day of sandbox.synth (2025-10-08) so output never

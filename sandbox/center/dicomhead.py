@@ -14,11 +14,13 @@ paths give the same answer on every kind of file the sandbox makes.
 from __future__ import annotations
 
 import mmap
+import re
 import struct
 from dataclasses import dataclass
 from functools import lru_cache
 
 from pydicom.charset import convert_encodings, decode_bytes
+from pydicom.datadict import DicomDictionary
 from pydicom.valuerep import PersonName
 
 IMPLICIT_LE = "1.2.840.10008.1.2"
@@ -36,6 +38,15 @@ _IMPLICIT = struct.Struct("<HHI")  # tag, 4-byte length
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 MAX_DEPTH = 16
+# Numeric strings (IS, DS) must parse for pydicom to use the instance (metadata, rendering): a value that is
+# not a plain number sends the instance to pydicom, whose reading names the element (badVR.dcm's IS "1A").
+_NUMERIC_TEXT = frozenset({b"IS", b"DS"})
+_NUMERIC_TAGS = frozenset(tag for tag, entry in DicomDictionary.items() if entry[0] in ("IS", "DS"))
+# Binary numbers must fill whole values: a US of 3 bytes cannot be decoded either.
+_FIXED = {b"AT": 4, b"FD": 8, b"FL": 4, b"SL": 4, b"SS": 2, b"SV": 8, b"UL": 4, b"US": 2, b"UV": 8}
+_FIXED_TAGS = {tag: _FIXED[entry[0].encode()] for tag, entry in DicomDictionary.items()
+               if entry[0].encode() in _FIXED}
+_NUMBER_LIST = re.compile(rb"^(\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*)?(\\(\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*)?)*\x00?$")
 
 CHARSET = 0x00080005
 WANTED = frozenset({
@@ -154,6 +165,8 @@ def _walk(data: bytes | mmap.mmap, pos: int, end: int, implicit: bool, values: d
     # Hot loop (every element of every instance): locals and one struct call per element.
     explicit_head, implicit_head, u32 = _EXPLICIT.unpack_from, _IMPLICIT.unpack_from, _U32.unpack_from
     long_vrs, known_vrs, wanted = _LONG_VRS, _KNOWN_VRS, WANTED
+    numeric_text, numeric_tags, number_list = _NUMERIC_TEXT, _NUMERIC_TAGS, _NUMBER_LIST.match
+    fixed, fixed_tags = _FIXED, _FIXED_TAGS
     top = depth == 0
     while pos + 8 <= end:
         if implicit:
@@ -183,6 +196,11 @@ def _walk(data: bytes | mmap.mmap, pos: int, end: int, implicit: bool, values: d
             continue
         if start + length > end:
             raise Truncated(length, end - start)
+        if (vr in numeric_text if vr else tag in numeric_tags) and not number_list(data[start:start + length]):
+            raise Declined(f"numeric string {tag:08X}")
+        size = fixed.get(vr) if vr else fixed_tags.get(tag)
+        if size and length % size:
+            raise Declined(f"binary value {tag:08X} of {length} bytes")
         if values is not None and tag in wanted:
             values[tag] = bytes(data[start:start + length])
         pos = start + length

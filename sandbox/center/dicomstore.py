@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pydicom
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.multival import MultiValue
 
 from sandbox.center import dicomhead
@@ -210,10 +210,13 @@ def inspect_with_pydicom(data: bytes | mmap.mmap) -> InstanceInfo:
             for name, tag in _TAGS.items():
                 elem = ds.get(tag)
                 values[name] = elem.value if elem is not None else None
-        except (InvalidDicomError, ValueError, KeyError, EOFError, OSError, TypeError, AttributeError,
-                NotImplementedError, LookupError) as exc:
+        except BytesLengthException as exc:
+            raise _wrong_length(ds) from exc
+        except (InvalidDicomError, ValueError, KeyError, EOFError, OSError, TypeError,
+                AttributeError, NotImplementedError, LookupError) as exc:
             raise DicomProblem("dicom_unreadable", detail=str(exc)[:200] or exc.__class__.__name__) from exc
         pixel_at = fp.tell()
+        _check_values(ds)
     implicit, little = ds.original_encoding
     name = values["patient_name"]
     info = InstanceInfo(
@@ -237,8 +240,62 @@ def inspect_with_pydicom(data: bytes | mmap.mmap) -> InstanceInfo:
         size=len(data),
     )
     _check_uids(info)
-    info.has_pixels = _check_pixels(data, pixel_at, bool(implicit), little is not False)
+    if info.transfer_syntax in dicomhead.DEFLATED:
+        # pydicom read the inflated stream: `pixel_at` is an offset in it, not in `data`.
+        info.has_pixels = _check_deflated_pixels(data)
+    else:
+        info.has_pixels = _check_pixels(data, pixel_at, bool(implicit), little is not False)
     return info
+
+
+_SIZES = {"AT": 4, "FD": 8, "FL": 4, "SL": 4, "SS": 2, "SV": 8, "UL": 4, "US": 2, "UV": 8}
+
+
+def _wrong_length(ds: pydicom.Dataset) -> DicomProblem:
+    """The problem of a binary value whose length is not a whole number of values, naming the element."""
+    for tag in ds.keys():
+        raw = ds.get_item(tag)
+        vr = str(getattr(raw, "VR", "") or "")
+        size = _SIZES.get(vr)
+        if size and raw.value is not None and len(raw.value) % size:
+            keyword = pydicom.datadict.keyword_for_tag(tag) or "私有元素"
+            return DicomProblem("dicom_inconsistent", tag=f"({tag.group:04X},{tag.element:04X})", keyword=keyword,
+                                vr=vr, value=f"{len(raw.value)} 字节")
+    return DicomProblem("dicom_unreadable", detail="二进制数值的长度不是单个值长度的整数倍")
+
+
+def _check_values(ds: pydicom.Dataset) -> None:
+    """Every element's value as pydicom decodes it (what metadata, rendering and conversion use); DicomProblem
+    naming the first element whose bytes do not decode as its VR (pydicom's badVR.dcm: IS "1A")."""
+    for elem in ds.iterall():
+        if elem.VR == "SQ":
+            continue
+        try:
+            elem.to_json_dict(bulk_data_element_handler=lambda e: "", bulk_data_threshold=1024)
+        except (BytesLengthException, ValueError, TypeError, OverflowError, LookupError, AttributeError) as exc:
+            raw = elem.value if isinstance(elem.value, (str, bytes)) else str(elem.value)
+            raise DicomProblem("dicom_inconsistent", tag=f"({elem.tag.group:04X},{elem.tag.element:04X})",
+                               keyword=elem.keyword or "私有元素", vr=elem.VR, value=str(raw)[:40]) from exc
+
+
+def _check_deflated_pixels(data: bytes | mmap.mmap) -> bool:
+    """Whether a Deflated Explicit VR Little Endian instance has whole Pixel Data (read from the inflated data)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(io.BytesIO(bytes(data)))
+        if "PixelData" not in ds:
+            return False
+        pixels = ds.PixelData
+    except (InvalidDicomError, ValueError, EOFError, OSError, zlib.error) as exc:
+        raise DicomProblem("dicom_unreadable", detail=str(exc)[:200] or exc.__class__.__name__) from exc
+    bits = int(ds.get("BitsAllocated", 8) or 8)
+    frames = _int(ds.get("NumberOfFrames")) or 1
+    expected = int(ds.get("Rows", 0)) * int(ds.get("Columns", 0)) * int(ds.get("SamplesPerPixel", 1) or 1) * frames
+    expected = (expected * bits + 7) // 8
+    if len(pixels) < expected:
+        raise DicomProblem("dicom_truncated", expected=expected, got=len(pixels))
+    return True
 
 
 def _check_pixels(data: bytes | mmap.mmap, pos: int, implicit: bool, little: bool) -> bool:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -118,6 +119,7 @@ class Ingest:
         self.kept_pdfs: set[str] = set()
         self.kept_dicoms: set[str] = set()
         self.kept_packs: set[str] = set()
+        self.replaced: list[tuple[str, str | None]] = []  # objects of instances replaced (policy replace)
         self.saved = 0
 
     # ---- RecordHandler -------------------------------------------------------------------------
@@ -165,6 +167,7 @@ class Ingest:
         stored = CenterStore.digests(conn, [info.sop_uid for p in fresh for info in p.infos])
         exams: list[tuple[Any, ...]] = []
         instances: list[tuple[Any, ...]] = []
+        replacing: list[tuple[Any, ...]] = []
         studies: list[tuple[str, str]] = []
         receipts: list[tuple[Any, ...]] = []
         strict = self.center.settings.mode is Mode.STRICT
@@ -185,7 +188,7 @@ class Ingest:
                     reason = "changed_meanwhile"
                     item.reject(CENTER["changed_meanwhile"])
                 else:
-                    kept = self._dedupe(prepared, stored, instances)
+                    kept = self._dedupe(prepared, stored, instances, replacing)
                     reason = self._decide(item, prepared, kept, strict)
                     if item.accepted:
                         exam_id = prepared.exam_id
@@ -199,6 +202,8 @@ class Ingest:
                 reason = self._validation_reason(item)
             receipts.append((item.index, batch.infcode, batch.msgid, item.position, item.flag.value, reason,
                              item.message, exam_id, batch.received))
+        if replacing:
+            self.replaced = CenterStore.replace_instances(conn, replacing)
         CenterStore.save(conn, exams=exams, instances=instances, studies=studies, receipts=receipts,
                          queued=batch.received)
         self.saved = len(exams)
@@ -216,6 +221,8 @@ class Ingest:
             paths += [center.pdfs.path(f) for f in pdfs if not committed or f not in self.kept_pdfs]
             paths += [center.dicoms.path(f) for f in dicoms if not committed or f not in self.kept_dicoms]
             paths += [center.packs.path(p) for p in packs if not committed or p not in self.kept_packs]
+        if committed and self.replaced:
+            paths += center.replaced_paths(self.replaced)
         if paths:
             await asyncio.to_thread(remove_all, sorted(set(paths)))
 
@@ -232,24 +239,33 @@ class Ingest:
             return "duplicate_in_batch" if codes == {"duplicate_in_batch"} else "invalid"
         return "saved" if item.flag is SuccFlag.OK else "saved_partial"
 
-    def _dedupe(self, prepared: Prepared, stored: dict[str, str],
-                rows: list[tuple[Any, ...]]) -> list[InstanceInfo]:
-        """The record's instances after recognising those already stored (same SOP UID and bytes)."""
+    def _dedupe(self, prepared: Prepared, stored: dict[str, str], rows: list[tuple[Any, ...]],
+                replacing: list[tuple[Any, ...]]) -> list[InstanceInfo]:
+        """The record's instances after recognising those already stored (same SOP UID and bytes); a different
+        instance under a stored SOP UID follows settings.instance_conflict."""
         kept = list(prepared.linked)
+        replace = self.center.settings.instance_conflict == "replace"
         for info in prepared.infos:
             earlier = stored.get(info.sop_uid)
-            if earlier is None:
-                stored[info.sop_uid] = info.digest
-                rows.append(instance_row(info))
-                self.kept_dicoms.add(info.instance_id)
-                if info.pack_id is not None:
-                    self.kept_packs.add(info.pack_id)
-                kept.append(info)
-            elif earlier == info.digest:
+            if earlier is not None and earlier == info.digest:
                 kept.append(info)  # the same instance again: the stored copy serves it
-            else:
+                continue
+            if earlier is not None and (not replace or any(r[0] == info.sop_uid for r in rows + replacing)):
+                # keep-first, or a second version of an instance this very batch brings: keep the first
+                log_conflict(info, replaced=False)
                 prepared.failures.append(Failure(info.sop_uid, "dicom_conflict",
                                                  CENTER["dicom_conflict"].format(uid=info.sop_uid), "conflict"))
+                continue
+            if earlier is not None:
+                log_conflict(info, replaced=True)
+                replacing.append(instance_row(info))
+            else:
+                rows.append(instance_row(info))
+            stored[info.sop_uid] = info.digest
+            self.kept_dicoms.add(info.instance_id)
+            if info.pack_id is not None:
+                self.kept_packs.add(info.pack_id)
+            kept.append(info)
         return kept
 
     def _decide(self, item: Item, prepared: Prepared, kept: list[InstanceInfo], strict: bool) -> str:
@@ -366,12 +382,54 @@ class Center:
         return [info_from_row(r) for r in rows]
 
     async def add_pushed(self, info: InstanceInfo) -> bool:
-        """Record an instance the Storage SCP wrote; False when its SOP UID is stored with other bytes."""
-        earlier = await self.store.add_pushed(instance_row(info))
+        """Record an instance the Storage SCP or STOW-RS wrote; False when its SOP UID is stored with other
+        bytes and settings.instance_conflict keeps the first."""
+        replace = self.settings.instance_conflict == "replace"
+        earlier, replaced = await self.store.add_pushed(instance_row(info), replace)
         if earlier is None:
             return True
+        if replaced:
+            log_conflict(info, replaced=True)
+            await self.forget_objects(replaced)
+            return True
         self.dicoms.remove([info.instance_id])
-        return earlier == info.digest
+        if earlier != info.digest:
+            log_conflict(info, replaced=False)
+            return False
+        return True
+
+    def replaced_paths(self, objects: list[tuple[str, str | None]]) -> list[str]:
+        """Files of instances no row refers to any more (an object inside a message pack stays in it, unserved)."""
+        return [self.dicoms.path(instance_id) for instance_id, pack in objects if pack is None]
+
+    async def forget_objects(self, objects: list[tuple[str, str | None]]) -> None:
+        """Remove the files of instances that were replaced or deleted, and what was rendered from them."""
+        self.renders.clear()
+        self.metadata_cache.clear()
+        await asyncio.to_thread(remove_all, self.replaced_paths(objects))
+
+    async def store_part(self, data: bytes, source: str) -> tuple[InstanceInfo, bool]:
+        """Check and store one instance sent by STOW-RS: (its info, whether it is kept). DicomProblem when
+        it cannot be used; OSError or a database error when it could not be stored."""
+        info = await asyncio.to_thread(dicomstore.inspect, data)
+        info.digest = hashlib.sha256(data).hexdigest()
+        info.instance_id, info.source = dicomstore.new_id(), source
+        await asyncio.to_thread(self.dicoms.write, info.instance_id, data)
+        try:
+            kept = await self.add_pushed(info)
+        except BaseException:
+            self.dicoms.remove([info.instance_id])
+            raise
+        return info, kept
+
+    async def delete_study(self, study_uid: str) -> int:
+        """Forget a study's instances and their files (DICOMweb DELETE and the center's API); how many.
+        Exams that named the study keep their record; their pages then show no images."""
+        objects = await self.store.delete_study(study_uid)
+        if objects:
+            log.warning("已删除检查 StudyInstanceUID %s 的 %d 个实例", study_uid, len(objects))
+            await self.forget_objects(objects)
+        return len(objects)
 
     # ---- hop 2 ---------------------------------------------------------------------------------
 
@@ -518,6 +576,14 @@ def _remove_unreferenced(stores: list[tuple[FileStore, set[str]]]) -> tuple[int,
                     os.unlink(entry.path)
                     count += 1
     return count, size
+def log_conflict(info: InstanceInfo, *, replaced: bool) -> None:
+    """A different instance under a stored SOP Instance UID, logged whichever the policy."""
+    if replaced:
+        log.warning("SOPInstanceUID %s 已存储且内容不同：按 instance_conflict=replace 用新实例（来源 %s）替换",
+                    info.sop_uid, info.source or "-")
+    else:
+        log.warning("SOPInstanceUID %s 已存储且内容不同：按 instance_conflict=keep-first 保留首个，拒收新实例（来源 %s）",
+                    info.sop_uid, info.source or "-")
 
 
 def now_text() -> str:

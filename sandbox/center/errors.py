@@ -85,3 +85,17 @@ class BadDicomRequest(EnvelopeError):
 
     def __init__(self, detail: str) -> None:
         super().__init__("bad_dicom_request", detail=detail)
+
+
+class UnsupportedMedia(EnvelopeError):
+    """A STOW-RS body that is not multipart/related of application/dicom (code 1074, HTTP 415)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("unsupported_media", detail=detail)
+
+
+class PayloadTooLarge(EnvelopeError):
+    """A STOW-RS body over fetch_max_bytes (code 1003, HTTP 413)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__("body_too_large", limit=limit)

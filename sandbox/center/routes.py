@@ -10,9 +10,9 @@ from typing import Any
 from aiohttp import web
 
 from sandbox import openapi
-from sandbox.center import pages
+from sandbox.center import dicomweb_doc, pages
 from sandbox.center.dicomweb import PREFIX as DICOMWEB
-from sandbox.center.dicomweb import setup_dicomweb
+from sandbox.center.dicomweb import delete_study, setup_dicomweb
 from sandbox.center.domain import Center
 from sandbox.center.errors import ExamNotFound
 from sandbox.center.qido import setup_qido
@@ -30,6 +30,7 @@ EXAM_PATH = EXAMS_PATH + "/{key}"
 SUMMARY_PATH = "/api/summary"
 RETRY_PATH = "/api/forward/retry"
 RESET_PATH = "/sandbox/reset"
+STUDY_PATH = "/api/studies/{study}"
 OPENAPI_PATH = "/openapi.json"
 PAGE_SIZE = 50
 REASON_ALIASES = {"held": "http_rejected"}
@@ -191,6 +192,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_get(SUMMARY_PATH, summary)
     r.add_post(RETRY_PATH, forward_retry)
     r.add_post(RESET_PATH, reset)
+    r.add_delete(STUDY_PATH, delete_study)
     r.add_get("/", home)
     r.add_get("/report/{exam_id}", report_page)
     r.add_get("/report/{exam_id}/pdf", report_pdf)
@@ -253,9 +255,11 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
 
     def get(summary: str, description: str, content: dict[str, Any], params: list[dict[str, Any]] | None = None,
             tag: str = "地方影像云数据共享中心") -> dict[str, Any]:
+        # Pages answer an unknown exam with a Chinese HTML page, the API with the JSON envelope.
+        missing = ({"description": "未找到（中文页面）", "content": html} if "text/html" in content
+                   else openapi.error_response("未找到"))
         op: dict[str, Any] = {"summary": summary, "description": description, "tags": [tag],
-                              "responses": {"200": {"description": "成功", "content": content},
-                                            "404": openapi.error_response("未找到")}}
+                              "responses": {"200": {"description": "成功", "content": content}, "404": missing}}
         if params:
             op["parameters"] = params
         return {"get": op}
@@ -264,12 +268,8 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}, "description": description}
 
     json_of = {"application/json": {"schema": {"type": "object"}}}
-    dicom_json = {"application/dicom+json": {"schema": {"type": "array", "items": {"type": "object"}}}}
-    multipart = {'multipart/related; type="application/dicom"': {"schema": {"type": "string", "format": "binary"}},
-                 "application/zip": {"schema": {"type": "string", "format": "binary"}}}
     html = {"text/html": {"schema": {"type": "string"}}}
-    study, series, sop = (path_param("study", "StudyInstanceUID"), path_param("series", "SeriesInstanceUID"),
-                          path_param("sop", "SOPInstanceUID"))
+    study = dicomweb_doc.STUDY
     paths: dict[str, Any] = {
         HOP1.path: openapi.receive_path(1),
         EXAM_PATH: get("检查状态", "按 hiImgIndx 或 examId 查询：上传结果、保存的 PDF 与 DICOM、三个链接、向省平台转发的状态。",
@@ -291,24 +291,13 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                                  [path_param("exam_id", "中心生成的检查编号")]),
         "/viewer/{exam_id}": get("影像页（imgInfoLinkUrl）", "序列列表、逐幅显示（按 DICOM 窗宽窗位渲染为 PNG）、滑块切换层面。", html,
                                  [path_param("exam_id", "中心生成的检查编号")]),
-        DICOMWEB + "/studies": get("QIDO-RS 检查查询", "按 StudyInstanceUID、PatientID、StudyDate、AccessionNumber 查询。",
-                                   dicom_json, tag="DICOMweb"),
-        DICOMWEB + "/studies/{study}": get("WADO-RS 检查（imgDldLink）", "整个检查的全部实例。", multipart, [study],
-                                           tag="DICOMweb"),
-        DICOMWEB + "/studies/{study}/metadata": get("WADO-RS 检查元数据", "DICOM JSON。", dicom_json, [study],
-                                                    tag="DICOMweb"),
-        DICOMWEB + "/studies/{study}/series/{series}": get("WADO-RS 序列", "一个序列的全部实例。", multipart,
-                                                           [study, series], tag="DICOMweb"),
-        DICOMWEB + "/studies/{study}/series/{series}/instances/{sop}": get(
-            "WADO-RS 实例", "单个实例（也可 Accept: application/dicom）。", multipart, [study, series, sop],
-            tag="DICOMweb"),
-        DICOMWEB + "/studies/{study}/series/{series}/instances/{sop}/frames/{frame}/rendered": get(
-            "渲染帧", "PNG/JPEG；参数 window=窗位,窗宽、viewport=宽,高。",
-            {"image/png": {"schema": {"type": "string", "format": "binary"}}},
-            [study, series, sop, path_param("frame", "帧号，从 1 开始")], tag="DICOMweb"),
-        "/wado": get("WADO-URI", "requestType=WADO&studyUID=…&seriesUID=…&objectUID=…&contentType=application/dicom"
-                     "（默认 image/jpeg）。", {"application/dicom": {"schema": {"type": "string", "format": "binary"}}},
-                     tag="DICOMweb"),
+        STUDY_PATH: {"delete": {
+            "summary": "删除检查", "tags": ["地方影像云数据共享中心"], "parameters": [study],
+            "description": "与 DELETE /dicomweb/studies/{study} 相同：删除检查的全部实例与文件。",
+            "responses": {"200": {"description": "已删除", "content": json_of},
+                          "400": openapi.error_response("UID 格式不对（code 1073）"),
+                          "404": openapi.error_response("检查不存在（code 1071）")}}},
+        **dicomweb_doc.paths(DICOMWEB),
     }
     return openapi.document(
         title="地方影像云数据共享中心（沙箱）",

@@ -10,9 +10,11 @@ instance with pydicom and writes it under a new id; it then hands the instance's
 with `run_coroutine_threadsafe` and waits for the database to commit before answering, so a success
 status means the instance is stored. A pushed study is named in hop 1 as `dicom:<StudyInstanceUID>`.
 
-Statuses (PS3.4 GG.4): 0x0000 stored (also for an identical instance pushed again); 0xC000 the data set
-cannot be used (not parseable, missing UIDs, truncated pixel data); 0xC001 its SOP Instance UID is stored
-with different bytes and is not overwritten; 0xA700 the center could not store it (disk, database).
+Statuses (PS3.4 GG.4): 0x0000 stored (also for an identical instance pushed again, and a different one under
+a stored SOP Instance UID when settings.instance_conflict is replace); 0xC000 the data set cannot be used
+(not parseable, missing UIDs, truncated pixel data, a value pydicom cannot decode as its VR); 0xC001 its SOP
+Instance UID is stored with different bytes and is not overwritten (keep-first); 0xA700 the center could
+not store it (disk, database). Every failure carries an Error Comment.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import socketserver
 import threading
 from typing import Any
 
+from pydicom.dataset import Dataset
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, evt
 from pynetdicom.presentation import AllStoragePresentationContexts
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
@@ -34,6 +37,7 @@ from sandbox.center.dicomindex import QueryIndex
 from sandbox.center.domain import Center
 from sandbox.center.errors import DicomProblem
 from sandbox.center.qrscp import QueryRetrieve
+from sandbox.spec.messages import dimse_comment
 
 log = logging.getLogger("sandbox.center.scp")
 
@@ -43,6 +47,14 @@ CONFLICT = 0xC001
 OUT_OF_RESOURCES = 0xA700
 COMMIT_TIMEOUT_S = 30.0
 POLL_S = 0.05
+
+
+def failure(status: int, code: str, **kw: Any) -> Dataset:
+    """A C-STORE failure status with its Error Comment (dcmtk prints it; without one it shows only the code)."""
+    ds = Dataset()
+    ds.Status = status
+    ds.ErrorComment = dimse_comment(code, **kw)
+    return ds
 
 
 class _Server(ThreadedAssociationServer):
@@ -100,19 +112,19 @@ class StorageSCP:
     def on_echo(event: Any) -> int:
         return SUCCESS
 
-    def on_store(self, event: Any) -> int:
+    def on_store(self, event: Any) -> int | Dataset:
         """C-STORE: parse, write, then wait for the asyncio side to commit the row."""
         try:
             data = event.encoded_dataset(include_meta=True)
         except (ValueError, AttributeError, KeyError) as exc:
             log.warning("C-STORE 数据集无法编码：%s", exc)
-            return CANNOT_UNDERSTAND
+            return failure(CANNOT_UNDERSTAND, "not_encodable")
         calling = str(event.assoc.requestor.ae_title).strip()
         try:
             info = dicomstore.inspect(data)
         except DicomProblem as exc:
             log.warning("C-STORE 来自 %s 的实例无法使用：%s", calling, exc.message)
-            return CANNOT_UNDERSTAND
+            return failure(CANNOT_UNDERSTAND, exc.code, **exc.kw)
         info.digest = hashlib.sha256(data).hexdigest()
         info.instance_id, info.source = dicomstore.new_id(), f"c-store:{calling}"
         try:
@@ -122,8 +134,8 @@ class StorageSCP:
         except Exception:
             log.exception("C-STORE 保存失败")
             self.center.dicoms.remove([info.instance_id])
-            return OUT_OF_RESOURCES
+            return failure(OUT_OF_RESOURCES, "out_of_resources")
         if not kept:
-            return CONFLICT
+            return failure(CONFLICT, "conflict")
         self.stored += 1
         return SUCCESS

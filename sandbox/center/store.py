@@ -153,6 +153,7 @@ EXAM_COLUMNS = ("exam_id", "hiImgIndx", "record_hash", "infCode", "msgid", "rece
                 "notes")
 RECEIPT_COLUMNS = ("hiImgIndx", "infCode", "msgid", "position", "succFlag", "reason", "message", "exam_id",
                    "received")
+_DIGEST = INSTANCE_COLUMNS.index("digest")
 TABLES = ("receipts", "outbox", "batches", "exam_studies", "exams", "instances", "msgid_seq", "messages")
 
 
@@ -258,17 +259,43 @@ class CenterStore:
         insert_rows(conn, "INSERT OR IGNORE INTO exam_studies (exam_id, study_uid)", studies)
         insert_rows(conn, _INSERT_RECEIPT, receipts)
 
-    async def add_pushed(self, row: tuple[Any, ...]) -> str | None:
-        """Store an instance pushed by C-STORE; returns the digest already stored under its SOP UID, if any."""
-
-        def add(conn: sqlite3.Connection) -> str | None:
-            found = conn.execute("SELECT digest FROM instances WHERE sop_uid=?", (row[0],)).fetchone()
+    @staticmethod
+    def replace_instances(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> list[tuple[str, str | None]]:
+        """Put `rows` in place of the instances stored under their SOP UIDs, inside the caller's transaction;
+        (instance_id, pack_id) of each row replaced, whose object the caller removes after commit."""
+        old: list[tuple[str, str | None]] = []
+        for row in rows:
+            found = conn.execute("SELECT instance_id, pack_id FROM instances WHERE sop_uid=?", (row[0],)).fetchone()
             if found is not None:
-                return str(found[0])
-            insert_rows(conn, _INSERT_INSTANCE, [row])
-            return None
+                old.append((str(found[0]), found[1]))
+                conn.execute("DELETE FROM instances WHERE sop_uid=?", (row[0],))
+        insert_rows(conn, _INSERT_INSTANCE, rows)
+        return old
+
+    async def add_pushed(self, row: tuple[Any, ...], replace: bool = False) -> tuple[str | None, list[tuple[str, str | None]]]:
+        """Store an instance pushed by C-STORE or STOW-RS: (the digest already stored under its SOP UID, if
+        any; (instance_id, pack_id) of the row it replaced, when `replace` and the bytes differ)."""
+
+        def add(conn: sqlite3.Connection) -> tuple[str | None, list[tuple[str, str | None]]]:
+            found = conn.execute("SELECT digest FROM instances WHERE sop_uid=?", (row[0],)).fetchone()
+            if found is None:
+                insert_rows(conn, _INSERT_INSTANCE, [row])
+                return None, []
+            if not replace or found[0] == row[_DIGEST]:
+                return str(found[0]), []
+            return str(found[0]), CenterStore.replace_instances(conn, [row])
 
         return await self.db.run(add)
+
+    async def delete_study(self, study_uid: str) -> list[tuple[str, str | None]]:
+        """Forget a study's instances; (instance_id, pack_id) of each, whose objects the caller removes."""
+
+        def delete(conn: sqlite3.Connection) -> list[tuple[str, str | None]]:
+            rows = conn.execute("SELECT instance_id, pack_id FROM instances WHERE study_uid=?", (study_uid,)).fetchall()
+            conn.execute("DELETE FROM instances WHERE study_uid=?", (study_uid,))
+            return [(str(r[0]), r[1]) for r in rows]
+
+        return await self.db.run(delete)
 
     # ---- reading ------------------------------------------------------------------------------------
 

@@ -116,9 +116,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPMethodNotAllowed as exc:
         if exc.text not in _ROUTER_TEXTS:
             raise
-        allowed = "、".join(sorted(exc.allowed_methods))
-        return json_response(envelope_body("wrong_method", path=request.path, method=request.method,
-                                           allowed=allowed), status=405)
+        resp = json_response(envelope_body("wrong_method", path=request.path, method=request.method,
+                                           allowed="、".join(sorted(exc.allowed_methods))), status=405)
+        resp.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
+        return resp
     except web.HTTPException:
         raise
     except BodyTimeout as exc:

@@ -47,6 +47,7 @@ ENVELOPE_CODES: dict[str, EnvelopeCode] = {
     "dicom_not_found": EnvelopeCode(1071, 404, "未找到 DICOM 对象：{detail}"),
     "not_acceptable": EnvelopeCode(1072, 406, "无法按请求的类型提供：{detail}"),
     "bad_dicom_request": EnvelopeCode(1073, 400, "DICOMweb/WADO 请求参数错误：{detail}"),
+    "unsupported_media": EnvelopeCode(1074, 415, "不支持的请求类型：{detail}"),
     "no_such_path": EnvelopeCode(1080, 404, "路径「{path}」不存在{hint}"),
     "wrong_method": EnvelopeCode(1081, 405, "路径「{path}」不支持 {method} 请求，应使用 {allowed}"),
     "storage_full": EnvelopeCode(1090, 507, "存储空间不足或数据目录不可写（{detail}），本次请求未保存，请稍后重试"),

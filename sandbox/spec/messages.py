@@ -131,6 +131,8 @@ CENTER: Mapping[str, str] = MappingProxyType({
     "dicom_missing_tags": "DICOM 缺少必需的元素：{tags}",
     "dicom_bad_uid": "DICOM 的 {tag}「{value}」不是合法的 UID",
     "dicom_truncated": "DICOM 像素数据不完整：应为 {expected} 字节，实际 {got} 字节",
+    "dicom_inconsistent": "DICOM 元素 {tag} {keyword} 的值「{value}」不符合其 VR {vr}，无法一致地读取",
+    "dicom_study_mismatch": "实例的 StudyInstanceUID「{got}」不是请求路径中的 {expected}",
     "dicom_conflict": "SOPInstanceUID {uid} 已存储且内容不同，未覆盖",
     "multipart_bad": "multipart/related 应答无法拆分：{detail}",
     "zip_bad": "zip 文件无法解压：{detail}",
@@ -175,6 +177,7 @@ CENTER: Mapping[str, str] = MappingProxyType({
     "exam_missing": "未找到检查「{key}」",
     "image_unsupported": "该图像的传输语法 {ts} 暂不支持预览，可下载 DICOM 查看",
     "no_pdf": "未保存检查报告 PDF",
+    "study_deleted": "已删除检查 {uid} 的 {count} 个实例",
 })
 
 # The trainer's dashboard (sandbox.dashboard): its API answers and the upload-quality report.
@@ -264,3 +267,28 @@ RECEIVER: Mapping[str, str] = MappingProxyType({
     "unwritable": "数据目录 {path} 不可写（{error}），请检查磁盘空间与权限，或用 --data-dir 指定其他目录",
     "orphans_removed": "共享中心启动：删除 {count} 个未提交请求遗留的文件（{size:.1f} MB）",
 })
+
+# Error Comment (0000,0902) of a failed C-STORE. A DIMSE command set has no Specific Character Set (PS3.7
+# 6.3.1): its LO values are in the default repertoire and at most 64 characters, so these are ASCII; the
+# Chinese reason is in the center's log.
+DIMSE_COMMENTS: Mapping[str, str] = MappingProxyType({
+    "not_dicom": "Not a DICOM data set",
+    "dicom_unreadable": "Data set cannot be parsed",
+    "dicom_missing_tags": "Required UID missing (SOP/Study/Series)",
+    "dicom_bad_uid": "Invalid UID in {tag}",
+    "dicom_truncated": "Pixel Data shorter than its length",
+    "dicom_inconsistent": "Invalid {vr} value in {tag} {keyword}",
+    "not_encodable": "Data set cannot be encoded",
+    "conflict": "SOP Instance UID stored with other content",
+    "out_of_resources": "Center could not store the instance",
+})
+
+
+def dimse_comment(code: str, **kw: object) -> str:
+    """The Error Comment of a C-STORE failure, cut to LO's 64 characters."""
+    text = DIMSE_COMMENTS.get(code, DIMSE_COMMENTS["dicom_unreadable"])
+    try:
+        text = text.format(**kw)
+    except (KeyError, IndexError):
+        pass
+    return text.encode("ascii", "replace").decode()[:64]

@@ -172,7 +172,16 @@ async def test_a_browser_opening_imgdldlink_downloads_the_study_as_zip(center: T
     assert resp.status == 200 and resp.content_type == "application/zip"
     assert "attachment" in resp.headers["Content-Disposition"]
     with zipfile.ZipFile(io.BytesIO(await resp.read())) as zf:
-        assert sorted(zf.read(n) for n in zf.namelist()) == sorted(parts)
+        names = zf.namelist()
+        files = {n: pydicom.dcmread(io.BytesIO(zf.read(n))) for n in names if n != "DICOMDIR"}
+        dicomdir = pydicom.dcmread(io.BytesIO(zf.read("DICOMDIR")))
+    sent = {ds.SOPInstanceUID: ds for ds in (pydicom.dcmread(io.BytesIO(p)) for p in parts)}
+    assert {ds.SOPInstanceUID for ds in files.values()} == set(sent)
+    assert all(ds.PixelData == sent[ds.SOPInstanceUID].PixelData for ds in files.values())
+    # The DICOMDIR indexes every file by its path in the zip (PS3.10 media, as a CD burner would write it).
+    referenced = {"/".join(r.ReferencedFileID): r.ReferencedSOPInstanceUIDInFile
+                  for r in dicomdir.DirectoryRecordSequence if r.DirectoryRecordType == "IMAGE"}
+    assert referenced == {n: ds.SOPInstanceUID for n, ds in files.items()}
 
 
 # What PACS send: JPEG Lossless SV1 (dcmcjpeg's default), JPEG-LS and RLE are lossless; JPEG 2000 lossless
