@@ -213,8 +213,11 @@ class Hospital:
         self.root = root or settings.data_dir / "hospital"
         self.image_spec = image_spec
         self.embedded_font = embedded_font
+        # Exams dated on a chosen day (a demo's today) never end after the hospital's clock; the fixed default
+        # calendar stays independent of the clock.
         self.factory = ExamFactory(institution, settings.center.uscc, self.seed, index_profile=settings.index_profile,
-                                   base_date=settings.exam_base_date or BASE_DATE)
+                                   base_date=settings.exam_base_date or BASE_DATE,
+                                   not_after=now if settings.exam_base_date is not None else None)
         self._now = now
         self._sleep = sleep
         self._send_lock = asyncio.Lock()
