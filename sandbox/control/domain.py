@@ -168,7 +168,14 @@ class ControlPlane:
         self.driver = Driver(self.sandbox)
         return TEXTS["seed"].format(seed=seed)
 
-    async def load_scenario(self, name: str, run: bool = False, keep: str | None = None) -> str:
+    async def load_scenario(self, name: str, run: bool = False, keep: str | None = None,
+                            reset: bool | None = None) -> str:
+        """Load a scenario (its settings over the base, its faults); with `run`, carry out its steps and judge
+        its expectations in the background. `reset` (by default when running) empties every store and the
+        journal first, so the expectations count the scenario's own traffic only."""
+        reset = run if reset is None else reset
+        if reset:
+            await self._cancel()  # a scenario still running is replaced (everything is emptied anyway)
         await self.settled()
         if self.task is not None and not self.task.done():
             raise ControlError(409, TEXTS["scenario_busy"].format(name=self.run["name"] if self.run else ""))
@@ -181,6 +188,9 @@ class ControlPlane:
             self.active = scenario.name
             sb.faults.heal()
             await self._reconfigure(keep, **{**self.base, **scenario.settings, "seed": scenario.seed})
+            if reset:
+                await sb.reset()
+                self.run = None
         sb.faults.load(scenario.faults)
         sb.scenario = scenario
         self.driver = Driver(sb)
@@ -215,15 +225,23 @@ class ControlPlane:
             for check in scenario.expect:
                 r = await observe(self.driver, check)
                 run["expectations"].append({"ok": r.ok, "expectation": r.text, "observed": r.observed_text})
-            run["state"] = "passed" if all(e["ok"] for e in run["expectations"]) and not any(
+            verdict = "passed" if all(e["ok"] for e in run["expectations"]) and not any(
                 "error" in s for s in run["steps"]) else "failed"
+            if sb.journal is not None:
+                sb.journal.context.update(scenario=None, step=None)
+            # Its settings and faults end with it (the roles restart with the base settings, ~0.2 s); the
+            # verdict is published once they are back, and the demo resumes.
+            async with self.demo_lock:
+                await self._restore(None)
+            run["state"] = verdict
         finally:
             if run["state"] == "running":
                 run["state"] = "cancelled"
             if sb.journal is not None:
                 sb.journal.context.update(scenario=None, step=None)
-            if self.active == scenario.name:
-                await self._restore(None)  # its settings and faults end with it; the demo resumes
+            if self.active == scenario.name:  # an unexpected error: restore all the same
+                async with self.demo_lock:
+                    await self._restore(None)
 
     async def _cancel(self) -> None:
         if self.task is not None and not self.task.done():

@@ -332,10 +332,7 @@ class Dashboard:
 
     async def start_scenario(self, name: str, reset: bool = True) -> str:
         """Run a library scenario in the background (after emptying everything, unless asked not to)."""
-        control = self.control()
-        if reset:
-            await control.reset()
-        message = await control.load_scenario(name, run=True)
+        message = await self.control().load_scenario(name, run=True, reset=reset)
         await self.push_state(force=True)
         return message
 
