@@ -32,6 +32,7 @@ import orjson
 from sandbox.fastpath import Shape
 from sandbox.spec import formats
 from sandbox.spec.checksums import ID15_RE, ID18_RE, USCC_RE, id_check_char, uscc_check_char
+from sandbox.spec.codes import SuccFlag
 from sandbox.spec.dicts import DICT_TITLES, DICTIONARIES
 from sandbox.spec.fields import (
     DATA_MAX_CHARS,
@@ -42,13 +43,16 @@ from sandbox.spec.fields import (
     Transaction,
 )
 from sandbox.spec.index_profiles import DEFAULT_PROFILE, PROFILES, IndexProfile
-from sandbox.spec.messages import PROBLEMS, json_type
+from sandbox.spec.messages import OUTCOME_REASONS, PROBLEMS, RESULTS, json_type
 from sandbox.spec.variants import (
     FIELD_VARIANTS,
     FILE_SUBSTITUTES,
     FOREIGN_FIELDS,
     INFNO_VARIANTS,
 )
+
+# 返回信息 (output table field 3) holds at most this many characters.
+MESSAGE_LIMIT = 3000
 
 
 class Mode(StrEnum):
@@ -115,12 +119,75 @@ class RecordResult:
         v = self.values.get("hiImgIndx")
         return v if isinstance(v, str) else None
 
-    def summary(self, limit: int = 5) -> str:
-        """The errors as one Chinese line (for a response's `message`)."""
-        parts = [p.text().split(": ", 1)[-1] if p.field is None else f"{p.field}({p.field_name}): {p.message}"
-                 for p in self.errors[:limit]]
-        more = len(self.errors) - limit
-        return "；".join(parts) + (f"；另有 {more} 项错误" if more > 0 else "")
+    def summary(self, limit: int = MESSAGE_LIMIT) -> str:
+        """Every error as one Chinese line (for a response's `message`), within `limit` characters."""
+        return join_within([p.text().split(": ", 1)[-1] if p.field is None else
+                            f"{p.field}({p.field_name}): {p.message}" for p in self.errors], limit, "项错误")
+
+
+# How a record that passed validation is answered (one meaning of succFlag for the validator and both
+# receivers). `0` only when something the sender sent was not saved: these warnings drop a value.
+DROPPING_WARNINGS = frozenset({
+    "duplicate_key",  # the variant spelling's value dropped (both spellings sent)
+    "foreign_field",  # field of the other hop dropped
+    "unknown_field",  # undefined field dropped
+})
+# Everything else a lenient receiver accepts is saved in full: a spelling renamed, a type coerced, a date-only
+# datetime completed, a link taken for a missing file, an advisory check — `1`, each named as 提示.
+
+
+def join_within(parts: list[str], limit: int, noun: str = "项") -> str:
+    """Parts joined with "；", as many as fit in `limit` characters, then "另有 N 项" for the rest."""
+    out: list[str] = []
+    used = 0
+    for k, part in enumerate(parts):
+        tail = f"；另有 {len(parts) - k} {noun}"
+        if used + len(part) + 1 + (len(tail) if k < len(parts) - 1 else 0) > limit:
+            if not out:  # one part longer than the limit: its start, so the first cause is still named
+                more = tail if k < len(parts) - 1 else ""
+                return part[:max(0, limit - len(more) - 1)] + "…" + more
+            return "；".join(out) + tail
+        out.append(part)
+        used += len(part) + 1
+    return "；".join(out)
+
+
+def describe(problems: list[Problem], limit: int = MESSAGE_LIMIT) -> str:
+    """Problems as one Chinese line, each naming its field, within `limit` characters."""
+    return join_within([f"{p.field}({p.field_name}): {p.message}" if p.field_name else
+                        (f"{p.field}: {p.message}" if p.field else p.message) for p in problems], limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The succFlag and message a receiver answers for a record, from its validation alone."""
+
+    flag: SuccFlag
+    message: str
+    reason: str  # one Chinese line: why this flag
+
+
+def record_outcome(result: RecordResult, first: int | None = None) -> Outcome:
+    """`-1` with every blocking problem; `0` when a value the sender sent is dropped (named); otherwise `1`,
+    with each normalisation and advisory named as 提示. `first` is where a repeated index first appeared."""
+    if result.errors:
+        if first is not None and all(p.code == "duplicate_in_batch" for p in result.errors):
+            return Outcome(SuccFlag.FAILED, RESULTS["duplicate_in_batch"].format(value=result.index, first=first),
+                           OUTCOME_REASONS["duplicate"])
+        return Outcome(SuccFlag.FAILED, RESULTS["invalid"].format(detail=result.summary(MESSAGE_LIMIT - 10)),
+                       OUTCOME_REASONS["errors"].format(count=len(result.errors)))
+    dropped = [p for p in result.warnings if p.code in DROPPING_WARNINGS]
+    noted = [p for p in result.warnings if p.code not in DROPPING_WARNINGS]
+    if dropped:
+        message = RESULTS["saved_partial"].format(detail=describe(dropped))
+        flag, reason = SuccFlag.PARTIAL, OUTCOME_REASONS["dropped"].format(
+            fields="、".join(p.field or "" for p in dropped))
+    else:
+        message, flag = RESULTS["saved"], SuccFlag.OK
+        reason = OUTCOME_REASONS["noted"].format(count=len(noted)) if noted else OUTCOME_REASONS["clean"]
+    if noted:
+        message += RESULTS["advisory"].format(detail=describe(noted, MESSAGE_LIMIT - len(message) - 6))
+    return Outcome(flag, message[:MESSAGE_LIMIT], reason)
 
 
 @dataclass(slots=True)

@@ -328,7 +328,7 @@ class Driver:
                 flag = answer["succ_flag"] if answer else None
                 text = answer["message"] if answer else ""
                 want = rule.outcome(msg.mode)
-                ok_flag = {"rejected": ("-1",), "altered": ("0",), "noted": ("1", "0")}[want]
+                ok_flag = {"rejected": ("-1",), "altered": ("0",), "normalised": ("1",), "noted": ("1", "0")}[want]
                 named = rule.field is None or rule.field in text
                 if flag not in ok_flag or not named:
                     why = f"succFlag 应为 {'/'.join(ok_flag)}，实际为 {flag}" if flag not in ok_flag else \

@@ -88,6 +88,15 @@ RESULTS: Mapping[str, str] = MappingProxyType({
     "batch_failed": "全部失败：{failed} 条记录均未保存",
 })
 
+# Why a record gets its succFlag (`sandbox validate` prints one per record).
+OUTCOME_REASONS: Mapping[str, str] = MappingProxyType({
+    "clean": "按原样保存",
+    "noted": "完整保存，{count} 项规范化或提示（不影响保存）",
+    "dropped": "已保存，但发送的 {fields} 未保存",
+    "errors": "{count} 个错误，记录不保存",
+    "duplicate": "批内索引号重复，记录不保存",
+})
+
 # Parameters of the query (调阅) endpoints.
 QUERY: Mapping[str, str] = MappingProxyType({
     "unknown_param": "未定义的查询参数 {param}，可用参数：{known}",
