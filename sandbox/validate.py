@@ -190,6 +190,16 @@ def record_outcome(result: RecordResult, first: int | None = None) -> Outcome:
     return Outcome(flag, message[:MESSAGE_LIMIT], reason)
 
 
+def record_outcomes(results: list[RecordResult]) -> list[Outcome]:
+    """Each record's answer from the validation of its batch (a repeated index names where it first was)."""
+    first: dict[str, int] = {}
+    for r in results:
+        if r.index is not None:
+            first.setdefault(r.index, r.position)
+    return [record_outcome(r, first[r.index] if r.index is not None and first[r.index] != r.position else None)
+            for r in results]
+
+
 @dataclass(slots=True)
 class Report:
     """The validation of one whole message."""
@@ -225,6 +235,14 @@ class Report:
     def valid(self) -> bool:
         return self.envelope_ok and all(r.ok for r in self.records)
 
+    def answers(self) -> list[dict[str, Any]]:
+        """What a receiver in this mode answers each record, from the message alone (`record_outcomes`); empty
+        when the envelope is refused whole. The center may still answer 0 or -1 for files it cannot fetch."""
+        if not self.envelope_ok:
+            return []
+        return [{"position": r.position, "hiImgIndx": r.index, "succFlag": o.flag.value, "message": o.message,
+                 "reason": o.reason} for r, o in zip(self.records, record_outcomes(self.records), strict=True)]
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "hop": self.hop,
@@ -235,6 +253,7 @@ class Report:
             "dataChars": self.data_chars,
             "errors": [p.as_dict() for p in self.errors],
             "warnings": [p.as_dict() for p in self.warnings],
+            "answers": self.answers(),
         }
 
 

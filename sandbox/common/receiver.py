@@ -87,6 +87,7 @@ from sandbox.validate import (
     Report,
     describe,
     record_outcome,
+    record_outcomes,
     validator,
 )
 
@@ -224,12 +225,7 @@ class Receiver:
             return self._replay(earlier, digest, msgid)
         assert records is not None  # check_envelope refuses a message without data
         results = self.validator.validate_records(records)
-        first: dict[str, int] = {}
-        for r in results:
-            if r.index is not None:
-                first.setdefault(r.index, r.position)
-        items = [Item.from_result(r, first[r.index] if r.index is not None and first[r.index] != r.position
-                                  else None) for r in results]
+        items = [Item(r, o.flag, o.message) for r, o in zip(results, record_outcomes(results), strict=True)]
         envelope = {k: v for k, v in env.items() if k != "key"}
         batch = Batch(self.hop, sender, envelope, items)
         await self.handler.prepare(batch)
