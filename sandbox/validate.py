@@ -938,8 +938,12 @@ class Validator:
         if msgid is not None:
             where = ("msgid", _ENV_NAMES["msgid"])
             parsed = formats.parse_msgid(msgid)
-            if parsed is None:
-                ctx.error(where, "env_msgid", value=msgid, erratum=12)
+            shape = formats.MSGID_RE.match(msgid) if isinstance(msgid, str) else None
+            if shape is not None and parsed is None:  # 30 characters of the right kinds, not a real time
+                ctx.error(where, "env_msgid_time", value=msgid, time=shape["time"], erratum=12)
+            elif parsed is None:
+                ctx.error(where, "env_msgid", value=msgid, length=len(msgid) if isinstance(msgid, str) else 0,
+                          erratum=12)
             elif env.get("infCode") and len(env["infCode"]) == 12 and parsed[0] != env["infCode"]:
                 ctx.soft(where, "env_msgid_inst", got=parsed[0], expected=env["infCode"])
         inf_time = env.get("infTime")
