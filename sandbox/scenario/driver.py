@@ -114,10 +114,11 @@ class Driver:
         return cached
 
     def exam_index(self, hospital: str | None, n: int | None) -> str:
+        """The index of the hospital's n-th exam, 1-based as in scenario files (the first by default)."""
         code = hospital or self.hospital().institution.code
-        index = self.indexes.get((code, n or 0))
+        index = self.indexes.get((code, (n or 1) - 1))
         if index is None:
-            raise StepFailed(f"医疗机构「{code}」没有发送过第 {n} 号检查")
+            raise StepFailed(f"医疗机构「{code}」没有发送过第 {n or 1} 条检查")
         return index
 
     # ---- lockstep --------------------------------------------------------------------------------------
@@ -148,7 +149,7 @@ class Driver:
 
     async def _exams(self, hospital: Hospital, count: int, start: int | None, files: bool) -> list[Exam]:
         code = hospital.institution.code
-        first = self.next_exam.get(code, 0) if start is None else start
+        first = self.next_exam.get(code, 0) if start is None else start - 1  # start is 1-based
         exams = hospital.make_exams(count, first)
         for exam in exams:
             key = (code, exam.n)

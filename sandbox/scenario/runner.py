@@ -96,7 +96,7 @@ def describe_step(step: Step) -> str:
         if s.duplicates:
             what += "，批内重复索引号"
         if s.start is not None:
-            what += f"（从第 {s.start} 号检查起）"
+            what += f"（从第 {s.start} 条检查起）"
         if s.hospital:
             what += f"，机构 {s.hospital}"
         return what
