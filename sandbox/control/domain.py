@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from sandbox.faults.model import Fault
 from sandbox.scenario import library
+from sandbox.scenario.checks import expectation_text
 from sandbox.scenario.driver import Driver, StepFailed
 from sandbox.scenario.model import SETTABLE, ScenarioError, SendStep, translate
 from sandbox.scenario.runner import describe_step, execute, observe
@@ -224,7 +225,8 @@ class ControlPlane:
                 run["steps"].append({"label": label, "seconds": round(time.perf_counter() - t0, 3)})
             for check in scenario.expect:
                 r = await observe(self.driver, check)
-                run["expectations"].append({"ok": r.ok, "expectation": r.text, "observed": r.observed_text})
+                run["expectations"].append({"ok": r.ok, "expectation": r.text, "observed": r.observed_text,
+                                            "expectationEn": expectation_text(check, "en")})
             verdict = "passed" if all(e["ok"] for e in run["expectations"]) and not any(
                 "error" in s for s in run["steps"]) else "failed"
             if sb.journal is not None:

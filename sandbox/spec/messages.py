@@ -226,6 +226,28 @@ FORWARD_REASONS: Mapping[str, str] = MappingProxyType({
     "bad_answer": "应答无法识别",
 })
 
+# The same in English (the dashboard's English mode and `/api/quality.csv?lang=en`).
+REASONS_EN: Mapping[str, str] = MappingProxyType({
+    "reason_hop1_transport": "not delivered to the sharing center ({transport})",
+    "reason_hop1_envelope": "hop-1 message refused whole (code {code})",
+    "reason_hop1_rejected": "refused by the sharing center (succFlag -1)",
+    "reason_hop2_center": "the sharing center could not forward it ({reason})",
+    "reason_hop2_transport": "not delivered to the provincial module ({transport})",
+    "reason_hop2_envelope": "hop-2 message refused whole (code {code})",
+    "reason_hop2_rejected": "refused by the provincial module (succFlag -1)",
+    "no_field": "(no field named)",
+})
+TRANSPORT_TITLES_EN: Mapping[str, str] = MappingProxyType({
+    "timeout": "timeout", "connection": "connection failed", "http_5xx": "HTTP 5xx", "http_4xx": "HTTP 4xx",
+    "non_json": "answer not JSON", "truncated": "answer truncated", "dropped": "connection dropped",
+})
+FORWARD_REASONS_EN: Mapping[str, str] = MappingProxyType({
+    "unreachable": "province unreachable, retries used up", "batch_rejected": "batch refused whole",
+    "province_rejected": "refused by the province", "invalid_hop2": "hop-2 record failed validation",
+    "too_large": "record over the data length limit", "no_answer": "no answer for the record",
+    "bad_answer": "answer not understood",
+})
+
 # Columns of the upload-quality report (page and CSV), Chinese and English.
 QUALITY_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("institution", "机构编码", "Institution code"),

@@ -379,13 +379,13 @@
       html = "<h3>" + esc(run.title[lang] || run.title.zh) + '<span class="state ' + run.state + '">' + esc(t("st_" + run.state)) + "</span></h3>" +
         '<details class="about"><summary>' + esc(t("about")) + "</summary>" + esc(run.description[lang] || run.description.zh) + "</details>" +
         "<h4>" + esc(t("steps")) + '</h4><ul class="steps">' + run.steps.map(function (st) {
-          return '<li class="' + st.state + '">' + esc(st.label) +
+          return '<li class="' + st.state + '">' + esc(lang === "en" && st.labelEn ? st.labelEn : st.label) +
             (st.seconds !== undefined && st.seconds !== null ? ' <span class="secs">' + esc(t("seconds", { s: st.seconds })) + "</span>" : "") +
             (st.error ? '<span class="err">' + esc(st.error) + "</span>" : "") + "</li>";
         }).join("") + "</ul>" +
         "<h4>" + esc(t("expectations")) + '</h4><ul class="expects">' + run.expectations.map(function (ex) {
           var cls = ex.ok === null ? "wait" : (ex.ok ? "ok" : "bad");
-          return '<li class="' + cls + '">' + esc(ex.text) +
+          return '<li class="' + cls + '">' + esc(lang === "en" && ex.textEn ? ex.textEn : ex.text) +
             (ex.observed !== null ? '<span class="obs">' + esc(t("observed")) + esc(ex.observed) + "</span>" : "") + "</li>";
         }).join("") + "</ul>";
     }
@@ -581,7 +581,7 @@
     var head = "<thead><tr><th>" + [t("col_index"), t("col_inst"), t("col_day"), t("col_type"), t("col_status"),
       t("col_reason"), t("col_links"), t("col_msgs")].map(esc).join("</th><th>") + "</th></tr></thead>";
     var rows = d.items.map(function (e) {
-      var reason = e.reason ? esc(e.reason) + (e.fields.length ? '<div class="small mono">' + esc(e.fields.join(" ")) + "</div>" : "") +
+      var reason = e.reason ? esc(lang === "en" && e.reasonEn ? e.reasonEn : e.reason) + (e.fields.length ? '<div class="small mono">' + esc(e.fields.join(" ")) + "</div>" : "") +
         (e.detail ? '<div class="small">' + esc(e.detail) + "</div>" : "") : "";
       var msgs = e.seqs.map(function (s) { return '<a href="#" data-seq="' + s + '">#' + s + "</a>"; }).join(" ");
       return '<tr data-status="' + e.status + '"><td class="mono">' + esc(e.shown) + "</td><td>" + esc(e.institutionName || e.institution) +
@@ -615,7 +615,7 @@
   function pct(v) { return v === null || v === undefined ? "—" : (v * 100).toFixed(1) + "%"; }
   function cell(key, row) {
     var v = row[key];
-    if (key === "failedByReason") { return v.map(function (r) { return esc(r.reason) + " ×" + r.count; }).join("<br>"); }
+    if (key === "failedByReason") { return v.map(function (r) { return esc(lang === "en" && r.reasonEn ? r.reasonEn : r.reason) + " ×" + r.count; }).join("<br>"); }
     if (key === "topFields") {
       return v.map(function (f) { return '<span class="mono">' + esc(f.field) + "</span> " + esc(f.name) + " ×" + f.count; }).join("<br>");
     }
