@@ -10,14 +10,19 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
 
+from sandbox.app import Sandbox
 from sandbox.common.client import Exchange, post_message
+from sandbox.common.ports import free_port
+from sandbox.config import Settings
 from sandbox.journal.entry import Entry, answers, classify
+from sandbox.journal.files import base_of, read_manifest, rewrite
 
 HOP_NAMES = {1: "第一跳", 2: "第二跳"}
 
@@ -109,13 +114,31 @@ def _json(value: Any) -> str:
 
 
 async def replay(entries: Iterable[dict[str, Any]], to: str, *, hop: int | None = None, timeout: float = 10.0,
-                 messages: bool = True) -> list[Replayed]:
-    """Send every replayable entry to `to`, in recorded order, and compare each answer."""
+                 messages: bool = True, files: Path | None = None) -> list[Replayed]:
+    """Send every replayable entry to `to`, in recorded order, and compare each answer. `files` is a bundle
+    of `journal export --with-files`: served here by the emulated hospital while the replay runs, the hop-1
+    requests' file URLs pointing at it."""
+    bases = read_manifest(files) if files is not None else None
+    if files is None or bases is None:
+        return await _replay(entries, to, hop, timeout, messages, None)
+    settings = Settings(data_dir=files, hospital_port=free_port(), center_url=base_of(to))
+    hospital = Sandbox(settings, ("hospital",), journal=False, shutdown_timeout=1.0)
+    await hospital.start()
+    try:
+        return await _replay(entries, to, hop, timeout, messages, (bases, hospital.url("hospital")))
+    finally:
+        await hospital.stop()
+
+
+async def _replay(entries: Iterable[dict[str, Any]], to: str, hop: int | None, timeout: float, messages: bool,
+                  served: tuple[list[str], str] | None) -> list[Replayed]:
     out: list[Replayed] = []
     async with aiohttp.ClientSession() as session:
         for e in entries:
             if not replayable(e, hop):
                 continue
+            if served is not None:
+                e = rewrite(e, *served)
             url = target_url(to, e["url"])
             try:
                 message: Any = orjson.loads(e["request"])

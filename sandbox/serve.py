@@ -26,10 +26,10 @@ from typing import Any, TextIO
 
 from sandbox.app import ROLE_TITLES, ROLES, Sandbox
 from sandbox.config import Settings
-from sandbox.control.domain import ControlPlane
+from sandbox.control.domain import TEXTS, ControlPlane
 from sandbox.dashboard.app import DashboardServer
-from sandbox.scenario.model import SendStep
 from sandbox.spec.fields import HOP1, HOP2, URL_PREFIX
+from sandbox.spec.formats import china_now
 
 log = logging.getLogger("sandbox.serve")
 
@@ -212,13 +212,21 @@ def _shown(path: Path) -> str:
 # ---- the demo -----------------------------------------------------------------------------------------
 
 async def _demo(control: ControlPlane, options: ServeOptions, out: TextIO) -> None:
-    """A trickle of synthetic exams from the emulated hospital, one small batch at a time."""
-    step = SendStep(count=options.demo_batch)
+    """A trickle of synthetic exams from the emulated hospital, one small batch at a time, from the demo's
+    own seed stream; it pauses while a scenario is active (ControlPlane.demo)."""
+    paused = False
     while True:
         await asyncio.sleep(options.demo_interval)
         try:
-            message, _ = await control.send(step.model_dump())
+            message = await control.demo(options.demo_batch)
         except Exception as exc:  # the demo never stops the sandbox
             log.warning("演示发送失败：%s", exc)
             continue
-        print(f"[演示] {time.strftime('%H:%M:%S')} {message}", file=out, flush=True)
+        if message is None:
+            if not paused and control.active is not None:
+                print(f"[演示] {china_now():%H:%M:%S}+08:00 " + TEXTS["demo_paused"].format(name=control.active),
+                      file=out, flush=True)
+            paused = True
+            continue
+        paused = False
+        print(f"[演示] {china_now():%H:%M:%S}+08:00 {message}", file=out, flush=True)

@@ -32,6 +32,7 @@ import orjson
 from sandbox.fastpath import Shape
 from sandbox.spec import formats
 from sandbox.spec.checksums import ID15_RE, ID18_RE, USCC_RE, id_check_char, uscc_check_char
+from sandbox.spec.codes import SuccFlag
 from sandbox.spec.dicts import DICT_TITLES, DICTIONARIES
 from sandbox.spec.fields import (
     DATA_MAX_CHARS,
@@ -42,13 +43,16 @@ from sandbox.spec.fields import (
     Transaction,
 )
 from sandbox.spec.index_profiles import DEFAULT_PROFILE, PROFILES, IndexProfile
-from sandbox.spec.messages import PROBLEMS, json_type
+from sandbox.spec.messages import OUTCOME_REASONS, PROBLEMS, RESULTS, json_type
 from sandbox.spec.variants import (
     FIELD_VARIANTS,
     FILE_SUBSTITUTES,
     FOREIGN_FIELDS,
     INFNO_VARIANTS,
 )
+
+# 返回信息 (output table field 3) holds at most this many characters.
+MESSAGE_LIMIT = 3000
 
 
 class Mode(StrEnum):
@@ -115,12 +119,85 @@ class RecordResult:
         v = self.values.get("hiImgIndx")
         return v if isinstance(v, str) else None
 
-    def summary(self, limit: int = 5) -> str:
-        """The errors as one Chinese line (for a response's `message`)."""
-        parts = [p.text().split(": ", 1)[-1] if p.field is None else f"{p.field}({p.field_name}): {p.message}"
-                 for p in self.errors[:limit]]
-        more = len(self.errors) - limit
-        return "；".join(parts) + (f"；另有 {more} 项错误" if more > 0 else "")
+    def summary(self, limit: int = MESSAGE_LIMIT) -> str:
+        """Every error as one Chinese line (for a response's `message`), within `limit` characters."""
+        return join_within([p.text().split(": ", 1)[-1] if p.field is None else
+                            f"{p.field}({p.field_name}): {p.message}" for p in self.errors], limit, "项错误")
+
+
+# How a record that passed validation is answered (one meaning of succFlag for the validator and both
+# receivers). `0` only when something the sender sent was not saved: these warnings drop a value.
+DROPPING_WARNINGS = frozenset({
+    "duplicate_key",  # the variant spelling's value dropped (both spellings sent)
+    "foreign_field",  # field of the other hop dropped
+    "unknown_field",  # undefined field dropped
+})
+# Everything else a lenient receiver accepts is saved in full: a spelling renamed, a type coerced, a date-only
+# datetime completed, a link taken for a missing file, an advisory check — `1`, each named as 提示.
+
+
+def join_within(parts: list[str], limit: int, noun: str = "项") -> str:
+    """Parts joined with "；", as many as fit in `limit` characters, then "另有 N 项" for the rest."""
+    out: list[str] = []
+    used = 0
+    for k, part in enumerate(parts):
+        tail = f"；另有 {len(parts) - k} {noun}"
+        if used + len(part) + 1 + (len(tail) if k < len(parts) - 1 else 0) > limit:
+            if not out:  # one part longer than the limit: its start, so the first cause is still named
+                more = tail if k < len(parts) - 1 else ""
+                return part[:max(0, limit - len(more) - 1)] + "…" + more
+            return "；".join(out) + tail
+        out.append(part)
+        used += len(part) + 1
+    return "；".join(out)
+
+
+def describe(problems: list[Problem], limit: int = MESSAGE_LIMIT) -> str:
+    """Problems as one Chinese line, each naming its field, within `limit` characters."""
+    return join_within([f"{p.field}({p.field_name}): {p.message}" if p.field_name else
+                        (f"{p.field}: {p.message}" if p.field else p.message) for p in problems], limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The succFlag and message a receiver answers for a record, from its validation alone."""
+
+    flag: SuccFlag
+    message: str
+    reason: str  # one Chinese line: why this flag
+
+
+def record_outcome(result: RecordResult, first: int | None = None) -> Outcome:
+    """`-1` with every blocking problem; `0` when a value the sender sent is dropped (named); otherwise `1`,
+    with each normalisation and advisory named as 提示. `first` is where a repeated index first appeared."""
+    if result.errors:
+        if first is not None and all(p.code == "duplicate_in_batch" for p in result.errors):
+            return Outcome(SuccFlag.FAILED, RESULTS["duplicate_in_batch"].format(value=result.index, first=first),
+                           OUTCOME_REASONS["duplicate"])
+        return Outcome(SuccFlag.FAILED, RESULTS["invalid"].format(detail=result.summary(MESSAGE_LIMIT - 10)),
+                       OUTCOME_REASONS["errors"].format(count=len(result.errors)))
+    dropped = [p for p in result.warnings if p.code in DROPPING_WARNINGS]
+    noted = [p for p in result.warnings if p.code not in DROPPING_WARNINGS]
+    if dropped:
+        message = RESULTS["saved_partial"].format(detail=describe(dropped))
+        flag, reason = SuccFlag.PARTIAL, OUTCOME_REASONS["dropped"].format(
+            fields="、".join(p.field or "" for p in dropped))
+    else:
+        message, flag = RESULTS["saved"], SuccFlag.OK
+        reason = OUTCOME_REASONS["noted"].format(count=len(noted)) if noted else OUTCOME_REASONS["clean"]
+    if noted:
+        message += RESULTS["advisory"].format(detail=describe(noted, MESSAGE_LIMIT - len(message) - 6))
+    return Outcome(flag, message[:MESSAGE_LIMIT], reason)
+
+
+def record_outcomes(results: list[RecordResult]) -> list[Outcome]:
+    """Each record's answer from the validation of its batch (a repeated index names where it first was)."""
+    first: dict[str, int] = {}
+    for r in results:
+        if r.index is not None:
+            first.setdefault(r.index, r.position)
+    return [record_outcome(r, first[r.index] if r.index is not None and first[r.index] != r.position else None)
+            for r in results]
 
 
 @dataclass(slots=True)
@@ -158,6 +235,14 @@ class Report:
     def valid(self) -> bool:
         return self.envelope_ok and all(r.ok for r in self.records)
 
+    def answers(self) -> list[dict[str, Any]]:
+        """What a receiver in this mode answers each record, from the message alone (`record_outcomes`); empty
+        when the envelope is refused whole. The center may still answer 0 or -1 for files it cannot fetch."""
+        if not self.envelope_ok:
+            return []
+        return [{"position": r.position, "hiImgIndx": r.index, "succFlag": o.flag.value, "message": o.message,
+                 "reason": o.reason} for r, o in zip(self.records, record_outcomes(self.records), strict=True)]
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "hop": self.hop,
@@ -168,6 +253,7 @@ class Report:
             "dataChars": self.data_chars,
             "errors": [p.as_dict() for p in self.errors],
             "warnings": [p.as_dict() for p in self.warnings],
+            "answers": self.answers(),
         }
 
 
@@ -852,8 +938,12 @@ class Validator:
         if msgid is not None:
             where = ("msgid", _ENV_NAMES["msgid"])
             parsed = formats.parse_msgid(msgid)
-            if parsed is None:
-                ctx.error(where, "env_msgid", value=msgid, erratum=12)
+            shape = formats.MSGID_RE.match(msgid) if isinstance(msgid, str) else None
+            if shape is not None and parsed is None:  # 30 characters of the right kinds, not a real time
+                ctx.error(where, "env_msgid_time", value=msgid, time=shape["time"], erratum=12)
+            elif parsed is None:
+                ctx.error(where, "env_msgid", value=msgid, length=len(msgid) if isinstance(msgid, str) else 0,
+                          erratum=12)
             elif env.get("infCode") and len(env["infCode"]) == 12 and parsed[0] != env["infCode"]:
                 ctx.soft(where, "env_msgid_inst", got=parsed[0], expected=env["infCode"])
         inf_time = env.get("infTime")

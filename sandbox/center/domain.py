@@ -50,7 +50,7 @@ from sandbox.spec.codes import SuccFlag
 from sandbox.spec.fields import HOP2
 from sandbox.spec.formats import CHINA_TIME, DATETIME_FORMAT, URL_RE, china_iso, china_text
 from sandbox.spec.messages import CENTER, RECEIVER, RESULTS
-from sandbox.validate import Mode
+from sandbox.validate import MESSAGE_LIMIT, Mode
 
 log = logging.getLogger("sandbox.center")
 
@@ -274,13 +274,14 @@ class Ingest:
             failures = prepared.failures or [Failure("", "no_instances", CENTER["no_instances"], "not_dicom")]
             self._reject(item, failures[0].reason, CENTER["dicom_none"].format(detail=describe_failures(failures)))
             return failures[0].reason
-        notes: list[str] = []
+        lost: list[str] = []  # sent but not saved: the record answers 0
         if prepared.pdf_failure is not None:
-            notes.append(CENTER["pdf_failed"].format(detail=prepared.pdf_failure.message))
+            lost.append(CENTER["pdf_failed"].format(detail=prepared.pdf_failure.message))
         if prepared.failures:
             total = len(kept) + len(prepared.failures)
-            notes.append(CENTER["dicom_partial"].format(failed=len(prepared.failures), total=total,
-                                                        detail=describe_failures(prepared.failures)))
+            lost.append(CENTER["dicom_partial"].format(failed=len(prepared.failures), total=total,
+                                                       detail=describe_failures(prepared.failures)))
+        notes: list[str] = []  # saved in full, worth telling: named as 提示
         disagreements = prepared.disagreements = dicomstore.compare(item.values, kept)
         if disagreements:
             text = CENTER["disagree"].format(detail="；".join(disagreements))
@@ -291,8 +292,10 @@ class Ingest:
         study, count = dicomstore.main_study(kept)
         if count > 1:
             notes.append(CENTER["multi_study"].format(count=count, uid=study))
+        if lost:
+            _degrade(item, lost)
         if notes:
-            _degrade(item, notes)
+            _note(item, notes)
         return self._validation_reason(item)
 
     def _exam_row(self, batch: Batch, item: Item, prepared: Prepared, kept: list[InstanceInfo]) -> tuple[Any, ...]:
@@ -319,6 +322,19 @@ def _degrade(item: Item, notes: list[str]) -> None:
     elif old.startswith(ok):
         detail += old[len(ok):]
     item.flag, item.message = SuccFlag.PARTIAL, RESULTS["saved_partial"].format(detail=detail)
+
+
+def _note(item: Item, notes: list[str]) -> None:
+    """Name the center's notes on a saved record as 提示, before what the validator noted already."""
+    advisory = RESULTS["advisory"]
+    head = advisory[:advisory.index("{")]
+    detail = "；".join(notes)
+    if head in item.message:
+        before, after = item.message.split(head, 1)
+        item.message = before + head + detail + "；" + after
+    else:
+        item.message += advisory.format(detail=detail)
+    item.message = item.message[:MESSAGE_LIMIT]
 
 
 class Center:

@@ -36,7 +36,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--institution", help="只用这家医疗机构（fixmedinsCode）；默认配置中的全部医疗机构轮流")
     p.add_argument("--region", choices=sorted(REGIONS), help="改用该医保区划的合成医疗机构与共享中心")
     p.add_argument("--hospitals", type=int, default=3, help="--region 时的医疗机构数量（默认 3）")
-    p.add_argument("--base-url", help="记录中文件链接的前缀（默认 http://host:hospital_port）")
+    p.add_argument("--file-url", "--base-url", dest="base_url", metavar="URL",
+                   help="写入记录的文件链接（examRpotPdfI、imgInfoDcm）的前缀，如提供这些文件的服务器地址"
+                        "（默认 http://host:hospital_port）")
     p.add_argument("--index-profile", choices=sorted(PROFILES), help="索引号编码规则（默认取配置）")
     p.add_argument("--no-dicom", action="store_true", help="不生成 DICOM 文件")
     p.add_argument("--no-pdf", action="store_true", help="不生成 PDF 报告")

@@ -13,8 +13,10 @@ from typing import Any
 
 from sandbox.common.loop import run as run_loop
 from sandbox.journal.export import read_entries
+from sandbox.journal.files import bundle_dir, read_manifest, referenced_urls
+from sandbox.journal.mask import masked_key
 from sandbox.journal.store import Journal
-from sandbox.replay import replay
+from sandbox.replay import replay, replayable
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,6 +28,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--hop", type=int, choices=(1, 2), help="只重放这一跳")
     p.add_argument("--timeout", type=float, default=10.0, help="每次请求的超时秒数（默认 10）")
     p.add_argument("--ignore-messages", action="store_true", help="只比较 code 与 succFlag，不比较 message 文字")
+    p.add_argument("--files", type=Path, metavar="DIR",
+                   help="journal export --with-files 打包的文件目录（默认自动使用 FILE 旁的 <文件名>.files/）")
     p.set_defaults(func=run)
 
 
@@ -53,8 +57,18 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, KeyError) as exc:
         print(f"sandbox replay: 无法读取 {args.file}：{exc}", file=sys.stderr)
         return 2
+    chosen = [e for e in entries if replayable(e, args.hop)]
+    if any(masked_key(e.get("request")) for e in chosen):
+        print("提示：导出文件已脱敏，报文头 key 被遮盖，无法通过鉴权（接收方答 1021）；"
+              "请用 sandbox journal export --no-mask 导出后再重放")
+    files = args.files or bundle_dir(args.file)
+    if read_manifest(files) is not None:
+        print(f"文件：由本次重放在本机临时端口提供 {files} 中打包的 PDF 与 DICOM")
+    elif any(e.get("hop") == 1 for e in chosen) and referenced_urls(chosen):
+        print("提示：第一跳报文引用的 PDF 与 DICOM 未随导出打包；目标若取不到文件会答 -1。"
+              "可用 sandbox journal export --with-files 导出")
     results = run_loop(replay(entries, args.to, hop=args.hop, timeout=args.timeout,
-                                 messages=not args.ignore_messages))
+                                 messages=not args.ignore_messages, files=files))
     for r in results:
         print(("✓ " if r.same else "✗ ") + r.text())
     differ = sum(not r.same for r in results)

@@ -7,6 +7,7 @@ unusable.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -25,6 +26,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="场景名称或文件（.yaml/.toml）；不给则运行整个场景库")
     p.add_argument("--dir", type=Path, default=None, help="场景库目录（默认 ./scenarios）")
     p.add_argument("--junit", type=Path, metavar="FILE", help="把结果写成 JUnit XML")
+    p.add_argument("--keep", type=Path, metavar="DIR",
+                   help="保留每个场景的数据目录与日志：DIR/<场景名>/（journal.db、各角色的数据库与文件），"
+                        "供 sandbox journal export --data-dir DIR/<场景名> 使用")
     p.set_defaults(func=run)
 
 
@@ -43,6 +47,19 @@ def print_result(r: RunResult) -> None:
     print()
 
 
+def keep_dir(root: Path, name: str) -> Path:
+    """An empty folder for one scenario's kept data: DIR/<name>, replacing what an earlier --keep left there.
+    A folder of that name holding anything else is refused (OSError), never emptied."""
+    path = root / name
+    if path.exists():
+        entries = {p.name for p in path.iterdir()}
+        if entries and "journal.db" not in entries:
+            raise OSError(f"{path} 已存在且不是之前保留的场景数据目录（没有 journal.db），未覆盖")
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         chosen: list[Scenario] = ([library.find(n, args.dir) for n in args.scenarios] if args.scenarios
@@ -53,11 +70,20 @@ def run(args: argparse.Namespace) -> int:
     if not chosen:
         print("sandbox run: 场景库为空", file=sys.stderr)
         return 2
+    if args.keep is not None:
+        try:
+            kept = [keep_dir(args.keep, sc.name) for sc in chosen]
+        except OSError as exc:
+            print(f"sandbox run: --keep {args.keep}：{exc}", file=sys.stderr)
+            return 2
     t0 = time.perf_counter()
     results: list[RunResult] = []
-    for scenario in chosen:
-        result = run_loop(run_scenario(scenario))
+    for k, scenario in enumerate(chosen):
+        result = run_loop(run_scenario(scenario, data_dir=kept[k] if args.keep is not None else None))
         print_result(result)
+        if args.keep is not None:
+            print(f"  数据目录与日志已保留：{kept[k]}（导出：sandbox journal export --data-dir {kept[k]} "
+                  "--no-mask --with-files --out …）\n")
         sys.stdout.flush()
         results.append(result)
     passed = sum(r.ok for r in results)

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from rich.console import Console
@@ -29,6 +31,7 @@ from sandbox.hospital.errors import HospitalError
 from sandbox.synth.dicom import ImageSpec
 from sandbox.typedefs import HOSPITAL
 
+LAST_SEND = "last-send.json"
 FLAG_TITLES = {"1": "成功", "0": "部分数据失败", "-1": "全部数据失败", NO_ANSWER: "未获应答或报文被拒"}
 
 
@@ -38,7 +41,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--to", required=True, help="共享中心地址，如 http://127.0.0.1:8701（自动补全 /mie/api/mie/saveExamRpotImgInfo）")
     p.add_argument("--count", type=int, default=10, help="检查数量（默认 10）")
     p.add_argument("--seed", type=int, help="随机种子（默认取配置 seed）")
-    p.add_argument("--offset", type=int, default=0, help="从第几个检查开始（同一种子继续生成新检查）")
+    p.add_argument("--offset", type=int, default=0,
+                   help="从第几个检查开始（从 0 数；同一种子再发一次时用它发送新的检查，如 --offset 25）")
+    p.add_argument("--resend", action="store_true",
+                   help="原样重发上一次发送的报文（同一 msgid、同一报文体，共享中心按 msgid 返回首次应答，不重复保存），"
+                        "文件仍在上一次的地址提供")
     p.add_argument("--config", type=Path, help="TOML 配置文件")
     p.add_argument("--institution", help="以哪家医疗机构发送（fixmedinsCode，默认配置中第一家）")
     p.add_argument("--file-port", type=int, help="文件服务端口（默认 hospital_port；0 表示任选空闲端口）")
@@ -54,14 +61,60 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
+def last_send_path(settings: Settings) -> Path:
+    """Where `sandbox send` keeps what it sent last (for --resend and for the second-run hint)."""
+    return settings.data_dir / "hospital" / LAST_SEND
+
+
+def read_last_send(settings: Settings) -> dict[str, Any] | None:
+    path = last_send_path(settings)
+    try:
+        last = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return last if isinstance(last, dict) else None
+
+
+def port_free(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the file server binds (TIME_WAIT is fine)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def second_run_hint(last: dict[str, Any] | None, settings: Settings, args: argparse.Namespace) -> str | None:
+    """A send of exams this data folder sent before (same seed, overlapping numbers) without --resend."""
+    if last is None or args.resend or last.get("seed") != settings.seed:
+        return None
+    start, end = int(last.get("offset", 0)), int(last.get("offset", 0)) + int(last.get("count", 0))
+    if args.offset >= end or args.offset + args.count <= start:
+        return None
+    return (f"提示：种子 {settings.seed} 的第 {max(start, args.offset)}–{min(end, args.offset + args.count) - 1} 号检查"
+            f"上次已发送（{last.get('to')}）。同一检查再发一次：共享中心对内容相同的记录答 1（已存在，不重复保存），"
+            f"对文件链接等内容不同的记录答 -1 索引号重复。原样重发上次的报文用 --resend；发送新的检查用 --offset {end}")
+
+
 async def send(args: argparse.Namespace, settings: Settings) -> tuple[SendReport, Hospital]:
     """Serve the files, generate, send; the file server stops when the send is over."""
     host = args.file_host or settings.host
+    last = read_last_send(settings)
     port = settings.hospital_port if args.file_port is None else args.file_port
-    if port == 0:
-        port = free_port(host)
+    if args.resend:
+        if last is None or not last.get("messages"):
+            raise ValueError(f"没有上一次发送的记录（{last_send_path(settings)}），无法 --resend")
+        port = urlsplit(str(last["base_url"])).port or port
+    elif port == 0:
+        # the port this data folder's last send used, when it is free: a second run writes the same links
+        previous = last.get("port") if last is not None else None
+        port = previous if isinstance(previous, int) and port_free(host, previous) else free_port(host)
     shown = f"[{host}]" if ":" in host else host
     base_url = args.file_url or f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{port}"
+    if args.resend:
+        base_url = str(last["base_url"]) if last is not None else base_url
     institution = None
     if args.institution:
         institution = settings.institution(args.institution)
@@ -75,8 +128,15 @@ async def send(args: argparse.Namespace, settings: Settings) -> tuple[SendReport
         site = web.TCPSite(runner, host, port)
         await site.start()
         hospital: Hospital = app[HOSPITAL]
+        if args.resend:
+            assert last is not None
+            return await hospital.resend(list(last["messages"]), args.to), hospital
         exams = await hospital.generate_exams(args.count, args.offset)
         report = await hospital.send(exams, args.to, max_records=args.max_records)
+        last_send_path(settings).write_text(json.dumps({
+            "to": report.url, "seed": settings.seed, "offset": args.offset, "count": args.count, "port": port,
+            "base_url": base_url, "messages": [b.message for b in report.batches if b.sent and b.msgid],
+        }, ensure_ascii=False), encoding="utf-8")
         return report, hospital
     finally:
         await runner.cleanup()
@@ -124,6 +184,9 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("--count 至少为 1，--offset 不能为负数")
         settings = load_settings(args.config, seed=args.seed, data_dir=args.data_dir,
                                  retry_max_attempts=args.retries, send_timeout_s=args.timeout)
+        hint = second_run_hint(read_last_send(settings), settings, args)
+        if hint is not None:
+            print(hint, file=sys.stderr)
         report, _ = run_loop(send(args, settings))
     except HospitalError as exc:
         return fail(exc.message)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from sandbox.app import ROLES, SandboxError
 from sandbox.common.logs import setup_logging
 from sandbox.common.loop import run as run_loop
 from sandbox.config import load_settings
+from sandbox.spec.formats import china_now
 from sandbox.spec.index_profiles import PROFILES
 
 
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         settings = load_settings(args.config, **overrides)
         if args.demo and settings.exam_base_date is None:
             # a demo's exams are dated today, so a trainer's quality report shows on-time uploads
-            settings = settings.model_copy(update={"exam_base_date": date.today()})
+            settings = settings.model_copy(update={"exam_base_date": china_now().date()})
         roles = roles_of(args)
         options = ServeOptions(roles=roles, demo=args.demo, demo_interval=args.demo_interval,
                                demo_batch=args.demo_batch, scenario=args.scenario, dashboard=not args.no_dashboard)

@@ -97,6 +97,7 @@ def print_report(report: Report, guessed: bool) -> None:
     )
     if guessed:
         console.print("[yellow]无法从 infno 或字段判断交易，按第一跳校验；可用 --hop 指定[/]")
+    print_answers(console, report)
     problems = report.problems
     if not problems:
         return
@@ -113,4 +114,24 @@ def print_report(report: Report, guessed: bool) -> None:
             p.code + (f" #{p.erratum}" if p.erratum else ""),
             p.message,
         )
+    console.print(table)
+
+
+FLAG_STYLES = {"1": "green", "0": "yellow", "-1": "red"}
+
+
+def print_answers(console: Console, report: Report) -> None:
+    """The succFlag a receiver in this mode would answer each record, and why."""
+    if not report.envelope_ok:
+        console.print("接收方应答：[magenta]整批拒收[/]（报文头错误，code 非 0），不逐条应答")
+        return
+    answers = report.answers()
+    if not answers:
+        return
+    table = Table(title="接收方的逐条应答（仅依据报文本身；共享中心取不到文件时还会是 0 或 -1）", show_lines=False)
+    for col in ("位置", "succFlag", "原因", "应答信息 message"):
+        table.add_column(col, overflow="fold")
+    for a in answers:
+        style = FLAG_STYLES[a["succFlag"]]
+        table.add_row(f"第{a['position']}条", f"[{style}]{a['succFlag']}[/]", a["reason"], a["message"])
     console.print(table)

@@ -19,11 +19,14 @@ One message goes through these steps, in this order:
 Per-record outcome (ERRATA's reading of succFlag):
 
 - `-1` rejected, nothing saved: any validation error, or a role rejection (`Item.reject`);
-- `0` saved, but part of what was sent was not kept as sent: a field dropped (unknown, of the other hop,
-  duplicate spelling) or rewritten (variant spelling renamed, date-only datetime completed, number sent
-  as text or text as number, a link used for a missing file) — the message names each one;
-- `1` saved as sent (`保存数据成功`). Advisory warnings that changed nothing (a checksum the document's own
-  example fails, an index segment that disagrees with a field) are appended to the message as 提示.
+- `0` saved, but something the sender sent was not saved: a field dropped (unknown, of the other hop,
+  the second spelling of a field sent twice), or (at the center) the PDF or some DICOM instances — the
+  message names each one;
+- `1` saved in full (`保存数据成功`). What a lenient receiver normalised (variant spelling renamed, date-only
+  datetime completed, number sent as text or text as number, a link used for a missing file) and advisory
+  warnings (a checksum the document's own example fails, an index segment that disagrees with a field) are
+  named in the message as 提示. `sandbox.validate.record_outcome` decides this, for the receivers and for
+  `sandbox validate` alike.
 
 Using it from a role::
 
@@ -76,30 +79,19 @@ from sandbox.config import Institution, Settings
 from sandbox.spec.codes import SuccFlag
 from sandbox.spec.formats import DATETIME_FORMAT, china_now
 from sandbox.spec.messages import RESULTS
-from sandbox.validate import Level, Problem, RecordResult, Report, validator
+from sandbox.validate import (
+    MESSAGE_LIMIT,
+    Level,
+    Problem,
+    RecordResult,
+    Report,
+    describe,
+    record_outcome,
+    record_outcomes,
+    validator,
+)
 
-# Validator warnings meaning "what was sent is not what was kept": they make a saved record `0`.
-ALTERING_WARNINGS = frozenset({
-    "variant_spelling",  # field renamed to the table's spelling
-    "duplicate_key",  # the variant spelling's value dropped
-    "foreign_field",  # field of the other hop dropped
-    "unknown_field",  # undefined field dropped
-    "file_substitute",  # a link taken for a missing file
-    "date_only",  # datetime completed with 00:00:00
-    "type_coerced",  # number stored as text
-    "decimal_string",  # text stored as number
-})
-
-MESSAGE_LIMIT = 3000
-_LOOKUP = "SELECT body_hash, response FROM messages WHERE infcode=? AND msgid=?"  # 返回信息 length (output table field 3)
-
-
-def describe(problems: list[Problem], limit: int = 5) -> str:
-    """Problems as one Chinese line, each naming its field."""
-    parts = [f"{p.field}({p.field_name}): {p.message}" if p.field_name else
-             (f"{p.field}: {p.message}" if p.field else p.message) for p in problems[:limit]]
-    more = len(problems) - limit
-    return "；".join(parts) + (f"；另有 {more} 项" if more > 0 else "")
+_LOOKUP = "SELECT body_hash, response FROM messages WHERE infcode=? AND msgid=?"
 
 
 @dataclass(slots=True)
@@ -113,22 +105,10 @@ class Item:
 
     @classmethod
     def from_result(cls, result: RecordResult, first: int | None = None) -> Item:
-        """The answer the validation alone gives; `first` is where a repeated index first appeared."""
-        if result.errors:
-            if first is not None and all(p.code == "duplicate_in_batch" for p in result.errors):
-                msg = RESULTS["duplicate_in_batch"].format(value=result.index, first=first)
-            else:
-                msg = RESULTS["invalid"].format(detail=result.summary())
-            return cls(result, SuccFlag.FAILED, msg)
-        altering = [p for p in result.warnings if p.code in ALTERING_WARNINGS]
-        advisory = [p for p in result.warnings if p.code not in ALTERING_WARNINGS]
-        if altering:
-            flag, msg = SuccFlag.PARTIAL, RESULTS["saved_partial"].format(detail=describe(altering, limit=30))
-        else:
-            flag, msg = SuccFlag.OK, RESULTS["saved"]
-        if advisory:
-            msg += RESULTS["advisory"].format(detail=describe(advisory))
-        return cls(result, flag, msg)
+        """The answer the validation alone gives (`record_outcome`, as `sandbox validate` predicts it);
+        `first` is where a repeated index first appeared."""
+        outcome = record_outcome(result, first)
+        return cls(result, outcome.flag, outcome.message)
 
     @property
     def position(self) -> int:
@@ -148,7 +128,9 @@ class Item:
         return self.flag is not SuccFlag.FAILED
 
     def reject(self, message: str) -> None:
-        """Refuse this record: `-1`, nothing of it is stored."""
+        """Refuse this record: `-1`, nothing of it is stored. A record refused already keeps each cause."""
+        if self.flag is SuccFlag.FAILED and message not in self.message:
+            message = f"{self.message}；{message}"
         self.flag, self.message = SuccFlag.FAILED, message
 
     def idempotent(self, message: str = RESULTS["saved_idempotent"]) -> None:
@@ -243,12 +225,7 @@ class Receiver:
             return self._replay(earlier, digest, msgid)
         assert records is not None  # check_envelope refuses a message without data
         results = self.validator.validate_records(records)
-        first: dict[str, int] = {}
-        for r in results:
-            if r.index is not None:
-                first.setdefault(r.index, r.position)
-        items = [Item.from_result(r, first[r.index] if r.index is not None and first[r.index] != r.position
-                                  else None) for r in results]
+        items = [Item(r, o.flag, o.message) for r, o in zip(results, record_outcomes(results), strict=True)]
         envelope = {k: v for k, v in env.items() if k != "key"}
         batch = Batch(self.hop, sender, envelope, items)
         await self.handler.prepare(batch)
@@ -281,7 +258,7 @@ class Receiver:
     def _answer(self, batch: Batch, notes: list[Problem]) -> dict[str, Any]:
         body = batch_body(self.hop, [i.answer() for i in batch.items], self.settings.response_style)
         if notes:
-            body["message"] += RESULTS["advisory"].format(detail=describe(notes, limit=10))
+            body["message"] += RESULTS["advisory"].format(detail=describe(notes))
         return body
 
     @staticmethod

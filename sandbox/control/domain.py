@@ -19,8 +19,9 @@ from pydantic import ValidationError
 
 from sandbox.faults.model import Fault
 from sandbox.scenario import library
+from sandbox.scenario.checks import expectation_text
 from sandbox.scenario.driver import Driver, StepFailed
-from sandbox.scenario.model import ScenarioError, SendStep, translate
+from sandbox.scenario.model import SETTABLE, ScenarioError, SendStep, translate
 from sandbox.scenario.runner import describe_step, execute, observe
 
 if TYPE_CHECKING:
@@ -39,6 +40,8 @@ TEXTS: Mapping[str, str] = MappingProxyType({
     "healed_all": "已恢复全部故障（{count} 个）",
     "fault_added": "已加入故障「{name}」：{description}",
     "sent": "医疗机构已发送 {messages} 个报文、{records} 条记录",
+    "demo_sent": "演示：医疗机构已发送 {messages} 个报文、{records} 条记录",
+    "demo_paused": "演示已暂停：场景「{name}」进行中，结束后自动继续",
     "restarting": "（应答本请求的角色随后按新配置重启，约 0.2 秒）",
     "bad_body": "请求体应为 JSON 对象：{detail}",
     "bad_seed": "seed 应为整数",
@@ -66,12 +69,28 @@ class ControlError(Exception):
         super().__init__(message)
 
 
+# What the control plane restores when a scenario ends and on every reset: every setting a scenario may
+# change (mode, response style, profile, retry settings …) and the seed.
+RESTORED = (*SETTABLE, "seed")
+DEMO_STREAM = "demo"  # the demo's exams come from their own seed stream: never a scenario's patients or indexes
+
+
 class ControlPlane:
-    """The control operations of one sandbox."""
+    """The control operations of one sandbox.
+
+    The settings the sandbox started with (or that `seed`/`reset` set) are the base; a scenario's settings,
+    its `configure` steps and its faults are overrides that last while it is loaded or running: they are
+    undone when its run ends, when another scenario is loaded and by every reset. While a scenario is active
+    the demo trickle (`demo`) pauses, so the scenario meets only its own traffic; it resumes afterwards.
+    """
 
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
+        self.base = {k: getattr(sandbox.settings, k) for k in RESTORED}
         self.driver = Driver(sandbox)
+        self.demo_driver = Driver(sandbox, stream=DEMO_STREAM)  # kept across resets: its exams never repeat
+        self.demo_lock = asyncio.Lock()  # held while a demo batch is sent; a scenario waits for it
+        self.active: str | None = None  # the scenario whose settings and faults are in force
         self.task: asyncio.Task[None] | None = None
         self.restarting: asyncio.Task[None] | None = None  # the answering role, restarted after its answer
         self.deferred: str | None = None  # a role whose restart the caller must schedule (restart_later)
@@ -90,6 +109,11 @@ class ControlPlane:
             "roles": roles,
             "settings": {"seed": s.seed, "mode": str(s.mode), "responseStyle": s.response_style,
                          "indexProfile": s.index_profile, "dataDir": str(s.data_dir)},
+            # the configuration the sandbox returns to, and what the active scenario changed (restored at its end)
+            "base": {k: _shown(v) for k, v in self.base.items()},
+            "overrides": self.overrides(),
+            "scenarioActive": self.active is not None,
+            "demoPaused": self.active is not None,
             "institutions": [{"code": i.code, "name": i.name, "role": i.role, "key": i.key} for i in s.institutions],
             "scenario": sb.scenario.name if sb.scenario is not None else None,
             "faults": sb.faults.state(),
@@ -101,6 +125,17 @@ class ControlPlane:
             out["journal"] = {**await sb.journal.stats(), "writeError": sb.journal.failing,
                               "dropped": sb.journal.dropped}
         return out
+
+    def overrides(self) -> dict[str, Any]:
+        """The settings that differ from the base now (a scenario's settings and configure steps)."""
+        s = self.sandbox.settings
+        return {k: _shown(getattr(s, k)) for k, v in self.base.items() if getattr(s, k) != v}
+
+    async def _restore(self, keep: str | None) -> None:
+        """Back to the base configuration with no fault: the end of every scenario and every reset."""
+        self.active = None
+        self.sandbox.faults.heal()
+        await self._reconfigure(keep, **self.base)
 
     async def _reconfigure(self, keep: str | None, **updates: Any) -> None:
         if await self.sandbox.reconfigure(keep=keep, **updates) and keep is not None:
@@ -152,8 +187,10 @@ class ControlPlane:
     async def _reset(self, seed: int | None, keep: str | None) -> str:
         await self._cancel()
         if seed is not None:
-            await self._reconfigure(keep, seed=seed)
-        await self.sandbox.reset()
+            self.base["seed"] = seed
+        async with self.demo_lock:  # a demo batch in flight finishes first
+            await self._restore(keep)
+            await self.sandbox.reset()
         self.sandbox.scenario = None
         self.driver = Driver(self.sandbox)
         self.run = None
@@ -163,15 +200,23 @@ class ControlPlane:
 
     async def seed(self, seed: int, keep: str | None = None) -> str:
         async with self._exclusive():
+            self.base["seed"] = seed
             await self._reconfigure(keep, seed=seed)
             self.driver = Driver(self.sandbox)
             return TEXTS["seed"].format(seed=seed)
 
-    async def load_scenario(self, name: str, run: bool = False, keep: str | None = None) -> str:
+    async def load_scenario(self, name: str, run: bool = False, keep: str | None = None,
+                            reset: bool | None = None) -> str:
+        """Load a scenario (its settings over the base, its faults); with `run`, carry out its steps and judge
+        its expectations in the background. `reset` (by default when running) empties every store and the
+        journal first, so the expectations count the scenario's own traffic only."""
+        reset = run if reset is None else reset
         async with self._exclusive():
-            return await self._load_scenario(name, run, keep)
+            if reset:
+                await self._cancel()  # a scenario still running is replaced (everything is emptied anyway)
+            return await self._load_scenario(name, run, keep, reset)
 
-    async def _load_scenario(self, name: str, run: bool, keep: str | None) -> str:
+    async def _load_scenario(self, name: str, run: bool, keep: str | None, reset: bool) -> str:
         if self.task is not None and not self.task.done():
             raise ControlError(409, TEXTS["scenario_busy"].format(name=self.run["name"] if self.run else ""))
         try:
@@ -179,8 +224,13 @@ class ControlPlane:
         except ScenarioError as exc:
             raise ControlError(404, str(exc)) from exc
         sb = self.sandbox
-        await self._reconfigure(keep, **{**scenario.settings, "seed": scenario.seed})
-        sb.faults.heal()
+        async with self.demo_lock:  # the demo pauses: a batch in flight finishes before the scenario starts
+            self.active = scenario.name
+            sb.faults.heal()
+            await self._reconfigure(keep, **{**self.base, **scenario.settings, "seed": scenario.seed})
+            if reset:
+                await sb.reset()
+                self.run = None
         sb.faults.load(scenario.faults)
         sb.scenario = scenario
         self.driver = Driver(sb)
@@ -221,19 +271,32 @@ class ControlPlane:
                     r = await observe(self.driver, check)
                 except Exception as exc:
                     run["expectations"].append({"ok": False, "expectation": str(check),
-                                                "observed": TEXTS["run_broken_step"].format(error=exc)})
+                                                "observed": TEXTS["run_broken_step"].format(error=exc),
+                                                "expectationEn": expectation_text(check, "en")})
                     continue
-                run["expectations"].append({"ok": r.ok, "expectation": r.text, "observed": r.observed_text})
-            run["state"] = "passed" if all(e["ok"] for e in run["expectations"]) and not any(
+                run["expectations"].append({"ok": r.ok, "expectation": r.text, "observed": r.observed_text,
+                                            "expectationEn": expectation_text(check, "en")})
+            verdict = "passed" if all(e["ok"] for e in run["expectations"]) and not any(
                 "error" in s for s in run["steps"]) else "failed"
+            if sb.journal is not None:
+                sb.journal.context.update(scenario=None, step=None)
+            # Its settings and faults end with it (the roles restart with the base settings, ~0.2 s); the
+            # verdict is published once they are back, and the demo resumes.
+            async with self.demo_lock:
+                await self._restore(None)
+            run["state"] = verdict
         finally:
             if run["state"] == "running":
                 run["state"] = "cancelled"
             if sb.journal is not None:
-                sb.journal.context["step"] = None
+                sb.journal.context.update(scenario=None, step=None)
+            if self.active == scenario.name:  # an unexpected error: restore all the same
+                async with self.demo_lock:
+                    await self._restore(None)
 
     async def _cancel(self) -> None:
         if self.task is not None and not self.task.done():
+            self.active = None  # the caller restores (a reset restarts the role answering it only afterwards)
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
@@ -269,6 +332,18 @@ class ControlPlane:
         messages = [{"msgid": m.msgid, "records": len(m.records)} for m in sent]
         return TEXTS["sent"].format(messages=len(sent), records=sum(len(m.records) for m in sent)), messages
 
+    async def demo(self, count: int) -> str | None:
+        """One batch of the demo trickle from the demo's own exams; None while a scenario is active."""
+        if self.active is not None or "hospital" not in self.sandbox.roles:
+            return None
+        async with self.demo_lock:
+            if self.active is not None or not self.sandbox.running("hospital"):
+                return None
+            # settle: the center forwards the batch before the lock is released, so a scenario starting next
+            # meets none of the demo's hop-2 traffic
+            sent = await self.demo_driver.send(SendStep(count=count))
+        return TEXTS["demo_sent"].format(messages=len(sent), records=sum(len(m.records) for m in sent))
+
     async def journal_page(self, query: Mapping[str, str]) -> list[dict[str, Any]]:
         journal = self.sandbox.journal
         if journal is None:
@@ -299,6 +374,13 @@ class ControlPlane:
         if self.restarting is not None:
             with contextlib.suppress(Exception):
                 await self.restarting
+
+
+def _shown(value: Any) -> Any:
+    """A setting as JSON shows it."""
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
 
 
 def scenarios() -> list[dict[str, Any]]:

@@ -106,8 +106,10 @@ async def scenario(request: web.Request) -> web.Response:
     name = body.get("name")
     if not isinstance(name, str) or not name.strip():
         raise ControlError(400, TEXTS["bad_name"])
+    reset = body.get("reset")
     message = await _control(request).load_scenario(name.strip(), run=bool(body.get("run", False)),
-                                                    keep=_role(request))
+                                                    keep=_role(request),
+                                                    reset=None if reset is None else bool(reset))
     return await _answer_then_restart(request, _ok(message))
 
 

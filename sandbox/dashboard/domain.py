@@ -308,16 +308,19 @@ class Dashboard:
         steps = []
         for i, step in enumerate(scenario.steps):
             label = f"{i + 1}. {step.label or describe_step(step)}"
+            label_en = f"{i + 1}. {describe_step(step, 'en')}"
             if i < len(done):
                 d = done[i]
-                steps.append({"label": label, "state": "error" if "error" in d else "done",
+                steps.append({"label": label, "labelEn": label_en, "state": "error" if "error" in d else "done",
                               "seconds": d.get("seconds"), "error": d.get("error")})
             else:
                 running = state == "running" and i == len(done)
-                steps.append({"label": label, "state": "running" if running else "pending"})
+                steps.append({"label": label, "labelEn": label_en, "state": "running" if running else "pending"})
         judged = run["expectations"] if run else []
-        expectations = [{"ok": e["ok"], "text": e["expectation"], "observed": e["observed"]} for e in judged]
-        expectations += [{"ok": None, "text": expectation_text(c), "observed": None}
+        expectations = [{"ok": e["ok"], "text": e["expectation"], "textEn": e.get("expectationEn"),
+                         "observed": e["observed"]} for e in judged]
+        expectations += [{"ok": None, "text": expectation_text(c), "textEn": expectation_text(c, "en"),
+                          "observed": None}
                          for c in scenario.expect[len(judged):]]  # not judged yet (judged at the end)
         return {"name": scenario.name, "title": scenario.title.model_dump(),
                 "description": scenario.description.model_dump(), "state": state, "steps": steps,
@@ -338,10 +341,7 @@ class Dashboard:
 
     async def start_scenario(self, name: str, reset: bool = True) -> str:
         """Run a library scenario in the background (after emptying everything, unless asked not to)."""
-        control = self.control()
-        if reset:
-            await control.reset()
-        message = await control.load_scenario(name, run=True)
+        message = await self.control().load_scenario(name, run=True, reset=reset)
         await self.push_state(force=True)
         return message
 

@@ -51,7 +51,15 @@ from sandbox.dashboard.records import (
 from sandbox.journal.mask import mask_message
 from sandbox.journal.store import Journal
 from sandbox.spec.dicts import IMG_EXAM_TYPE
-from sandbox.spec.messages import DASHBOARD, FORWARD_REASONS, QUALITY_COLUMNS, TRANSPORT_TITLES
+from sandbox.spec.messages import (
+    DASHBOARD,
+    FORWARD_REASONS,
+    FORWARD_REASONS_EN,
+    QUALITY_COLUMNS,
+    REASONS_EN,
+    TRANSPORT_TITLES,
+    TRANSPORT_TITLES_EN,
+)
 
 RADIOLOGY_TYPES = frozenset({"1", "2", "3"})
 PRICE_CUT_YUAN = 5
@@ -126,6 +134,21 @@ class Verdict:
     reason: str = ""
     fields: tuple[str, ...] = ()
     detail: str = ""
+    reason_en: str = ""
+
+
+def _failed(key: str, fields: tuple[str, ...] = (), detail: str = "", *, transport: str | None = None,
+            forward: str | None = None, code: Any = None) -> Verdict:
+    """A failure with its reason in Chinese and in English, from the same key and values."""
+    zh: dict[str, Any] = {"code": code}
+    en: dict[str, Any] = {"code": code}
+    if transport is not None:
+        zh["transport"] = TRANSPORT_TITLES.get(transport, transport)
+        en["transport"] = TRANSPORT_TITLES_EN.get(transport, transport)
+    if forward is not None:
+        zh["reason"] = FORWARD_REASONS.get(forward, forward)
+        en["reason"] = FORWARD_REASONS_EN.get(forward, forward)
+    return Verdict("failed", DASHBOARD[key].format(**zh), fields, detail, REASONS_EN[key].format(**en))
 
 
 ForwardStates = dict[str, tuple[str, str | None, str | None]]  # hiImgIndx → (outbox state, reason, message)
@@ -140,27 +163,24 @@ def judge(exam: Exam, outbox: ForwardStates) -> Verdict:
         if h1.state == "none":
             return Verdict("in_progress")
         if h1.state == "transport":
-            return Verdict("failed", DASHBOARD["reason_hop1_transport"].format(
-                transport=TRANSPORT_TITLES.get(h1.transport or "", h1.transport or "")))
+            return _failed("reason_hop1_transport", transport=h1.transport or "")
         if h1.state == "envelope":
-            return Verdict("failed", DASHBOARD["reason_hop1_envelope"].format(code=h1.code),
-                           tuple(fields_named(h1.message, envelope=True)), h1.message)
-        return Verdict("failed", DASHBOARD["reason_hop1_rejected"], tuple(fields_named(h1.message)), h1.message)
+            return _failed("reason_hop1_envelope", tuple(fields_named(h1.message, envelope=True)), h1.message,
+                           code=h1.code)
+        return _failed("reason_hop1_rejected", tuple(fields_named(h1.message)), h1.message)
     state, reason, message = outbox.get(exam.index, (None, None, None))
     if state in ("pending", "sending"):
         return Verdict("in_progress")
     if h2.state == "rejected":
-        return Verdict("failed", DASHBOARD["reason_hop2_rejected"], tuple(fields_named(h2.message)), h2.message)
+        return _failed("reason_hop2_rejected", tuple(fields_named(h2.message)), h2.message)
     if h2.state == "envelope":
-        return Verdict("failed", DASHBOARD["reason_hop2_envelope"].format(code=h2.code),
-                       tuple(fields_named(h2.message, envelope=True)), h2.message)
+        return _failed("reason_hop2_envelope", tuple(fields_named(h2.message, envelope=True)), h2.message,
+                       code=h2.code)
     if state in ("failed", "held"):  # held: parked after a 4xx, until an operator sends it again
         text = message or ""
-        return Verdict("failed", DASHBOARD["reason_hop2_center"].format(
-            reason=FORWARD_REASONS.get(reason or "", reason or "")), tuple(fields_named(text)), text)
+        return _failed("reason_hop2_center", tuple(fields_named(text)), text, forward=reason or "")
     if h2.state == "transport":
-        return Verdict("failed", DASHBOARD["reason_hop2_transport"].format(
-            transport=TRANSPORT_TITLES.get(h2.transport or "", h2.transport or "")))
+        return _failed("reason_hop2_transport", transport=h2.transport or "")
     return Verdict("in_progress")
 
 
@@ -302,7 +322,7 @@ def exam_view(exam: Exam, verdict: Verdict) -> dict[str, Any]:
         "hiImgIndx": exam.index, "shown": exam.shown or exam.index, "institution": exam.institution,
         "institutionName": exam.institution_name, "day": exam.day, "imgExamType": " ".join(types),
         "imgExamTypeName": "、".join(IMG_EXAM_TYPE.get(t, t) for t in types), "radiology": exam.radiology,
-        "status": verdict.status, "reason": verdict.reason, "fields": list(verdict.fields),
+        "status": verdict.status, "reason": verdict.reason, "reasonEn": verdict.reason_en, "fields": list(verdict.fields),
         "detail": verdict.detail, "hop1": _stage_view(exam.hop1), "hop2": _stage_view(exam.hop2),
         "delayHours": _round(exam.delay_hours()), "links": dict(exam.links), "seqs": exam.seqs[-10:],
     }
@@ -322,6 +342,7 @@ def _row(inst: str, name: str, day: str, items: list[tuple[Exam, Verdict]], hour
     indexed = sum(1 for _, v in items if v.status == "indexed")
     failed = [v for _, v in items if v.status == "failed"]
     reasons = Counter(v.reason for v in failed)
+    english = {v.reason: v.reason_en for v in failed}
     fields: Counter[str] = Counter()
     for v in failed:
         fields.update(set(v.fields) or {""})
@@ -337,7 +358,7 @@ def _row(inst: str, name: str, day: str, items: list[tuple[Exam, Verdict]], hour
         "indexed": indexed,
         "inProgress": sent - indexed - len(failed),
         "failed": len(failed),
-        "failedByReason": [{"reason": r, "count": n} for r, n in reasons.most_common()],
+        "failedByReason": [{"reason": r, "reasonEn": english[r], "count": n} for r, n in reasons.most_common()],
         "topFields": [{"field": f, "name": field_name(f) if f else DASHBOARD["no_field"], "count": n}
                       for f, n in fields.most_common(TOP_FIELDS)],
         "onTime": on_time,
@@ -351,12 +372,16 @@ def _row(inst: str, name: str, day: str, items: list[tuple[Exam, Verdict]], hour
 
 # ---- CSV ---------------------------------------------------------------------------------------------------
 
-def _cell(key: str, value: Any) -> str:
+def _cell(key: str, value: Any, lang: str = "zh") -> str:
     if value is None:
         return ""
     if key == "failedByReason":
+        if lang == "en":
+            return "; ".join(f"{r['reasonEn']} ×{r['count']}" for r in value)
         return "；".join(f"{r['reason']} ×{r['count']}" for r in value)
     if key == "topFields":
+        if lang == "en":  # the field codes are the document's own; their names are Chinese
+            return "; ".join(f"{f['field'] or REASONS_EN['no_field']} ×{f['count']}" for f in value)
         return "；".join(f"{f['field'] or ''}{f['name'] and ' ' + f['name']} ×{f['count']}".strip() for f in value)
     if key == "onTimeShare":
         return f"{value * 100:.1f}%"
@@ -372,7 +397,7 @@ def to_csv(report: dict[str, Any], lang: str = "zh") -> bytes:
     writer.writerow(header)
     rows: Iterable[dict[str, Any]] = [*report["rows"], *report["institutions"], report["total"]]
     for row in rows:
-        writer.writerow([_cell(key, row.get(key)) for key, _, _ in QUALITY_COLUMNS])
+        writer.writerow([_cell(key, row.get(key), lang) for key, _, _ in QUALITY_COLUMNS])
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 

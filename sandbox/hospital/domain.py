@@ -213,8 +213,11 @@ class Hospital:
         self.root = root or settings.data_dir / "hospital"
         self.image_spec = image_spec
         self.embedded_font = embedded_font
+        # Exams dated on a chosen day (a demo's today) never end after the hospital's clock; the fixed default
+        # calendar stays independent of the clock.
         self.factory = ExamFactory(institution, settings.center.uscc, self.seed, index_profile=settings.index_profile,
-                                   base_date=settings.exam_base_date or BASE_DATE)
+                                   base_date=settings.exam_base_date or BASE_DATE,
+                                   not_after=now if settings.exam_base_date is not None else None)
         self._now = now
         self._sleep = sleep
         self._send_lock = asyncio.Lock()
@@ -304,7 +307,6 @@ class Hospital:
         report = SendReport(url)
         records = self.records(exams)
         exam_ids = {e.index: e.exam_id for e in exams}
-        s = self.settings
         async with self._send_lock:
             for batch in batches(records, max_records=max_records):
                 if report.batches and report.unreachable:
@@ -316,23 +318,42 @@ class Hospital:
                     continue
                 when = self._now()
                 seq = await self.store.next_seq(self.institution.code, f"{when:%Y%m%d}")
-                message = envelope(batch, self.institution, when, seq)
-                result = BatchResult(msgid=message["msgid"], message=message)
-
-                async def observe(ex: Exchange, result: BatchResult = result) -> None:
-                    result.exchanges.append(ex)
-                    if observer is not None:
-                        await observer(ex)
-
-                last = await post_with_retry(
-                    self.session, url, message, timeout=s.send_timeout_s, max_attempts=s.retry_max_attempts,
-                    base=s.retry_base_s, cap=s.retry_cap_s, rng=random.Random(f"{self.seed}:retry:{result.msgid}"),
-                    observer=observe, sleep=self._sleep,
-                )
-                result.code, result.envelope_message, result.answers = read_answers(last, batch, exam_ids)
-                report.batches.append(result)
-                await self._save(result, url, batch)
+                await self._post(envelope(batch, self.institution, when, seq), batch, url, report, exam_ids,
+                                 observer)
         return report
+
+    async def resend(self, messages: list[dict[str, Any]], center_url: str | None = None) -> SendReport:
+        """Send earlier messages again exactly as they were (same msgid, same body): a receiver answers an
+        identical resend with its first answer and stores nothing twice."""
+        if self.session is None:
+            raise RuntimeError("hospital has no HTTP client session")
+        url = self.center_url(center_url)
+        report = SendReport(url)
+        async with self._send_lock:
+            for message in messages:
+                batch = [r for r in message.get("data") or [] if isinstance(r, dict)]
+                await self._post(message, batch, url, report, {}, None)
+        return report
+
+    async def _post(self, message: dict[str, Any], batch: list[dict[str, Any]], url: str, report: SendReport,
+                    exam_ids: dict[str, str], observer: Observer | None) -> None:
+        s = self.settings
+        assert self.session is not None
+        result = BatchResult(msgid=message["msgid"], message=message)
+
+        async def observe(ex: Exchange) -> None:
+            result.exchanges.append(ex)
+            if observer is not None:
+                await observer(ex)
+
+        last = await post_with_retry(
+            self.session, url, message, timeout=s.send_timeout_s, max_attempts=s.retry_max_attempts,
+            base=s.retry_base_s, cap=s.retry_cap_s, rng=random.Random(f"{self.seed}:retry:{result.msgid}"),
+            observer=observe, sleep=self._sleep,
+        )
+        result.code, result.envelope_message, result.answers = read_answers(last, batch, exam_ids)
+        report.batches.append(result)
+        await self._save(result, url, batch)
 
     async def _save(self, result: BatchResult, url: str, batch: list[dict[str, Any]]) -> None:
         last = result.last

@@ -155,3 +155,15 @@ def mask_entry(entry: dict[str, Any]) -> dict[str, Any]:
         out["answers"] = [{k: _replace_all(v, seen) if isinstance(v, str) else v for k, v in a.items()}
                           for a in out["answers"]]
     return out
+
+
+def masked_key(request: Any) -> bool:
+    """Whether a recorded request's key was masked on export (it can no longer authenticate)."""
+    if not isinstance(request, str):
+        return False
+    try:
+        message = orjson.loads(request)
+    except orjson.JSONDecodeError:
+        return False
+    key = message.get("key") if isinstance(message, dict) else None
+    return isinstance(key, str) and key.strip().endswith(STAR * 2)

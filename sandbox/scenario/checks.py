@@ -27,6 +27,7 @@ IDEMPOTENT = RESULTS["saved_idempotent"]
 @dataclass(frozen=True, slots=True)
 class CheckSpec:
     title: str  # Chinese: what is observed
+    title_en: str
     observe: Observe
     params: frozenset[str] = frozenset()
     required: frozenset[str] = frozenset()
@@ -176,29 +177,29 @@ async def _malformations(d: Driver, c: Check) -> list[str]:
 
 
 CHECKS: dict[str, CheckSpec] = {
-    "hospital.messages": CheckSpec("医疗机构发送的报文数", _hospital_messages),
-    "hospital.flags": CheckSpec("医疗机构收到的逐条 succFlag", _hospital_flags),
-    "center.received": CheckSpec("共享中心应答的记录数", _center_received),
-    "center.answers": CheckSpec("共享中心逐条应答的 succFlag", _center_answers),
-    "center.rejected": CheckSpec("共享中心拒收（-1）的原因", _center_rejected),
-    "center.stored": CheckSpec("共享中心保存的检查数", _center_stored),
-    "center.forward": CheckSpec("共享中心转发状态", _center_forward),
-    "center.failed_reasons": CheckSpec("共享中心转发失败的原因", _center_failed_reasons),
-    "center.idle": CheckSpec("共享中心转发队列已清空", _center_idle, default="true"),
-    "province.indexes": CheckSpec("省级模块保存的索引数", _province_indexes),
-    "journal.exchanges": CheckSpec("日志中的交互次数", _journal_exchanges,
+    "hospital.messages": CheckSpec("医疗机构发送的报文数", "messages the hospital sent", _hospital_messages),
+    "hospital.flags": CheckSpec("医疗机构收到的逐条 succFlag", "succFlags the hospital received, per record", _hospital_flags),
+    "center.received": CheckSpec("共享中心应答的记录数", "records the sharing center answered", _center_received),
+    "center.answers": CheckSpec("共享中心逐条应答的 succFlag", "the sharing center's succFlag per record", _center_answers),
+    "center.rejected": CheckSpec("共享中心拒收（-1）的原因", "why the sharing center refused records (-1)", _center_rejected),
+    "center.stored": CheckSpec("共享中心保存的检查数", "exams the sharing center stored", _center_stored),
+    "center.forward": CheckSpec("共享中心转发状态", "the sharing center's forwarding states", _center_forward),
+    "center.failed_reasons": CheckSpec("共享中心转发失败的原因", "why the sharing center failed to forward", _center_failed_reasons),
+    "center.idle": CheckSpec("共享中心转发队列已清空", "the sharing center's outbox is empty", _center_idle, default="true"),
+    "province.indexes": CheckSpec("省级模块保存的索引数", "indexes the provincial module stored", _province_indexes),
+    "journal.exchanges": CheckSpec("日志中的交互次数", "exchanges in the journal", _journal_exchanges,
                                    frozenset({"hop", "outcome", "side", "fault", "transport"})),
-    "journal.outcomes": CheckSpec("日志中各结果的交互次数", _journal_outcomes, frozenset({"hop"})),
-    "retries": CheckSpec("重试次数（同一报文ID的重复发送）", _retries, frozenset({"hop"})),
-    "envelope.codes": CheckSpec("整批拒收的报文 code", _envelope_codes, frozenset({"hop"})),
-    "record.messages": CheckSpec("一条记录收到的应答信息", _record_messages,
+    "journal.outcomes": CheckSpec("日志中各结果的交互次数", "exchanges in the journal per outcome", _journal_outcomes, frozenset({"hop"})),
+    "retries": CheckSpec("重试次数（同一报文ID的重复发送）", "retries (the same msgid sent again)", _retries, frozenset({"hop"})),
+    "envelope.codes": CheckSpec("整批拒收的报文 code", "codes of messages refused whole", _envelope_codes, frozenset({"hop"})),
+    "record.messages": CheckSpec("一条记录收到的应答信息", "the messages one record was answered", _record_messages,
                                  frozenset({"hop", "exam", "hospital", "index"})),
-    "record.flags": CheckSpec("一条记录收到的 succFlag", _record_flags, frozenset({"hop", "exam", "hospital", "index"})),
-    "nothing_lost": CheckSpec("没有丢失：共享中心接收的检查均已在省级建索引或标记失败并说明原因", _nothing_lost,
+    "record.flags": CheckSpec("一条记录收到的 succFlag", "the succFlags one record was answered", _record_flags, frozenset({"hop", "exam", "hospital", "index"})),
+    "nothing_lost": CheckSpec("没有丢失：共享中心接收的检查均已在省级建索引或标记失败并说明原因", "nothing lost: every exam the center took is indexed or failed with a reason", _nothing_lost,
                               default="empty"),
-    "no_index_stored_twice": CheckSpec("没有索引被保存两次", _no_index_stored_twice, frozenset({"hop"}),
+    "no_index_stored_twice": CheckSpec("没有索引被保存两次", "no index stored twice", _no_index_stored_twice, frozenset({"hop"}),
                                        default="empty"),
-    "malformations": CheckSpec("每种错误数据都得到目录规定的应答", _malformations, default="empty"),
+    "malformations": CheckSpec("每种错误数据都得到目录规定的应答", "every malformation got the answer the catalogue states", _malformations, default="empty"),
 }
 
 
@@ -255,21 +256,28 @@ def judge(check: Check, observed: Any) -> bool:
     return bool(observed)
 
 
-def expectation_text(check: Check) -> str:
-    """The check and its comparison, as one Chinese line."""
+# What an expectation line says around the values, per language.
+_EXPECT_WORDS = {"zh": ("（", "）", "包含", "不包含", "在 {lo}–{hi} 之间"),
+                 "en": (" (", ")", "contains", "does not contain", "between {lo} and {hi}")}
+
+
+def expectation_text(check: Check, lang: str = "zh") -> str:
+    """The check and its comparison, as one line in Chinese (or English: the check's own title, not the
+    scenario's Chinese label)."""
     spec = CHECKS[check.check]
     params = [f"{k}={getattr(check, k)}" for k in ("hop", "hospital", "exam", "index", "outcome", "side", "fault",
                                                    "transport") if getattr(check, k) is not None]
-    head = check.label or spec.title
-    head += f"（{check.check}{' ' + ' '.join(params) if params else ''}）"
+    opening, closing, contains, not_contains, between = _EXPECT_WORDS[lang]
+    head = spec.title_en if lang == "en" else check.label or spec.title
+    head += f"{opening}{check.check}{' ' + ' '.join(params) if params else ''}{closing}"
     if check.equals is not None:
         return f"{head} = {show(check.equals)}"
     if check.contains is not None:
-        return f"{head} 包含 {show(check.contains)}"
+        return f"{head} {contains} {show(check.contains)}"
     if check.not_contains is not None:
-        return f"{head} 不包含 {show(check.not_contains)}"
+        return f"{head} {not_contains} {show(check.not_contains)}"
     if check.at_least is not None and check.at_most is not None:
-        return f"{head} 在 {check.at_least:g}–{check.at_most:g} 之间"
+        return f"{head} " + between.format(lo=f"{check.at_least:g}", hi=f"{check.at_most:g}")
     if check.at_least is not None:
         return f"{head} ≥ {check.at_least:g}"
     if check.at_most is not None:

@@ -69,8 +69,11 @@ class SentMessage:
 class Driver:
     """Carries out send/resend steps against a Sandbox and keeps the log the checks read."""
 
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: Sandbox, *, stream: str | None = None) -> None:
         self.sandbox = sandbox
+        # A named stream (the demo's) draws its exams from its own seed, `<seed>:<stream>`: other patients,
+        # other indexes than the scenarios' exams of the same seed.
+        self.stream = stream
         self.now: Callable[[], datetime] = sandbox.hospital_options.get("now", china_now)
         self.next_exam: dict[str, int] = {}
         self.registered: set[tuple[str, int]] = set()
@@ -93,26 +96,29 @@ class Driver:
     def hospital(self, code: str | None = None) -> Hospital:
         """The emulated hospital for an institution code (the first configured hospital by default)."""
         main: Hospital = self.sandbox.state("hospital")
-        if code is None or code == main.institution.code:
+        seed = main.seed if self.stream is None else f"{main.seed}:{self.stream}"
+        if self.stream is None and (code is None or code == main.institution.code):
             return main
-        inst = self.sandbox.settings.institution(code)
+        inst = main.institution if code is None else self.sandbox.settings.institution(code)
         if inst is None or inst.role != "hospital":
             known = "、".join(i.code for i in self.sandbox.settings.hospitals)
             raise StepFailed(f"医疗机构「{code}」不在配置中（已配置：{known}）")
-        cached = self._hospitals.get(code)
-        if cached is None or cached.store is not main.store:
-            # Another hospital of the settings: its own generator and msgid sequence, the same file server.
+        cached = self._hospitals.get(inst.code)
+        if cached is None or cached.store is not main.store or cached.seed != seed:
+            # Another hospital of the settings (or another seed stream): its own generator and msgid sequence,
+            # the same file server.
             cached = Hospital(self.sandbox.settings, main.store, main.session, institution=inst,
-                              seed=main.seed, base_url=main.base_url, root=main.root, image_spec=main.image_spec,
+                              seed=seed, base_url=main.base_url, root=main.root, image_spec=main.image_spec,
                               embedded_font=main.embedded_font, now=self.now)
-            self._hospitals[code] = cached
+            self._hospitals[inst.code] = cached
         return cached
 
     def exam_index(self, hospital: str | None, n: int | None) -> str:
+        """The index of the hospital's n-th exam, 1-based as in scenario files (the first by default)."""
         code = hospital or self.hospital().institution.code
-        index = self.indexes.get((code, n or 0))
+        index = self.indexes.get((code, (n or 1) - 1))
         if index is None:
-            raise StepFailed(f"医疗机构「{code}」没有发送过第 {n} 号检查")
+            raise StepFailed(f"医疗机构「{code}」没有发送过第 {n or 1} 条检查")
         return index
 
     # ---- lockstep --------------------------------------------------------------------------------------
@@ -143,7 +149,7 @@ class Driver:
 
     async def _exams(self, hospital: Hospital, count: int, start: int | None, files: bool) -> list[Exam]:
         code = hospital.institution.code
-        first = self.next_exam.get(code, 0) if start is None else start
+        first = self.next_exam.get(code, 0) if start is None else start - 1  # start is 1-based
         exams = hospital.make_exams(count, first)
         for exam in exams:
             key = (code, exam.n)
@@ -323,7 +329,7 @@ class Driver:
                 flag = answer["succ_flag"] if answer else None
                 text = answer["message"] if answer else ""
                 want = rule.outcome(msg.mode)
-                ok_flag = {"rejected": ("-1",), "altered": ("0",), "noted": ("1", "0")}[want]
+                ok_flag = {"rejected": ("-1",), "altered": ("0",), "normalised": ("1",), "noted": ("1", "0")}[want]
                 named = rule.field is None or rule.field in text
                 if flag not in ok_flag or not named:
                     why = f"succFlag 应为 {'/'.join(ok_flag)}，实际为 {flag}" if flag not in ok_flag else \

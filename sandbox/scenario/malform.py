@@ -7,7 +7,10 @@ be reported on, and the outcome per mode:
 
 - `rejected`: the record is answered `-1` (or, for an envelope malformation, the whole message is refused
   with the envelope code named in `envelope_code`);
-- `altered`: saved, answered `0`, the message names the field (lenient reading of an ERRATA spelling);
+- `altered`: saved, answered `0`: a value the sender sent was dropped (an undefined field, a field of the other
+  hop); the message names it;
+- `normalised`: saved in full, answered `1`, the message names the field as a 提示 (lenient reading of an
+  ERRATA spelling: renamed, coerced, completed);
 - `noted`: saved (`1` or `0`), the message names the field as a 提示 (a checksum the document's own example
   fails, a rule the document leaves to other standards);
 - `accepted`: the message is accepted (envelope malformations the lenient mode reads as the examples do).
@@ -30,7 +33,7 @@ from sandbox.validate import Mode
 
 Record = dict[str, Any]
 Message = dict[str, Any]
-OUTCOMES = ("rejected", "altered", "noted", "accepted")
+OUTCOMES = ("rejected", "altered", "normalised", "noted", "accepted")
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,23 +212,23 @@ CATALOGUE: dict[str, Malformation] = {m.name: m for m in (
                  "altered", "rejected", break_record=_set("remark", "加急")),
     # ---- records: the document's own example spellings (ERRATA) -----------------------------------
     Malformation("erratum_hiImgIdx", "索引号字段写作 hiImgIdx（勘误 #2）", "record", "variant_spelling", _HI_WRONG,
-                 "altered", "rejected", erratum=2, break_record=_rename(_HI_RIGHT, _HI_WRONG)),
+                 "normalised", "rejected", erratum=2, break_record=_rename(_HI_RIGHT, _HI_WRONG)),
     Malformation("erratum_elecHiCardNo", "电子健康卡号写作 elecHiCardNo（勘误 #3）", "record", "variant_spelling",
-                 _CARD_WRONG, "altered", "rejected", erratum=3, break_record=_rename(_CARD_RIGHT, _CARD_WRONG)),
+                 _CARD_WRONG, "normalised", "rejected", erratum=3, break_record=_rename(_CARD_RIGHT, _CARD_WRONG)),
     Malformation("erratum_poscode", "邮政编码写作 poscode（勘误 #4）", "record", "variant_spelling", _POST_WRONG,
-                 "altered", "rejected", erratum=4, break_record=_rename(_POST_RIGHT, _POST_WRONG)),
+                 "normalised", "rejected", erratum=4, break_record=_rename(_POST_RIGHT, _POST_WRONG)),
     Malformation("erratum_stogInsUsc", "第一跳记录带第二跳的 stogInsUsc（勘误 #5）", "record", "foreign_field",
                  "stogInsUsc", "altered", "rejected", erratum=5, break_record=_foreign_uscc),
     Malformation("erratum_files_as_links", "不传 examRpotPdfI/imgInfoDcm，改传第二跳的三个链接（勘误 #6）", "record",
                  "file_substitute", "examRpotPdfI", "altered", "rejected", erratum=6, break_record=_files_as_links),
     Malformation("erratum_age_string", "age 以字符串 \"35\" 传送（勘误 #7）", "record", "decimal_string", "age",
-                 "altered", "rejected", erratum=7, break_record=_set("age", "35")),
+                 "normalised", "rejected", erratum=7, break_record=_set("age", "35")),
     Malformation("erratum_exam_rslt", "examRsltCode 写作 Normal（勘误 #8）", "record", "erratum_dict_code",
                  "examRsltCode", "noted", "rejected", erratum=8, break_record=_set("examRsltCode", "Normal")),
     Malformation("erratum_exam_way", "examWay 写作 Inpatient（勘误 #9）", "record", "erratum_dict_code", "examWay",
                  "noted", "rejected", erratum=9, break_record=_set("examWay", "Inpatient")),
     Malformation("erratum_date_only", "datetime 字段 appyDate 只给日期（勘误 #10）", "record", "date_only", "appyDate",
-                 "altered", "rejected", erratum=10, break_record=_set("appyDate", "2025-10-07")),
+                 "normalised", "rejected", erratum=10, break_record=_set("appyDate", "2025-10-07")),
     # ---- envelopes --------------------------------------------------------------------------------
     Malformation("wrong_key", "密钥值 key 错误", "envelope", "wrong_key", "key", "rejected", "rejected",
                  envelope_code=1021, break_message=_msg(key="WRONG-KEY-0000000")),

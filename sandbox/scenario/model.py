@@ -68,7 +68,8 @@ class SendStep(BaseModel):
     model_config = CONFIG
     count: int = Field(default=10, ge=1, le=100_000)
     hospital: str | None = None  # institution code; the first hospital of the settings by default
-    start: int | None = Field(default=None, ge=0)  # exam number of the first exam (default: the next new one)
+    # the hospital's exam to start from, 1-based like every position in a scenario file (default: the next new one)
+    start: int | None = Field(default=None, ge=1)
     batch: int | None = Field(default=None, ge=1)  # at most this many records per message
     overrides: dict[str, Any] = Field(default_factory=dict)  # field → value, on every record
     malform: tuple[Malform, ...] | Literal["records", "envelopes", "errata"] = ()
@@ -103,7 +104,7 @@ class Check(BaseModel):
     label: str | None = None
     # parameters of the check
     hop: Literal[1, 2] | None = None
-    exam: int | None = Field(default=None, ge=0)
+    exam: int | None = Field(default=None, ge=1)  # the hospital's n-th exam, 1-based
     hospital: str | None = None
     index: str | None = None
     outcome: str | None = None

@@ -81,42 +81,63 @@ class RunResult:
         return all(s.error is None for s in self.steps) and all(c.ok for c in self.checks)
 
 
-def describe_step(step: Step) -> str:
-    """A step as one Chinese line (the journal's step label)."""
+# The words of a step's description, per language.
+_STEP_WORDS: dict[str, dict[str, str]] = {
+    "zh": {"send": "发送 {count} 条检查", "records": "发送错误数据目录中的每种记录错误", "envelopes": "发送每种报文头错误",
+           "errata": "发送文档示例的每种异写", "malform": "，含错误数据 {kinds}", "dup": "，批内重复索引号",
+           "start": "（从第 {start} 条检查起）", "hospital": "，机构 {code}", "resend": "原样重发报文 {message}",
+           "wait": "等待：{what}（最多 {timeout} 秒）", "restart": "重启 {role}", "stop": "停止 {role}",
+           "start_role": "启动 {role}", "heal_all": "恢复全部故障", "heal": "恢复故障「{name}」",
+           "fault": "加入故障「{name}」", "configure": "修改配置 {changes}", "sleep": "等待 {seconds} 秒",
+           "requeue": "共享中心重新发送暂停或失败的批次（POST /api/forward/retry）", "sep": "、"},
+    "en": {"send": "send {count} exams", "records": "send every record malformation of the catalogue",
+           "envelopes": "send every envelope malformation", "errata": "send every spelling of the document's examples",
+           "malform": ", malformed: {kinds}", "dup": ", an index repeated in the batch",
+           "start": " (from exam {start})", "hospital": ", institution {code}", "resend": "resend message {message} unchanged",
+           "wait": "wait: {what} (at most {timeout} s)", "restart": "restart {role}", "stop": "stop {role}",
+           "start_role": "start {role}", "heal_all": "heal every fault", "heal": "heal fault \"{name}\"",
+           "fault": "add fault \"{name}\"", "configure": "change settings {changes}", "sleep": "wait {seconds} s",
+           "requeue": "the sharing center sends its held and failed batches again (POST /api/forward/retry)", "sep": ", "},
+}
+
+
+def describe_step(step: Step, lang: str = "zh") -> str:
+    """A step as one line in Chinese (the journal's step label) or English."""
+    w = _STEP_WORDS[lang]
     a = step.action
     if a == "send":
         s = step.send
         assert s is not None
-        what = f"发送 {s.count} 条检查"
+        what = w["send"].format(count=s.count)
         if isinstance(s.malform, str):
-            what = {"records": "发送错误数据目录中的每种记录错误", "envelopes": "发送每种报文头错误",
-                    "errata": "发送文档示例的每种异写"}[s.malform]
+            what = w[s.malform]
         elif s.malform:
-            what += "，含错误数据 " + "、".join(m.kind for m in s.malform)
+            what += w["malform"].format(kinds=w["sep"].join(m.kind for m in s.malform))
         if s.duplicates:
-            what += "，批内重复索引号"
+            what += w["dup"]
         if s.start is not None:
-            what += f"（从第 {s.start} 号检查起）"
+            what += w["start"].format(start=s.start)
         if s.hospital:
-            what += f"，机构 {s.hospital}"
+            what += w["hospital"].format(code=s.hospital)
         return what
     if a == "resend":
-        return f"原样重发报文 {step.resend.message if step.resend else ''}"
+        return w["resend"].format(message=step.resend.message if step.resend else "")
     if a == "wait":
         assert step.wait is not None
-        return f"等待：{expectation_text(step.wait)}（最多 {step.wait.timeout:g} 秒）"
+        return w["wait"].format(what=expectation_text(step.wait, lang), timeout=f"{step.wait.timeout:g}")
     if a in ("restart", "stop", "start"):
-        return {"restart": "重启", "stop": "停止", "start": "启动"}[a] + f" {getattr(step, a)}"
+        return w["start_role" if a == "start" else a].format(role=getattr(step, a))
     if a == "heal":
-        return "恢复全部故障" if step.heal == "all" else f"恢复故障「{step.heal}」"
+        return w["heal_all"] if step.heal == "all" else w["heal"].format(name=step.heal)
     if a == "fault":
         assert step.fault is not None
-        return f"加入故障「{step.fault.label}」：{step.fault.describe()}"
+        text = w["fault"].format(name=step.fault.label)
+        return text + "：" + step.fault.describe() if lang == "zh" else text
     if a == "configure":
-        return "修改配置 " + ", ".join(f"{k}={v}" for k, v in (step.configure or {}).items())
+        return w["configure"].format(changes=", ".join(f"{k}={v}" for k, v in (step.configure or {}).items()))
     if a == "sleep":
-        return f"等待 {step.sleep:g} 秒"
-    return "共享中心重新发送暂停或失败的批次（POST /api/forward/retry）"
+        return w["sleep"].format(seconds=f"{step.sleep:g}")
+    return w["requeue"]
 
 
 async def observe(driver: Driver, check: Check) -> CheckResult:

@@ -59,7 +59,8 @@ PROBLEMS: Mapping[str, str] = MappingProxyType({
     "env_infno": "交易编号「{value}」不是本接口的交易编号 {expected}",
     "env_infno_variant": "交易编号「{value}」是文档示例中的拼写（勘误 #1），表格定义为 {expected}",
     "env_infno_variant_strict": "交易编号「{value}」不是表格定义的 {expected}（勘误 #1）",
-    "env_msgid": "报文ID「{value}」应为 交易机构编号(12)+时间yyyyMMddHHmmss(14)+顺序号(4)，共 30 位",
+    "env_msgid": "报文ID「{value}」应为 交易机构编号(12)+时间yyyyMMddHHmmss(14)+顺序号(4)，共 30 位（实际 {length} 位）",
+    "env_msgid_time": "报文ID「{value}」第 13–26 位的时间「{time}」不是有效的 yyyyMMddHHmmss 时间（长度 30 位正确）",
     "env_msgid_inst": "报文ID 前 12 位「{got}」与交易机构编号「{expected}」不一致",
     "env_inftime": "交易时间「{value}」应为 yyyy-MM-dd HH:mm:ss",
     "env_infcode_from_msgid": "交易机构编号为空（勘误 #11），按报文ID前 12 位「{value}」处理",
@@ -86,6 +87,15 @@ RESULTS: Mapping[str, str] = MappingProxyType({
     "batch_ok": "成功",
     "batch_partial": "部分成功：{ok} 条成功，{partial} 条部分失败，{failed} 条失败",
     "batch_failed": "全部失败：{failed} 条记录均未保存",
+})
+
+# Why a record gets its succFlag (`sandbox validate` prints one per record).
+OUTCOME_REASONS: Mapping[str, str] = MappingProxyType({
+    "clean": "按原样保存",
+    "noted": "完整保存，{count} 项规范化或提示（不影响保存）",
+    "dropped": "已保存，但发送的 {fields} 未保存",
+    "errors": "{count} 个错误，记录不保存",
+    "duplicate": "批内索引号重复，记录不保存",
 })
 
 # Parameters of the query (调阅) endpoints.
@@ -230,6 +240,29 @@ FORWARD_REASONS: Mapping[str, str] = MappingProxyType({
     "batch_rejected": "整批被拒收", "province_rejected": "省级拒收",
     "invalid_hop2": "第二跳记录校验失败", "too_large": "记录超过 data 长度上限", "no_answer": "应答中没有该记录",
     "bad_answer": "应答无法识别",
+})
+
+# The same in English (the dashboard's English mode and `/api/quality.csv?lang=en`).
+REASONS_EN: Mapping[str, str] = MappingProxyType({
+    "reason_hop1_transport": "not delivered to the sharing center ({transport})",
+    "reason_hop1_envelope": "hop-1 message refused whole (code {code})",
+    "reason_hop1_rejected": "refused by the sharing center (succFlag -1)",
+    "reason_hop2_center": "the sharing center could not forward it ({reason})",
+    "reason_hop2_transport": "not delivered to the provincial module ({transport})",
+    "reason_hop2_envelope": "hop-2 message refused whole (code {code})",
+    "reason_hop2_rejected": "refused by the provincial module (succFlag -1)",
+    "no_field": "(no field named)",
+})
+TRANSPORT_TITLES_EN: Mapping[str, str] = MappingProxyType({
+    "timeout": "timeout", "connection": "connection failed", "http_5xx": "HTTP 5xx", "http_4xx": "HTTP 4xx",
+    "non_json": "answer not JSON", "truncated": "answer truncated", "dropped": "connection dropped",
+})
+FORWARD_REASONS_EN: Mapping[str, str] = MappingProxyType({
+    "unreachable": "province unreachable, retries used up", "expired": "not delivered within the retry horizon",
+    "http_rejected": "province answered 4xx, held", "batch_rejected": "batch refused whole",
+    "province_rejected": "refused by the province", "invalid_hop2": "hop-2 record failed validation",
+    "too_large": "record over the data length limit", "no_answer": "no answer for the record",
+    "bad_answer": "answer not understood",
 })
 
 # Columns of the upload-quality report (page and CSV), Chinese and English.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -310,8 +311,12 @@ class ExamFactory:
         *,
         index_profile: str,
         base_date: date = BASE_DATE,
+        not_after: Callable[[], datetime] | None = None,
     ) -> None:
         self.hospital = hospital
+        # A live clock (China time): an exam whose calendar slot would end after it (a demo dated today) is
+        # moved back as a whole, so its report is published no later than now and every time keeps its order.
+        self.not_after = not_after
         self.stog_uscc = stog_uscc
         self.seed = seed
         self.profile = PROFILES[index_profile]
@@ -330,7 +335,16 @@ class ExamFactory:
         return [self.exam(n) for n in range(offset, offset + count)]
 
     def exam(self, n: int) -> Exam:
-        """Exam n (0-based) of this hospital and seed."""
+        """Exam n (0-based) of this hospital and seed (moved back when it would end after `not_after`)."""
+        exam = self._exam(n, timedelta(0))
+        if self.not_after is not None:
+            late = exam.times.pub - self.not_after()
+            if late > timedelta(0):
+                # the same draws from the same seeds: every interval is kept, the exam just happens earlier
+                exam = self._exam(n, -late)
+        return exam
+
+    def _exam(self, n: int, shift: timedelta) -> Exam:
         tag = f"{self.seed}:{self.hospital.code}:{n}"
         rng = random.Random(f"{tag}:exam")
         fake = self._fake
@@ -346,7 +360,7 @@ class ExamFactory:
         visit = weighted(rng, VISITS)
         if first.modality in ("CT", "MR") and enhanced and visit == "体检":
             visit = "门诊"
-        exam_at = self.exam_time(n, rng)
+        exam_at = self.exam_time(n, rng) + shift
         patient = make_person(fake, random.Random(f"{tag}:patient"), self.region, exam_at.date(),
                               sex=first.sex, min_age=max(i.min_age for i in items),
                               max_age=70 if first.sex else 95)

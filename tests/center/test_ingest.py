@@ -98,9 +98,9 @@ async def test_disagreeing_dicom_is_reported(center: TestClient, files: FileServ
     bad = instance(n=7, patient_name="WANG^WU", patient_id="X999", study_date="20200101", modality="MR")
     rec = record(settings, 7, files.add("/r7.pdf", pdf(), "application/pdf"), files.add("/s7.dcm", bad))
     answer = answers(await send(center, message(settings, [rec])))[0]
-    assert answer["succFlag"] == "0"
+    assert answer["succFlag"] == "1"  # everything sent was saved: the disagreement is named as 提示
     msg = answer["message"]
-    assert "影像与记录不一致" in msg
+    assert msg.startswith("保存数据成功（提示：影像与记录不一致")
     assert "PatientName「WANG^WU」与 psnName「李丽」不符" in msg
     assert "PatientID「X999」" in msg
     assert "StudyDate「20200101」" in msg

@@ -64,9 +64,7 @@ async def start_chain(data_dir: Path, *, images: ImageSpec | None = None, **over
 async def run_scenario_here(sandbox: Sandbox, name: str, *, reset: bool = False) -> dict[str, Any]:
     """Run a library scenario through the control plane (as the dashboard does) and wait for its end."""
     control: ControlPlane = sandbox.control
-    if reset:
-        await control.reset()
-    await control.load_scenario(name, run=True)
+    await control.load_scenario(name, run=True, reset=reset)
     assert control.task is not None
     await asyncio.wait_for(control.task, 60)
     assert control.run is not None

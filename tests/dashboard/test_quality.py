@@ -231,3 +231,29 @@ def _entry(hop: int, records: list[dict[str, Any]], flags: list[tuple[str, str]]
         data = [{"hiImgIndx": r["hiImgIndx"], "succFlag": f, "message": m} for r, (f, m) in zip(records, flags, strict=True)]
         classify(entry, 200, orjson.dumps({"code": 0, "message": "x", "data": data}).decode())
     return entry
+
+
+def _has_chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+async def test_english_mode_shows_steps_expectations_and_csv_reasons_in_english(chain: Sandbox) -> None:
+    run = await run_scenario_here(chain, "province-partial-failure", reset=True)
+    assert run["state"] == "passed", run
+    dash = Dashboard(chain)
+    view = dash.run_view()
+    assert view is not None
+    for step in view["steps"]:
+        assert step["labelEn"] and not _has_chinese(step["labelEn"]), step
+    for expectation in view["expectations"]:  # the words; an expected value may be the province's Chinese text
+        head = expectation["textEn"].split(" contains ")[0].split(" = ")[0]
+        assert head and not _has_chinese(head), expectation
+    assert view["steps"][0]["labelEn"] == "1. send 10 exams"
+    report = await dash.quality()
+    reasons = {r["reasonEn"] for r in report["total"]["failedByReason"]}
+    assert reasons == {"refused by the provincial module (succFlag -1)"}
+    rows = list(csv.reader(io.StringIO((await dash.quality_csv("en")).decode("utf-8-sig"))))
+    column = [en for _, _, en in QUALITY_COLUMNS].index("Failures by reason")
+    assert rows[-1][column] == "refused by the provincial module (succFlag -1) ×2"
+    fields = rows[-1][column + 1]
+    assert fields and not _has_chinese(fields)

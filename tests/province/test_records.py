@@ -76,14 +76,17 @@ async def test_clean_record_is_saved_with_flag_1(client: Any, settings: Settings
 async def test_batch_with_mixed_outcomes_answers_each_record_in_order(client: Any, settings: Settings) -> None:
     good = record(settings, 1)
     renamed = record(settings, 2)
-    renamed["hiImgIdx"] = renamed.pop("hiImgIndx")  # ERRATA #2: saved, but reported
+    renamed["hiImgIdx"] = renamed.pop("hiImgIndx")  # ERRATA #2: renamed, saved in full, named as 提示
+    dropped = record(settings, 4, patientColor="blue")  # not a field: dropped, so not saved in full
     bad = record(settings, 3, gend="7")
-    status, body = await send(client, message(settings, [good, renamed, bad]))
-    assert [a["succFlag"] for a in body["data"]] == ["1", "0", "-1"]
+    status, body = await send(client, message(settings, [good, renamed, dropped, bad]))
+    assert [a["succFlag"] for a in body["data"]] == ["1", "1", "0", "-1"]
     assert body["code"] == 0 and body["type"] == "success"
-    assert "1 条成功" in body["message"] and "1 条部分失败" in body["message"] and "1 条失败" in body["message"]
-    assert "hiImgIdx" in body["data"][1]["message"] and "勘误 #2" in body["data"][1]["message"]
-    assert (await stored(client))[0] == 2
+    assert "2 条成功" in body["message"] and "1 条部分失败" in body["message"] and "1 条失败" in body["message"]
+    assert body["data"][1]["message"].startswith("保存数据成功（提示：hiImgIdx")
+    assert "勘误 #2" in body["data"][1]["message"]
+    assert body["data"][2]["message"].startswith("保存数据成功，部分数据失败：patientColor")
+    assert (await stored(client))[0] == 3
 
 
 async def test_all_records_failing_answers_code_minus_1(client: Any, settings: Settings) -> None:
@@ -93,7 +96,7 @@ async def test_all_records_failing_answers_code_minus_1(client: Any, settings: S
     assert (await stored(client))[0] == 0
 
 
-async def test_document_example_is_saved_with_flag_0_naming_every_variant(
+async def test_document_example_is_saved_in_full_with_flag_1_naming_every_variant(
     client: Any, settings: Settings, doc_example: Any
 ) -> None:
     msg = doc_example(2)
@@ -102,7 +105,8 @@ async def test_document_example_is_saved_with_flag_0_naming_every_variant(
     msg["data"][0]["stogInsUsec"] = settings.center.uscc  # the example's USCC is no configured center's
     status, body = await send(client, msg)
     (answer,) = body["data"]
-    assert answer["succFlag"] == "0"
+    assert answer["succFlag"] == "1"  # every variant renamed or coerced, nothing dropped
+    assert answer["message"].startswith("保存数据成功（提示：")
     assert answer["hiImgIndx"] == "111-100200300040506000-20241122143055-000000000000-000000000-123502004266007980"
     for variant in ("hiImgIdx", "stogInsUsec", "勘误 #7", "勘误 #10"):
         assert variant in answer["message"]
@@ -119,13 +123,14 @@ async def test_unknown_field_is_dropped_and_reported_with_flag_0(client: Any, se
     assert "patientColor" not in view["data"]["record"]
 
 
-async def test_date_only_datetime_is_completed_and_reported_with_flag_0(client: Any, settings: Settings) -> None:
+async def test_date_only_datetime_is_completed_and_named_with_flag_1(client: Any, settings: Settings) -> None:
     rec = record(settings, 1, diagTime="2025-02-28")
     status, body = await send(client, message(settings, [rec]))
-    assert body["data"][0]["succFlag"] == "0" and "勘误 #10" in body["data"][0]["message"]
+    assert body["data"][0]["succFlag"] == "1" and "勘误 #10" in body["data"][0]["message"]
+    assert body["data"][0]["message"].startswith("保存数据成功（提示：diagTime")
     view = await (await client.get(f"/mie/api/mie/index/{rec['hiImgIndx']}")).json()
     assert view["data"]["record"]["diagTime"] == "2025-02-28 00:00:00"
-    assert view["data"]["succFlag"] == "0"
+    assert view["data"]["succFlag"] == "1"
 
 
 async def test_advisory_warning_keeps_flag_1_with_a_note(client: Any, settings: Settings) -> None:

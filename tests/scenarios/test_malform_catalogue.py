@@ -17,7 +17,8 @@ from sandbox.validate import Mode, Report, validator
 
 SETTINGS = Settings()
 FACTORY = ExamFactory(SETTINGS.hospitals[0], SETTINGS.center.uscc, 11, index_profile=SETTINGS.index_profile)
-FLAGS = {"rejected": {SuccFlag.FAILED}, "altered": {SuccFlag.PARTIAL}, "noted": {SuccFlag.OK, SuccFlag.PARTIAL}}
+FLAGS = {"rejected": {SuccFlag.FAILED}, "altered": {SuccFlag.PARTIAL}, "normalised": {SuccFlag.OK},
+         "noted": {SuccFlag.OK, SuccFlag.PARTIAL}}
 
 
 def test_the_catalogue_covers_every_kind_the_issue_names() -> None:

@@ -114,3 +114,23 @@ def test_module_entry_point_never_prints_a_traceback(tmp_path: Path) -> None:
                           timeout=60)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "sandbox validate:" in proc.stderr
+
+
+def test_each_record_shows_the_succflag_a_receiver_answers_and_why(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    renamed = valid_record(2, 1)
+    renamed["hiImgIdx"] = renamed.pop("hiImgIndx")
+    records = [valid_record(2), renamed, {**valid_record(2, 2), "patientColor": "blue"},
+               {**valid_record(2, 3), "gend": "7"}]
+    path = write(tmp_path, message(2, records))
+    code, out, _ = run(capsys, str(path))
+    assert code == 1  # one record invalid
+    lines = [line for line in out.splitlines() if line.startswith("│ 第")]
+    assert "接收方的逐条应答" in out
+    assert "按原样保存" in lines[0] and "│ 1 " in lines[0]
+    assert "完整保存" in out and "已保存，但发送的 patientColor 未保存" in out and "1 个错误，记录不保存" in out
+    code, out, _ = run(capsys, str(path), "--json")
+    assert [(a["position"], a["succFlag"]) for a in json.loads(out)["answers"]] == [
+        (1, "1"), (2, "1"), (3, "0"), (4, "-1")]
+    code, out, _ = run(capsys, str(path), "--json", "--strict")
+    assert [a["succFlag"] for a in json.loads(out)["answers"]] == ["1", "-1", "-1", "-1"]

@@ -190,6 +190,16 @@ def test_msgid_time_format_typo_is_read_as_yyyyMMddHHmmss() -> None:  # ERRATA #
     assert validate_message(ok, 1, "strict").valid
     bad = message(1, [valid_record(1)], msgid="H5108020000120230402153059001")
     assert (None, "msgid", "env_msgid") in errors(validate_message(bad, 1, "lenient"))
+    (problem,) = [p for p in validate_message(bad, 1, "lenient").errors if p.field == "msgid"]
+    assert problem.message.endswith("共 30 位（实际 29 位）")
+
+
+def test_msgid_of_30_characters_with_an_impossible_time_names_the_time_not_the_length() -> None:
+    bad = message(1, [valid_record(1)], msgid="H51080200001202513450000000001")  # month 13
+    (problem,) = [p for p in validate_message(bad, 1, "lenient").errors if p.field == "msgid"]
+    assert problem.code == "env_msgid_time"
+    assert "「20251345000000」不是有效的 yyyyMMddHHmmss 时间" in problem.message and "长度 30 位正确" in problem.message
+    assert "共 30 位（" not in problem.message
 
 
 def test_both_spellings_present_keeps_the_table_spelling_and_warns() -> None:

@@ -67,3 +67,13 @@ def test_unusable_arguments_exit_2_with_a_chinese_reason(tmp_path: Path,
     assert main(["generate", "--out", str(tmp_path), "--institution", "H00000000000"]) == 2
     assert "没有编号为 H00000000000 的医疗机构" in capsys.readouterr().err
     assert main(["generate", "--out", str(tmp_path), "--count", "0"]) == 2
+
+
+def test_file_url_sets_where_the_records_links_point(tmp_path: Path) -> None:
+    out = tmp_path / "links"
+    assert main(["generate", "--count", "2", "--seed", "3", "--no-dicom", "--no-pdf", "--out", str(out),
+                 "--file-url", "https://files.hosp.example:9443/pacs"]) == 0
+    for path in (out / "messages").glob("hop1-*.json"):
+        for rec in json.loads(path.read_text("utf-8"))["data"]:
+            assert rec["examRpotPdfI"].startswith("https://files.hosp.example:9443/pacs/files/")
+            assert rec["imgInfoDcm"].startswith("https://files.hosp.example:9443/pacs/dicomweb/studies/")

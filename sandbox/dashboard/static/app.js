@@ -46,14 +46,14 @@
       col_reason: "原因 / 字段", col_links: "链接", col_msgs: "报文",
       examsPage: "第 {from}–{to} 条，共 {total} 条", noExams: "还没有检查。",
       q_sent: "已发送检查", q_indexed: "已建索引", q_progress: "处理中", q_failed: "失败",
-      q_onTime: "按时上传率", q_exposure: "预计减收（元）", q_empty: "还没有数据。",
+      q_onTime: "按时上传率（{hours} 小时内 · 沙箱设置 quality_on_time_hours）", q_exposure: "预计减收（元）", q_empty: "还没有数据。",
       q_defsTitle: "口径说明",
       q_def_exam: ["检查", "一个医保影像云索引号 hiImgIndx；机构取记录的 fixmedinsCode（缺省取报文的 infCode），日期取 examDate。"],
       q_def_sent: ["已发送", "至少出现在一个第一跳报文中（任一次尝试、任一应答）。"],
       q_def_indexed: ["已建索引", "省级医保影像云索引共享模块对该检查应答 succFlag 1 或 0（索引已保存）。"],
       q_def_failed: ["失败", "未建索引，且最后一次结果为拒收或故障：共享中心拒收（-1）、第一跳报文被整批拒收、未送达共享中心、共享中心放弃转发、省级拒收（-1 或整批拒收）。每个失败检查计一个原因（到达的最远环节）及其应答点名的字段。"],
       q_def_progress: ["处理中", "已保存在共享中心，等待或正在转发到省级。"],
-      q_def_ontime: ["按时上传", "出具报告（rpotPubDate，缺省为检查日期当天结束）后 {hours} 小时内在省级建立索引。到达时间按医疗机构时钟：首个携带该检查的第一跳报文的交易时间 infTime，加上日志测得的从该报文到省级应答的时长。按时上传率 = 按时上传 ÷ 已发送。"],
+      q_def_ontime: ["按时上传（沙箱设置 quality_on_time_hours = {hours}）", "出具报告（rpotPubDate，缺省为检查日期当天结束）后 {hours} 小时内在省级建立索引。这个时限是沙箱自己的设置 quality_on_time_hours（默认 24，可在配置文件中修改），不是通知的规定：通知原文只要求「12月31日前在全省医保信息平台影像云索引共享模块上传医保影像云索引信息」，没有规定单条检查的上传时限。到达时间按医疗机构时钟：首个携带该检查的第一跳报文的交易时间 infTime，加上日志测得的从该报文到省级应答的时长。按时上传率 = 按时上传 ÷ 已发送。"],
       q_def_radiology: ["放射检查", "影像检查类型 imgExamType 为 1 X线、2 CT 或 3 MRI（国家医保局放射检查类价格项目）；超声、核医学与其他不计。"],
       q_def_exposure: ["预计减收", "{yuan} 元 × 已发送但未在省级建立索引（失败或处理中）的放射检查数（川医保办发〔2025〕15号：不能提供数字影像处理和上传存储服务的，放射检查价格减收 5 元）。"],
       toastStarted: "已开始：{name}", toastReset: "已清空全部数据、日志与故障", failedRequest: "请求失败：{msg}"
@@ -99,14 +99,14 @@
       col_reason: "Reason / fields", col_links: "Links", col_msgs: "Messages",
       examsPage: "{from}–{to} of {total}", noExams: "No exam yet.",
       q_sent: "Exams sent", q_indexed: "Indexed", q_progress: "In progress", q_failed: "Failed",
-      q_onTime: "On-time share", q_exposure: "Price-cut exposure (yuan)", q_empty: "No data yet.",
+      q_onTime: "On-time share (within {hours} h · sandbox setting quality_on_time_hours)", q_exposure: "Price-cut exposure (yuan)", q_empty: "No data yet.",
       q_defsTitle: "Definitions",
       q_def_exam: ["Exam", "one hiImgIndx; institution = the record's fixmedinsCode (else the envelope's infCode); day = examDate."],
       q_def_sent: ["Sent", "carried by at least one hop-1 message (any attempt, any answer)."],
       q_def_indexed: ["Indexed", "the provincial module answered succFlag 1 or 0 for it (its index is stored)."],
       q_def_failed: ["Failed", "not indexed and the last word was a refusal or a fault: refused by the center (-1), hop-1 message refused whole, never reached the center, the center gave up forwarding, refused by the province (-1 or whole message). One reason per exam (the furthest stage reached) and the fields its answer names."],
       q_def_progress: ["In progress", "stored at the center, waiting for or being forwarded to the province."],
-      q_def_ontime: ["On time", "indexed at the province within {hours} hours of the report's publication (rpotPubDate, else the end of examDate), on the hospital's clock: the infTime of the first hop-1 message carrying the exam plus the time the journal measured from it to the province's answer. On-time share = on time ÷ sent."],
+      q_def_ontime: ["On time (sandbox setting quality_on_time_hours = {hours})", "indexed at the province within {hours} hours of the report's publication (rpotPubDate, else the end of examDate). This limit is the sandbox's own setting quality_on_time_hours (24 by default, changeable in the configuration file), not a rule of the notice: the notice only asks that indexes be uploaded to the provincial index module by 31 December (「12月31日前在全省医保信息平台影像云索引共享模块上传医保影像云索引信息」) and sets no per-exam deadline. Arrival is on the hospital's clock: the infTime of the first hop-1 message carrying the exam plus the time the journal measured from it to the province's answer. On-time share = on time ÷ sent."],
       q_def_radiology: ["Radiology", "imgExamType 1 X-ray, 2 CT or 3 MRI (NHSA radiology price items); ultrasound, nuclear medicine and other are not counted."],
       q_def_exposure: ["Price-cut exposure", "{yuan} yuan × radiology exams sent and not indexed (failed or in progress) — the 5-yuan cut for institutions that cannot provide the digital image upload and storage service (川医保办发〔2025〕15号)."],
       toastStarted: "Started: {name}", toastReset: "Everything emptied: data, journal, faults", failedRequest: "Request failed: {msg}"
@@ -398,13 +398,13 @@
       html = "<h3>" + esc(run.title[lang] || run.title.zh) + '<span class="state ' + run.state + '">' + esc(t("st_" + run.state)) + "</span></h3>" +
         '<details class="about"><summary>' + esc(t("about")) + "</summary>" + esc(run.description[lang] || run.description.zh) + "</details>" +
         "<h4>" + esc(t("steps")) + '</h4><ul class="steps">' + run.steps.map(function (st) {
-          return '<li class="' + st.state + '">' + esc(st.label) +
+          return '<li class="' + st.state + '">' + esc(lang === "en" && st.labelEn ? st.labelEn : st.label) +
             (st.seconds !== undefined && st.seconds !== null ? ' <span class="secs">' + esc(t("seconds", { s: st.seconds })) + "</span>" : "") +
             (st.error ? '<span class="err">' + esc(st.error) + "</span>" : "") + "</li>";
         }).join("") + "</ul>" +
         "<h4>" + esc(t("expectations")) + '</h4><ul class="expects">' + run.expectations.map(function (ex) {
           var cls = ex.ok === null ? "wait" : (ex.ok ? "ok" : "bad");
-          return '<li class="' + cls + '">' + esc(ex.text) +
+          return '<li class="' + cls + '">' + esc(lang === "en" && ex.textEn ? ex.textEn : ex.text) +
             (ex.observed !== null ? '<span class="obs">' + esc(t("observed")) + esc(ex.observed) + "</span>" : "") + "</li>";
         }).join("") + "</ul>";
     }
@@ -600,7 +600,7 @@
     var head = "<thead><tr><th>" + [t("col_index"), t("col_inst"), t("col_day"), t("col_type"), t("col_status"),
       t("col_reason"), t("col_links"), t("col_msgs")].map(esc).join("</th><th>") + "</th></tr></thead>";
     var rows = d.items.map(function (e) {
-      var reason = e.reason ? esc(e.reason) + (e.fields.length ? '<div class="small mono">' + esc(e.fields.join(" ")) + "</div>" : "") +
+      var reason = e.reason ? esc(lang === "en" && e.reasonEn ? e.reasonEn : e.reason) + (e.fields.length ? '<div class="small mono">' + esc(e.fields.join(" ")) + "</div>" : "") +
         (e.detail ? '<div class="small">' + esc(e.detail) + "</div>" : "") : "";
       var msgs = e.seqs.map(function (s) { return '<a href="#" data-seq="' + s + '">#' + s + "</a>"; }).join(" ");
       return '<tr data-status="' + e.status + '"><td class="mono">' + esc(e.shown) + "</td><td>" + esc(e.institutionName || e.institution) +
@@ -634,7 +634,7 @@
   function pct(v) { return v === null || v === undefined ? "—" : (v * 100).toFixed(1) + "%"; }
   function cell(key, row) {
     var v = row[key];
-    if (key === "failedByReason") { return v.map(function (r) { return esc(r.reason) + " ×" + r.count; }).join("<br>"); }
+    if (key === "failedByReason") { return v.map(function (r) { return esc(lang === "en" && r.reasonEn ? r.reasonEn : r.reason) + " ×" + r.count; }).join("<br>"); }
     if (key === "topFields") {
       return v.map(function (f) { return '<span class="mono">' + esc(f.field) + "</span> " + esc(f.name) + " ×" + f.count; }).join("<br>");
     }
@@ -649,7 +649,7 @@
     function card(label, value, warn) { return '<div class="card' + (warn ? " warn" : "") + '"><div class="v">' + esc(value) + '</div><div class="l">' + esc(label) + "</div></div>"; }
     $("quality-cards").innerHTML = card(t("q_sent"), total.sent) + card(t("q_indexed"), total.indexed) +
       card(t("q_progress"), total.inProgress) + card(t("q_failed"), total.failed, total.failed > 0) +
-      card(t("q_onTime"), pct(total.onTimeShare)) + card(t("q_exposure"), "¥" + total.exposureYuan, total.exposureYuan > 0);
+      card(t("q_onTime").split("{hours}").join(q.onTimeHours), pct(total.onTimeShare)) + card(t("q_exposure"), "¥" + total.exposureYuan, total.exposureYuan > 0);
     var cols = q.columns;
     var head = "<thead><tr>" + cols.map(function (c) { return '<th class="' + (NUMERIC[c.key] ? "num" : "") + '">' + esc(c[lang] || c.zh) + "</th>"; }).join("") + "</tr></thead>";
     function tr(row, cls) {
@@ -663,8 +663,8 @@
     var defs = ["q_def_exam", "q_def_sent", "q_def_indexed", "q_def_failed", "q_def_progress", "q_def_ontime", "q_def_radiology", "q_def_exposure"];
     $("quality-defs").innerHTML = "<b>" + esc(t("q_defsTitle")) + "</b><dl>" + defs.map(function (k) {
       var pair = I18N[lang][k];
-      var text = pair[1].replace("{hours}", q.onTimeHours).replace("{yuan}", q.priceCutYuan);
-      return "<dt>" + esc(pair[0]) + "</dt><dd>" + esc(text) + "</dd>";
+      var text = pair[1].split("{hours}").join(q.onTimeHours).replace("{yuan}", q.priceCutYuan);
+      return "<dt>" + esc(pair[0].split("{hours}").join(q.onTimeHours)) + "</dt><dd>" + esc(text) + "</dd>";
     }).join("") + "</dl>";
   }
 
