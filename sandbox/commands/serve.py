@@ -28,7 +28,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--center-url", help="外部共享中心的地址：不在本进程启动共享中心，医疗机构发往此地址")
     p.add_argument("--province-url", help="外部省级模块的地址：不在本进程启动省级模块，共享中心转发到此地址")
     p.add_argument("--public-base-url", help="第二跳三个链接的前缀（默认共享中心自身地址）")
-    p.add_argument("--host", help="监听地址（默认 127.0.0.1）")
+    p.add_argument("--host", help="监听地址（默认 127.0.0.1；非回环地址需要 --allow-remote）")
+    p.add_argument("--allow-remote", action="store_true", default=None,
+                   help="允许监听非回环地址（如 0.0.0.0）：启用控制令牌 X-Sandbox-Token，令牌打印在启动横幅中")
     p.add_argument("--hospital-port", type=int, help="医疗机构端口（默认 8700）")
     p.add_argument("--center-port", type=int, help="共享中心端口（默认 8701）")
     p.add_argument("--province-port", type=int, help="省级模块端口（默认 8702）")
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
 
     overrides: dict[str, Any] = {
         "center_url": args.center_url, "province_url": args.province_url, "public_base_url": args.public_base_url,
-        "host": args.host, "hospital_port": args.hospital_port, "center_port": args.center_port,
+        "host": args.host, "allow_remote": args.allow_remote, "hospital_port": args.hospital_port, "center_port": args.center_port,
         "province_port": args.province_port, "dicom_port": args.dicom_port, "data_dir": args.data_dir,
         "dashboard_port": args.dashboard_port,
         "seed": args.seed, "mode": args.mode, "response_style": args.response_style,

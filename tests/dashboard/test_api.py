@@ -153,7 +153,7 @@ async def test_the_event_stream_sends_state_entries_and_reset(dash: TestClient[A
     await chain.control.send({"count": 2})
     entries = await read_until("entries")
     assert entries[0]["seq"] == 1 and entries[0]["hop"] == 1 and "request" not in entries[0]
-    reset = await dash.post("/api/reset")
+    reset = await dash.post("/api/reset", json={})
     assert (await reset.json())["message"] == "已清空全部数据、日志与故障"
     assert (await read_until("reset"))["generation"] == 1
     response.close()
