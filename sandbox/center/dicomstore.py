@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import io
-import itertools
 import mmap
 import os
 import re
+import secrets
 import time
 import warnings
 import zipfile
@@ -379,16 +379,14 @@ def split_zip(source: Path | io.BytesIO, max_bytes: int, max_members: int = MAX_
 # ---- files on disk ----------------------------------------------------------------------------------
 
 
-_ID_PREFIX = os.urandom(7).hex()  # 14 hex digits, new in every process
-_ID_COUNTER = itertools.count(int.from_bytes(os.urandom(4), "big"))
 _ID_RE = re.compile(r"[0-9a-f]{32}")
 
 
 def new_id() -> str:
-    """A file or exam id made by the center: 32 hex digits, a random per-process prefix and a counter.
-
-    Not a scenario's random source (ids must differ across runs), and cheap: thousands per second."""
-    return f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFFFFFFFFFFFF:018x}"
+    """A file or exam id made by the center: 128 random bits as 32 hex digits. Unguessable — one report
+    link (/report/{examId}) reveals nothing about any other — and not a scenario's random source (ids must
+    differ across runs)."""
+    return secrets.token_hex(16)
 
 
 class FileStore:

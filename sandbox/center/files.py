@@ -24,8 +24,8 @@ from typing import Any
 import pikepdf
 
 from sandbox.center import dicomstore
-from sandbox.center.dicomstore import Failure, FileStore, InstanceInfo, PackStore, Part, new_id
 from sandbox.center.allowlist import FetchPolicy
+from sandbox.center.dicomstore import Failure, FileStore, InstanceInfo, PackStore, Part, new_id
 from sandbox.center.errors import DicomProblem, FetchError, FileProblem, PdfProblem
 from sandbox.center.fetch import Body, Fetcher
 from sandbox.config import Settings

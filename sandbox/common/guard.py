@@ -4,8 +4,10 @@ A sandbox on a laptop is reachable from every web page the laptop's browser open
 (HTTP 403, the response envelope, a Chinese reason):
 
 - any request whose `Host` is a DNS name the sandbox does not answer to (DNS rebinding: a page of
-  evil.example whose name is re-pointed at 127.0.0.1 sends `Host: evil.example`). IP literals are always
-  fine: a browser only sends one when the page itself was loaded from that address;
+  evil.example whose name is re-pointed at 127.0.0.1 sends `Host: evil.example` and could then read the
+  answers). IP literals are always fine: a browser only sends one when the page itself was loaded from that
+  address. The two receivers are exempt: they answer only a sender that knows its key, and a HIS may
+  address the sandbox by any name it likes;
 - a state-changing request (any method but GET/HEAD/OPTIONS, except the two receivers, which authenticate
   by key and read only JSON) that is not `Content-Type: application/json` — a plain HTML form can only
   send text/plain, urlencoded or multipart — or whose `Origin` (else `Referer`) is not one of the sandbox's
@@ -22,6 +24,7 @@ import ipaddress
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -116,23 +119,24 @@ class Policy:
         return hmac.compare_digest(given.encode(), self.token.encode())
 
 
-def refusal(name: str, **kw: str) -> web.Response:
+def refusal(name: str, **kw: Any) -> web.Response:
     body = envelope_body(name, **kw)
     body["data"] = None
     return json_response(body, status=403)
 
 
 def guard_middleware(settings: Settings, sensitive: Callable[[web.Request], bool] | None = None
-                     ) -> Callable[[web.Request, Handler], object]:
+                     ) -> Any:
     """The guard (see the module's text); `sensitive` names reads that need the token as well."""
     policy = Policy.of(settings)
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         host = request.headers.get("Host")
-        if not policy.host_ok(host):
+        receiver = request.path in RECEIVER_PATHS
+        if not receiver and not policy.host_ok(host):
             return refusal("forbidden_host", host=(host or "")[:100], names="、".join(sorted(policy.names)))
-        changing = request.method not in SAFE_METHODS and request.path not in RECEIVER_PATHS
+        changing = request.method not in SAFE_METHODS and not receiver
         if changing:
             origin = request.headers.get("Origin")
             if origin is None and request.headers.get("Referer"):

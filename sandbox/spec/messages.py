@@ -12,6 +12,7 @@ PROBLEMS: Mapping[str, str] = MappingProxyType({
     "type_string": "应为字符串，实际为{got}",
     "type_coerced": "应为字符串，实际为{got}，已按字符串「{value}」处理",
     "too_long": "长度 {length} 超过上限 {limit}",
+    "control_char": "含控制字符 {chars}（NUL、转义等 C0/C1 控制字符或双向文本控制符会改变显示、可被用来伪装），请删除",
     "not_dict_code": "代码「{value}」不在字典【{dict}】中，可选值：{choices}",
     "erratum_dict_code": "代码「{value}」不是{dict}的取值（{choices}）；文档示例使用了此类文字（勘误 #{erratum}）",
     "external_code": "代码「{value}」不在{dict}常用代码中",

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from datetime import datetime, timedelta
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson

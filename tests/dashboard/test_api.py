@@ -168,7 +168,7 @@ async def test_refusals_are_json_with_a_chinese_message(dash: TestClient[Any, An
         (dash.get("/api/exams?status=lost"), 400, "参数 status"),
         (dash.post("/api/scenario", json={"name": "no-such-scenario"}), 404, "找不到场景「no-such-scenario」"),
         (dash.post("/api/scenario", json={}), 400, "需要场景名称 name"),
-        (dash.post("/api/scenario", data=b"[1]"), 400, "请求体应为 JSON 对象"),
+        (dash.post("/api/scenario", data=b"[1]", headers={"Content-Type": "application/json"}), 400, "请求体应为 JSON 对象"),
     ]
     for call, status, text in cases:
         response = await call
