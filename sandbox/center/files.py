@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pikepdf
-
 from sandbox.center import dicomstore
 from sandbox.center.allowlist import FetchPolicy
 from sandbox.center.dicomstore import Failure, FileStore, InstanceInfo, PackStore, Part, new_id
@@ -85,6 +83,8 @@ def check_pdf(head: bytes) -> None:
 def parse_pdf(source: bytes | Path) -> None:
     """Refuse (PdfProblem) a report that does not open as a PDF with at least one page (qpdf, via pikepdf):
     a `%PDF-` header followed by anything is not a report."""
+    import pikepdf  # imported on first use: keeps `sandbox serve` quick to listen
+
     try:
         with pikepdf.open(io.BytesIO(source) if isinstance(source, bytes) else source) as pdf:
             pages = len(pdf.pages)
