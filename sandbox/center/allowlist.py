@@ -21,6 +21,7 @@ import functools
 import ipaddress
 import socket
 from dataclasses import dataclass
+from typing import Any
 
 from sandbox.center.errors import FetchError
 from sandbox.config import Settings
@@ -107,6 +108,11 @@ def is_local_address(address: str) -> bool:
     return True
 
 
+async def lookup(host: str, port: int) -> list[tuple[Any, ...]]:
+    """The one DNS look-up of a fetch (getaddrinfo)."""
+    return list(await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM))
+
+
 class FetchPolicy:
     """The allow-list of one center and the ports it must never fetch from itself."""
 
@@ -151,7 +157,7 @@ class FetchPolicy:
             candidates = ["127.0.0.1"]
         else:
             try:
-                infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                infos = await lookup(host, port)
             except (OSError, UnicodeError) as exc:
                 raise FetchError("fetch_resolve", host=host, url=url[:200]) from exc
             candidates = [str(parse_address(str(info[4][0])) or info[4][0]) for info in infos]

@@ -353,11 +353,11 @@ def split_zip(source: Path | io.BytesIO, max_bytes: int, max_members: int = MAX_
             members = zf.infolist()
             if len(members) > max_members:
                 raise TooLarge("zip_too_many", count=len(members), limit=max_members)
-            if sum(m.file_size for m in members) > max_bytes:
-                raise TooLarge("zip_too_large", limit=max_bytes)
             for info in members:
                 if info.file_size > RATIO_FLOOR and info.file_size > max_ratio * max(info.compress_size, 1):
                     raise TooLarge("zip_ratio", name=info.filename[:120], limit=max_ratio)
+            if sum(m.file_size for m in members) > max_bytes:
+                raise TooLarge("zip_too_large", limit=max_bytes)
             for info in members:
                 name = info.filename
                 base = name.rsplit("/", 1)[-1]
