@@ -31,6 +31,7 @@ LOCAL_NAMES = ("localhost",)
 _LEGACY_IPV4 = frozenset("0123456789abcdefx.")
 
 
+@functools.lru_cache(maxsize=1024)
 def normalise_host(host: str) -> str:
     """The host as compared and resolved (see the module's text)."""
     name = host.strip().strip("[]").rstrip(".").lower()

@@ -86,7 +86,9 @@ def parse_pdf(source: bytes | Path) -> None:
     import pikepdf  # imported on first use: keeps `sandbox serve` quick to listen
 
     try:
-        with pikepdf.open(io.BytesIO(source) if isinstance(source, bytes) else source) as pdf:
+        # stream access and no attribute push-down: about half the cost of a default open, same verdict
+        with pikepdf.open(io.BytesIO(source) if isinstance(source, bytes) else source,
+                          access_mode=pikepdf.AccessMode.stream, inherit_page_attributes=False) as pdf:
             pages = len(pdf.pages)
     except (pikepdf.PdfError, pikepdf.PasswordError, ValueError, RuntimeError, OSError) as exc:
         kind = "已加密" if isinstance(exc, pikepdf.PasswordError) else "文件结构损坏或不完整"
