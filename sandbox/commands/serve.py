@@ -44,8 +44,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     mode.add_argument("--lenient", action="store_const", const="lenient", dest="mode", help="宽松模式（默认）")
     p.add_argument("--response-style", choices=("per-record", "summary"), help="逐条应答或文档示例的汇总应答")
     p.add_argument("--index-profile", choices=sorted(PROFILES), help="索引号编码规则")
-    p.add_argument("--allow-fetch-host", action="append", metavar="HOST",
-                   help="共享中心允许取文件的主机（可重复；给出后替换默认的本机列表）")
+    p.add_argument("--allow-fetch-host", action="append", metavar="HOST:PORT",
+                   help="共享中心允许取文件的主机与端口（可重复；HOST:* 任意端口；给出后替换默认的医疗机构文件服务 hospital_port）")
     p.add_argument("--scenario", help="启动后加载场景库中的这个场景（其配置与故障）")
     p.add_argument("--demo", action="store_true", help="演示：医疗机构持续少量上传合成检查")
     p.add_argument("--demo-interval", type=float, default=5.0, help="演示每批间隔秒数（默认 5）")
