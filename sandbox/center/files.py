@@ -85,6 +85,17 @@ def parse_pdf(source: bytes | Path) -> None:
     a `%PDF-` header followed by anything is not a report."""
     import pikepdf  # imported on first use: keeps `sandbox serve` quick to listen
 
+    # A PDF ends with %%EOF within its last 1024 bytes (ISO 32000-1, 7.5.5); checked first so that a header
+    # followed by hundreds of megabytes of anything is refused without qpdf scanning it to rebuild an xref.
+    if isinstance(source, bytes):
+        tail = source[-1024:]
+    else:
+        with source.open("rb") as fh:
+            fh.seek(max(0, source.stat().st_size - 1024))
+            tail = fh.read()
+    if b"%%EOF" not in tail:
+        raise PdfProblem("pdf_unreadable", detail="文件末尾没有 %%EOF，文件不完整")
+
     try:
         # stream access and no attribute push-down: about half the cost of a default open, same verdict
         with pikepdf.open(io.BytesIO(source) if isinstance(source, bytes) else source,
