@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from sandbox.common.guard import is_loopback
+from sandbox.common.csrf import is_loopback
 from sandbox.config import Settings
 from sandbox.faults.injector import FaultInjector
 from sandbox.faults.middleware import fault_middleware

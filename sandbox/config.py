@@ -96,7 +96,7 @@ class Settings(BaseModel):
     archive_max_ratio: float = Field(default=200.0, gt=1)
     fetch_per_message: int = Field(default=8, gt=0)
 
-    # Security of the control plane and pages (sandbox.common.guard, sandbox.common.cors). Listening on an
+    # Security of the control plane and pages (sandbox.common.csrf, sandbox.common.cors). Listening on an
     # address other than loopback needs allow_remote (`--allow-remote`); the control token is then required
     # (generated at start when not set) as the X-Sandbox-Token header.
     allow_remote: bool = False

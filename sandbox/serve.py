@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sandbox.app import ROLE_TITLES, ROLES, Sandbox
-from sandbox.common.guard import TOKEN_HEADER
+from sandbox.common.csrf import TOKEN_HEADER
 from sandbox.config import Settings
 from sandbox.control.domain import ControlPlane
 from sandbox.dashboard.app import DashboardServer

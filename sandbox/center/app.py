@@ -15,7 +15,7 @@ from sandbox.center.forwarder import Forwarder
 from sandbox.center.routes import setup_routes
 from sandbox.center.scp import StorageSCP
 from sandbox.center.store import CenterStore
-from sandbox.common import guard
+from sandbox.common import csrf
 from sandbox.common.http import error_middleware
 from sandbox.config import Settings
 from sandbox.spec.fields import HOP2
@@ -83,5 +83,5 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.extend([_center, _http_client, _storage_scp, _forwarder])
     setup_routes(app)
-    guard.install(app, settings)
+    csrf.install(app, settings)
     return app

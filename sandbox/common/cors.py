@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from sandbox.common.guard import Policy, normalise_name
+from sandbox.common.csrf import Policy, normalise_name
 from sandbox.config import Settings
 
 DEFAULT_ORIGINS = ("http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*")

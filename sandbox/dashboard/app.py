@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from aiohttp import web
 
-from sandbox.common import guard
+from sandbox.common import csrf
 from sandbox.dashboard.domain import Dashboard
 from sandbox.dashboard.routes import dashboard_errors, setup_routes, unmasked
 from sandbox.spec.messages import DASHBOARD as WORDS
@@ -44,7 +44,7 @@ def create_app(sandbox: Sandbox) -> web.Application:
     app.cleanup_ctx.append(dashboard)
     app.on_shutdown.append(end_streams)
     setup_routes(app)
-    guard.install(app, sandbox.settings, sensitive=unmasked)
+    csrf.install(app, sandbox.settings, sensitive=unmasked)
     return app
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from sandbox.common import guard
+from sandbox.common import csrf
 from sandbox.common.http import error_middleware
 from sandbox.config import Settings
 from sandbox.hospital import routes
@@ -37,5 +37,5 @@ def create_app(settings: Settings, **hospital_options: Any) -> web.Application:
 
     app.cleanup_ctx.append(resources)
     routes.setup(app)
-    guard.install(app, settings)
+    csrf.install(app, settings)
     return app

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from sandbox.common import guard
+from sandbox.common import csrf
 from sandbox.common.http import error_middleware
 from sandbox.config import Settings
 from sandbox.province.domain import Province
@@ -33,5 +33,5 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_province)
     setup_routes(app)
-    guard.install(app, settings)
+    csrf.install(app, settings)
     return app

@@ -29,7 +29,7 @@ ENVELOPE_CODES: dict[str, EnvelopeCode] = {
     "bad_content_type": EnvelopeCode(1002, 415, "请求类型应为 application/json，实际为「{got}」"),
     "body_too_large": EnvelopeCode(1003, 413, "请求体超过上限 {limit} 字节"),
     "bad_encoding": EnvelopeCode(1004, 200, "请求体不是 UTF-8 编码"),
-    "duplicate_key": EnvelopeCode(1005, 200, "JSON 中同一对象的键「{key}」出现了 {count} 次（位置：{where}）；"
+    "duplicate_key": EnvelopeCode(1008, 200, "JSON 中同一对象的键「{key}」出现了 {count} 次（位置：{where}）；"
                                              "不接受重复的键，请只保留一个"),
     "bad_envelope": EnvelopeCode(1010, 200, "报文头校验失败：{detail}"),
     "unknown_infcode": EnvelopeCode(1020, 200, "交易机构编号 infCode「{infcode}」未登记"),
@@ -48,8 +48,8 @@ ENVELOPE_CODES: dict[str, EnvelopeCode] = {
     "bad_dicom_request": EnvelopeCode(1073, 400, "DICOMweb/WADO 请求参数错误：{detail}"),
     "no_such_path": EnvelopeCode(1080, 404, "路径「{path}」不存在{hint}"),
     "wrong_method": EnvelopeCode(1081, 405, "路径「{path}」不支持 {method} 请求，应使用 {allowed}"),
-    # The guard of the control plane, the dashboard's actions and the center's maintenance (sandbox.common.guard)
-    "forbidden_host": EnvelopeCode(1090, 403, "请求头 Host「{host}」不是本沙箱的名字（{names}）；"
+    # The guard of the control plane, the dashboard's actions and the center's maintenance (sandbox.common.csrf)
+    "forbidden_host": EnvelopeCode(1094, 403, "请求头 Host「{host}」不是本沙箱的名字（{names}）；"
                                              "为防 DNS 重绑定，只接受这些名字或 IP 地址"),
     "forbidden_origin": EnvelopeCode(1091, 403, "来源「{origin}」不是本沙箱自己的页面，拒绝修改状态的请求"
                                                "（命令行客户端不要发送 Origin/Referer）"),

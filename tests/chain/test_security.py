@@ -82,7 +82,7 @@ async def test_a_rebound_host_name_reads_no_keys(start_sandbox: StartSandbox) ->
     key = sb.settings.hospitals[0].key
     for role in sb.roles:
         status, body = await request("GET", sb.url(role) + "/_sandbox/", {"Host": "evil.example:8700"}, data=None)
-        assert (status, body["code"]) == (403, 1090)
+        assert (status, body["code"]) == (403, 1094)
         assert key not in str(body) and "evil.example" in body["message"]
     status, body = await request("GET", sb.url("center") + "/api/summary", {"Host": "attacker.test"}, data=None)
     assert status == 403

@@ -26,12 +26,12 @@ async def test_a_repeated_key_is_refused_whole_naming_the_key(province: Any, mak
     msg = message(settings, [record(settings, 1)])
     # "key":"WRONG" first, the right key last: a parser keeping the last value would authenticate it
     status, body = await send(client, raw(msg, head='"key": "WRONG",'))
-    assert (status, body["code"], body["type"]) == (200, 1005, "error")
+    assert (status, body["code"], body["type"]) == (200, 1008, "error")
     assert "「key」出现了 2 次" in body["message"] and "报文头" in body["message"]
     # inside a record, with white space around the colon
     text = json.dumps(msg, ensure_ascii=False).replace('"psnName": ', '"psnName" :  "冒名", "psnName": ', 1)
     status, body = await send(client, text.encode())
-    assert body["code"] == 1005 and "「psnName」" in body["message"] and "data 第1条记录" in body["message"]
+    assert body["code"] == 1008 and "「psnName」" in body["message"] and "data 第1条记录" in body["message"]
     assert await stored(client) == (0, 0)
     # a `\":` inside a string value is not a key: the message is accepted
     clean = message(settings, [record(settings, 2, diagRslt='引用 "结论": 未见异常')])
