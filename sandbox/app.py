@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import secrets
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from sandbox.common.csrf import is_loopback
 from sandbox.common.guard import GuardedSite, runner_options
 from sandbox.common.storage import check_writable, storage_problem
 from sandbox.config import Settings
@@ -60,6 +62,19 @@ def wire_settings(settings: Settings, roles: Iterable[str]) -> Settings:
     return with_updates(settings, **updates) if updates else settings
 
 
+def remote_settings(settings: Settings) -> Settings:
+    """Refuse a non-loopback listening address without allow_remote; with it, make sure a control token is
+    set (a new random one, not from the seed: it must not be guessable)."""
+    if is_loopback(settings.host):
+        return settings
+    if not settings.allow_remote:
+        raise SandboxError(f"监听地址 {settings.host} 不是本机回环地址：同一网络中的任何人都能访问沙箱的控制接口与数据。"
+                           "确需如此请加 --allow-remote（将启用控制令牌）")
+    if settings.control_token:
+        return settings
+    return with_updates(settings, control_token=secrets.token_urlsafe(24))
+
+
 def with_updates(settings: Settings, **updates: Any) -> Settings:
     """A copy of the settings with some values changed, validated like the originals (model_copy is not)."""
     return Settings.model_validate({**settings.model_dump(), **updates})
@@ -83,7 +98,7 @@ class Sandbox:
         if unknown:
             raise SandboxError(f"未知的角色：{'、'.join(sorted(unknown))}；可选：{'、'.join(ROLES)}")
         self.roles = tuple(r for r in ROLES if r in wanted)
-        self.settings = wire_settings(settings, self.roles)
+        self.settings = wire_settings(remote_settings(settings), self.roles)
         self.journal: Journal | None = (Journal(self.settings.data_dir / JOURNAL_FILE, self.settings.db_synchronous)
                                         if journal else None)
         self.faults = FaultInjector(self.settings.seed)

@@ -115,9 +115,32 @@ class Settings(BaseModel):
     max_connections_per_client: int = Field(default=256, ge=1)
     # JSON nested deeper than this (arrays and objects) is refused whole (envelope code 1005).
     max_json_depth: int = Field(default=DEFAULT_DEPTH, ge=2)
-    allowed_fetch_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1")
+    # Where the center may fetch files: `host:port` entries (`host:*` any port, `*.example.org:443` a domain
+    # and its subdomains; a host without a port means 80 and 443). Empty (the default) means the emulated
+    # hospital's file server: the loopback names on hospital_port. The sandbox's own other ports are never
+    # fetched, whatever the list says (sandbox.center.fetch).
+    allowed_fetch_hosts: tuple[str, ...] = ()
     fetch_timeout_s: float = 10.0
     fetch_max_bytes: int = 256 * 1024 * 1024
+    # Bounds of what a hop-1 message may make the center keep (sandbox.center.files): all files of one
+    # message, all files of one institution (kept since the last reset), archives (members, bytes after
+    # unpacking, ratio of a member's unpacked to packed size) and parallel fetches of one message per origin.
+    quota_message_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
+    quota_institution_bytes: int = Field(default=20 * 1024 * 1024 * 1024, gt=0)
+    archive_max_members: int = Field(default=5000, gt=0)
+    archive_max_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
+    archive_max_ratio: float = Field(default=200.0, gt=1)
+    fetch_per_message: int = Field(default=8, gt=0)
+
+    # Security of the control plane and pages (sandbox.common.csrf, sandbox.common.cors). Listening on an
+    # address other than loopback needs allow_remote (`--allow-remote`); the control token is then required
+    # (generated at start when not set) as the X-Sandbox-Token header.
+    allow_remote: bool = False
+    control_token: str | None = None
+    server_names: tuple[str, ...] = ()  # more DNS names the sandbox answers to (Host and Origin checks)
+    # Browser origins allowed to read DICOMweb and pages across origins; `*` in a port means any port.
+    # Empty (the default): the sandbox's own origins and viewers on http://localhost:* and http://127.0.0.1:*.
+    cors_origins: tuple[str, ...] = ()
     send_timeout_s: float = 10.0
     # Attempts per message of the hospital's sender (`sandbox send`, the demo, scenario steps).
     retry_max_attempts: int = Field(default=8, ge=1)
@@ -174,6 +197,14 @@ class Settings(BaseModel):
         """(host, port) of a configured DICOM peer, by AE title; None when unknown."""
         address = dict(self.dicom_destinations).get(ae_title.strip())
         return _split_address(address, ae_title) if address is not None else None
+    @field_validator("allowed_fetch_hosts")
+    @classmethod
+    def _fetch_entries(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        from sandbox.center.allowlist import parse_entry  # the center's rule; imported when settings are made
+
+        for entry in v:
+            parse_entry(entry)
+        return v
 
     @model_validator(mode="after")
     def _unique_codes(self) -> Settings:

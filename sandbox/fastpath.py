@@ -12,7 +12,8 @@ the two can only differ in speed, and `tests/spec/test_fastpath.py` holds them t
    required key, each value of its JSON type, every string 1..limit characters long, one-code
    dictionaries as literals, BigDecimal within its range (no null, no empty string: the full
    validator drops those from the values, so they are not "kept as sent").
-2. No text has leading or trailing whitespace (the full validator strips values).
+2. No text has leading or trailing whitespace (the full validator strips values), nor a control character
+   (`formats.CONTROL_CHARS_RE`: a warning in lenient mode, an error in strict mode).
 3. The fields with a format — dates and times (real calendar dates), 机构代码, 区划, 部位, postcode,
    URLs, several-value dictionaries — joined with NUL and matched by one regex of the same formats.
 
@@ -53,6 +54,7 @@ _RULE_FORMATS: dict[str, re.Pattern[str]] = {
     "file_dicom": formats.URL_RE,
 }
 _DICT_RULES = ("dict", "dict_external", "dict_erratum")
+_control = formats.CONTROL_CHARS_RE.search  # a control character is a warning or an error: not clean
 
 
 def _body(pattern: re.Pattern[str]) -> str:
@@ -111,6 +113,7 @@ class Shape:
         self._struct = msgspec.defstruct(f"Clean{tx.infno}", fields, kw_only=True, forbid_unknown_fields=True)
         self._formatted = len(formatted)
         self._strings = len(formatted) + len(texts)
+        self.text_codes = frozenset(spec.code for spec in texts)  # free text: checked for control characters
         self._match = re.compile("\0".join(f"(?:{slots[s.code]})?" for s in formatted) + r"\Z").match
 
     def fits(self, rec: dict[str, Any]) -> bool:
@@ -120,7 +123,7 @@ class Shape:
         except msgspec.ValidationError:
             return False
         texts = values[self._formatted:self._strings]  # the formatted ones cannot match with whitespace
-        if tuple(map(str.strip, texts)) != texts:
+        if tuple(map(str.strip, texts)) != texts or _control("".join(texts)) is not None:
             return False
         joined = "\0".join(values[:self._formatted])
         # A NUL inside a value would shift the slots: the count must be the separators' alone.

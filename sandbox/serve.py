@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sandbox.app import ROLE_TITLES, ROLES, Sandbox
+from sandbox.common.csrf import TOKEN_HEADER
 from sandbox.config import Settings
 from sandbox.control.domain import TEXTS, ControlPlane
 from sandbox.dashboard.app import DashboardServer
@@ -172,6 +173,9 @@ def banner(sandbox: Sandbox, first: FirstMessage | None, seconds: float, options
     mode = "严格模式" if str(s.mode) == "strict" else "宽松模式"
     style = "逐条应答" if s.response_style == "per-record" else "汇总应答（文档示例）"
     lines = [f"医保影像云沙箱已就绪（{seconds:.2f} 秒）· 种子 {s.seed} · {mode} · {style} · 索引号规则 {s.index_profile}"]
+    if s.control_token:
+        lines.append(f"警告：沙箱监听在 {s.host}，同一网络中的其他计算机也能访问它；沙箱只用于测试，切勿载入真实患者数据。")
+        lines.append(f"控制令牌（控制接口、看板操作、共享中心维护接口的请求头 {TOKEN_HEADER}）：{s.control_token}")
     paths = {"hospital": "文件下载 /files/…、DICOMweb /dicomweb/studies/…",
              "center": f"第一跳 POST {HOP1.path}", "province": f"第二跳 POST {HOP2.path}"}
     for role in ROLES:
@@ -181,7 +185,9 @@ def banner(sandbox: Sandbox, first: FirstMessage | None, seconds: float, options
     if "center" in sandbox.roles:
         lines.append(f"  DICOM（存储、查询/检索、存储确认） {s.dicom_ae_title}@{s.host}:{s.dicom_port}")
     if dashboard_url is not None:
-        lines.append(f"培训看板（浏览器打开，中文 / English）：{dashboard_url}")
+        # The token travels in the fragment: the page reads it, the browser never sends it anywhere.
+        shown = f"{dashboard_url}#token={s.control_token}" if s.control_token else dashboard_url
+        lines.append(f"培训看板（浏览器打开，中文 / English）：{shown}")
     lines.append("机构与密钥（infCode / key）：")
     titles = {"hospital": "医疗机构", "center": "共享中心"}
     for inst in s.institutions:

@@ -443,6 +443,7 @@ class Validator:
         }
         # The fast path (sandbox.fastpath): the C-level shape, then the rules that need Python.
         self._shape = Shape(self.tx)
+        self._texts = self._shape.text_codes
         self._index_match = self.profile.regex.match
         self._idcard_codes = tuple(f.code for f in self.tx.fields if f.rule == "idcard")
         self._uscc_codes = tuple(f.code for f in self.tx.fields if f.rule == "uscc")
@@ -799,11 +800,15 @@ class Validator:
         checks = self._checks
         strict = self.strict
         plain_limit = self._plain_limit.get
+        control = formats.CONTROL_CHARS_RE.search
+        texts = self._texts
         for code, value in rec.items():
             if type(value) is str:
                 value = value.strip()
                 if not value:
                     continue
+                if code in texts and control(value) is not None:
+                    ctx.soft(_where(self.fields[code]), "control_char", chars=formats.control_chars(value))
                 limit = plain_limit(code)
                 if limit is not None:
                     if len(value) > limit:

@@ -28,6 +28,8 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "center_port": free_port(),
             "province_port": free_port(),
             "dicom_port": free_port(),
+            # Test file servers listen on any free loopback port (the sandbox's own ports stay refused).
+            "allowed_fetch_hosts": ("127.0.0.1:*",),
         }
         values.update(overrides)
         return Settings(**values)

@@ -16,6 +16,7 @@ from sandbox.center.forwarder import Forwarder
 from sandbox.center.routes import setup_routes
 from sandbox.center.scp import StorageSCP
 from sandbox.center.store import CenterStore
+from sandbox.common import csrf
 from sandbox.common.guard import guard_middleware
 from sandbox.common.http import error_middleware
 from sandbox.config import Settings
@@ -95,4 +96,5 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.extend([_center, _query_index, _http_client, _storage_scp, _forwarder])
     setup_routes(app)
+    csrf.install(app, settings)
     return app

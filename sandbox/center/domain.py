@@ -40,7 +40,7 @@ import aiosqlite
 from sandbox.center import dicomstore
 from sandbox.center.dicomstore import Failure, FileStore, InstanceInfo, PackStore
 from sandbox.center.errors import ExamNotFound, FileProblem, NotPushed
-from sandbox.center.files import FileJob, FileWorker, remove_all
+from sandbox.center.files import Budget, FileJob, FileWorker, remove_all
 from sandbox.center.render import LRU, RenderCache
 from sandbox.center.store import INSTANCE_COLUMNS, REQUEUE_REASONS, CenterStore, dumps
 from sandbox.common.client import Observer
@@ -121,6 +121,7 @@ class Ingest:
         self.kept_packs: set[str] = set()
         self.replaced: list[tuple[str, str | None]] = []  # objects of instances replaced (policy replace)
         self.saved = 0
+        self.budget: Budget | None = None
 
     # ---- RecordHandler -------------------------------------------------------------------------
 
@@ -128,6 +129,8 @@ class Ingest:
         """Fetch every accepted record's files, except for identical resends of stored records."""
         center = self.center
         items = batch.accepted
+        await center.load_usage()
+        self.budget = Budget(center.files, batch.infcode)
         known = await center.store.exams_by_index(center.store.reader, [i.index for i in items if i.index])
         jobs: list[FileJob] = []
         fresh: list[Prepared] = []
@@ -146,7 +149,7 @@ class Ingest:
             jobs.append(FileJob(str(item.values.get("examRpotPdfI", "")),
                                 None if dicom.startswith("dicom:") else dicom))
             fresh.append(prepared)
-        for prepared, result in zip(fresh, await center.files.run(jobs), strict=True):
+        for prepared, result in zip(fresh, await center.files.run(jobs, self.budget), strict=True):
             prepared.pdf_id, prepared.pdf_size, prepared.pdf_failure = result.pdf_id, result.pdf_size, result.pdf_failure
             prepared.pdf_pack, prepared.pdf_offset = result.pdf_pack, result.pdf_offset
             prepared.infos, prepared.failures, prepared.total = result.infos, result.failures, result.total
@@ -216,13 +219,19 @@ class Ingest:
         before): they are never served, and a reset removes them."""
         paths: list[str] = []
         center = self.center
+        unkept = 0
         for prepared in self.prepared.values():
+            if prepared.pdf_id and (not committed or prepared.pdf_id not in self.kept_pdfs):
+                unkept += prepared.pdf_size or 0
+            unkept += sum(i.size for i in prepared.infos if not committed or i.instance_id not in self.kept_dicoms)
             pdfs, dicoms, packs = prepared.files()
             paths += [center.pdfs.path(f) for f in pdfs if not committed or f not in self.kept_pdfs]
             paths += [center.dicoms.path(f) for f in dicoms if not committed or f not in self.kept_dicoms]
             paths += [center.packs.path(p) for p in packs if not committed or p not in self.kept_packs]
         if committed and self.replaced:
             paths += center.replaced_paths(self.replaced)
+        if self.budget is not None:
+            self.budget.refund(unkept)  # the quotas count what is kept
         if paths:
             await asyncio.to_thread(remove_all, sorted(set(paths)))
 
@@ -354,6 +363,7 @@ class Center:
         self.metadata_cache = LRU(4096)
         self.observers: list[Observer] = []  # called with every hop-2 exchange (a journal subscribes here)
         self.base_url = (settings.public_base_url or settings.url(settings.center_port)).rstrip("/")
+        self._usage_loaded = False
 
     def open(self) -> None:
         self.pdfs.open()
@@ -389,6 +399,13 @@ class Center:
         if ingest.saved:
             self.wake.set()
         return body
+
+    async def load_usage(self) -> None:
+        """The bytes kept per institution, read from the store once (quota_institution_bytes)."""
+        if self._usage_loaded:
+            return
+        self._usage_loaded = True
+        self.files.used.update(await self.store.usage_by_institution())
 
     async def pushed_study(self, study_uid: str) -> list[InstanceInfo]:
         rows = await self.store.study_instances([study_uid])
@@ -530,6 +547,7 @@ class Center:
         """Forget everything (scenario control plane): rows and files."""
         pdfs, dicoms, packs = await self.store.all_file_ids()
         await self.store.reset()
+        self.files.used.clear()
         self.renders.clear()
         self.metadata_cache.clear()
         await asyncio.to_thread(remove_all, [self.pdfs.path(f) for f in pdfs] + [self.dicoms.path(f) for f in dicoms]

@@ -35,10 +35,18 @@ class FetchError(FileProblem):
 
     def __init__(self, code: str, **kw: Any) -> None:
         super().__init__(code, **kw)
-        if code == "host_not_allowed":
+        if code in ("host_not_allowed", "forbidden_special", "forbidden_own", "fetch_resolve"):
             self.reason = "host_not_allowed"
-        elif code == "fetch_too_large" or code == "zip_too_large":
+        elif code in ("fetch_too_large", "zip_too_large", "zip_too_many", "zip_ratio"):
             self.reason = "too_large"
+        elif code in ("quota_message", "quota_institution"):
+            self.reason = "quota"
+
+
+class TooLarge(FileProblem):
+    """An archive beyond its bounds (bytes after unpacking, members, compression ratio)."""
+
+    reason = "too_large"
 
 
 class DicomProblem(FileProblem):

@@ -1,8 +1,9 @@
 """Fetching the hospital's files: only from allowed hosts, within a time and a size limit.
 
-A URL is checked before any network access: its host must be in `allowed_fetch_hosts` (exact names, or
-`*.example.org` for a domain and its subdomains); anything else is refused with a FetchError naming the
-host and never contacted. Redirects are followed (at most MAX_REDIRECTS) only to allowed hosts.
+A URL is checked before any network access: its host and port must be in `allowed_fetch_hosts`
+(sandbox.center.allowlist: names normalised, resolved once, the checked address is the one connected to);
+anything else is refused with a FetchError naming host and port and is never contacted. Redirects are
+followed (at most MAX_REDIRECTS) only to allowed hosts. Errors never quote the bytes that were fetched.
 
 The client is a small HTTP/1.1 GET client on asyncio protocols with a keep-alive pool per origin. It
 exists because a hop-1 record carries two files and the center fetches thousands per second: aiohttp's
@@ -15,15 +16,18 @@ again while reading; bodies beyond SPILL_BYTES are streamed to a temporary file 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import ssl
 import uuid
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import quote, urljoin, urlsplit
 
+from sandbox.center.allowlist import FetchPolicy
 from sandbox.center.errors import FetchError
 from sandbox.common.storage import storage_problem
 
@@ -32,6 +36,7 @@ MAX_REDIRECTS = 3
 MAX_HEAD_BYTES = 64 * 1024
 MAX_ERROR_BODY = 1024 * 1024  # bytes of a non-2xx answer read (and dropped) to keep the connection
 MAX_PER_ORIGIN = 32
+CONNECT_FAILED = "连接失败"
 USER_AGENT = "yibao-imgcloud-sandbox-center/1.0"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _SAFE_URL_CHARS = "/:@!$&'()*+,;=-._~%?"
@@ -65,18 +70,6 @@ class Body:
             self.path = None
 
 
-def host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
-    host = host.lower().rstrip(".")
-    for entry in allowed:
-        entry = entry.lower().rstrip(".")
-        if entry.startswith("*."):
-            if host == entry[2:] or host.endswith(entry[1:]):
-                return True
-        elif host == entry.strip("[]"):
-            return True
-    return False
-
-
 @dataclass(frozen=True, slots=True)
 class Target:
     """A checked URL: where to connect and what to ask for."""
@@ -101,19 +94,17 @@ class Target:
 _PLAIN_URL = re.compile(r"(https?)://([A-Za-z0-9.\-]+)(?::([0-9]{1,5}))?(/[!-~]*)?", re.ASCII)
 
 
-def check_url(url: str, allowed: tuple[str, ...]) -> Target:
-    """The URL as a Target, or FetchError when it is not http(s) or its host is not allowed. No I/O."""
+def check_url(url: str, policy: FetchPolicy) -> Target:
+    """The URL as a Target, or FetchError when it is not http(s) or its host and port are not allowed.
+    No I/O: a host not on the list is not even looked up."""
     m = _PLAIN_URL.fullmatch(url)
     if m is not None and "#" not in url and "%" not in url:
         # The common form (scheme://host[:port]/path?query, printable ASCII) without urlsplit's cost.
         scheme, host, port_text, path = m.groups()
         https = scheme == "https"
-        host = host.lower()
         number = int(port_text) if port_text else (443 if https else 80)
-        if not host_allowed(host, allowed):
-            raise FetchError("host_not_allowed", host=host, allowed="、".join(allowed) or "空", url=url[:200])
         if 0 < number < 65536:
-            return Target(url, https, host, number, path or "/")
+            return Target(url, https, policy.check(host, number, url), number, path or "/")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -123,16 +114,16 @@ def check_url(url: str, allowed: tuple[str, ...]) -> Target:
     host = parts.hostname or ""
     if scheme not in ("http", "https") or not host:
         raise FetchError("bad_url", url=url[:200])
-    if not host_allowed(host, allowed):
-        raise FetchError("host_not_allowed", host=host, allowed="、".join(allowed) or "空", url=url[:200])
+    https = scheme == "https"
+    number = port or (443 if https else 80)
+    host = policy.check(host, number, url)
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
     path = quote(path, safe=_SAFE_URL_CHARS)
     if any(c in path for c in " \r\n\t"):
         raise FetchError("bad_url", url=url[:200])
-    https = scheme == "https"
-    return Target(url, https, host, port or (443 if https else 80), path)
+    return Target(url, https, host, number, path)
 
 
 class _Sink:
@@ -181,6 +172,10 @@ class _Sink:
         if self.path is not None:
             self.path.unlink(missing_ok=True)
             self.path = None
+
+
+class _Malformed(ValueError):
+    """An answer that is not HTTP/1.1; the text is the sandbox's own and never quotes the answer."""
 
 
 class _Stale(Exception):
@@ -245,8 +240,11 @@ class _Connection(asyncio.Protocol):
             self._feed(data)
         except FetchError as exc:
             self._fail(exc)
-        except (ValueError, UnicodeDecodeError) as exc:
-            self._fail(ValueError(str(exc)))
+        except _Malformed as exc:
+            self._fail(exc)
+        except (ValueError, UnicodeDecodeError):
+            # Python's own texts quote the bytes that failed: answers never echo what was fetched.
+            self._fail(_Malformed("应答格式错误"))
 
     # -- the exchange ------------------------------------------------------------------------------
 
@@ -313,7 +311,7 @@ class _Connection(asyncio.Protocol):
                 end = buf.find(b"\r\n\r\n")
                 if end < 0:
                     if len(buf) > MAX_HEAD_BYTES:
-                        raise ValueError("应答头过长")
+                        raise _Malformed("应答头过长")
                     return
                 head = bytes(buf[:end]).decode("latin-1")
                 del buf[: end + 4]
@@ -332,13 +330,13 @@ class _Connection(asyncio.Protocol):
                 end = buf.find(b"\r\n")
                 if end < 0:
                     if len(buf) > 4096:
-                        raise ValueError("分块长度行过长")
+                        raise _Malformed("分块长度行过长")
                     return
                 line = bytes(buf[:end]).split(b";", 1)[0].strip()
                 del buf[: end + 2]
                 size = int(line, 16)
                 if size < 0:
-                    raise ValueError("分块长度为负")
+                    raise _Malformed("分块长度为负")
                 if size == 0:
                     self.state = self.TRAILER
                 else:
@@ -356,7 +354,7 @@ class _Connection(asyncio.Protocol):
                 if len(buf) < 2:
                     return
                 if buf[:2] != b"\r\n":
-                    raise ValueError("分块数据后缺少 CRLF")
+                    raise _Malformed("分块数据后缺少 CRLF")
                 del buf[:2]
                 self.state = self.CHUNK_SIZE
             elif state == self.TRAILER:
@@ -384,7 +382,7 @@ class _Connection(asyncio.Protocol):
         lines = head.split("\r\n")
         parts = lines[0].split(" ", 2)
         if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-            raise ValueError(f"状态行「{lines[0][:80]}」")
+            raise _Malformed("状态行不是 HTTP/1.x")
         status = int(parts[1])
         if 100 <= status < 200:
             return False
@@ -392,14 +390,14 @@ class _Connection(asyncio.Protocol):
         for line in lines[1:]:
             name, sep, value = line.partition(":")
             if not sep:
-                raise ValueError(f"应答头「{line[:80]}」")
+                raise _Malformed("应答头格式错误")
             key = name.strip().lower()
             headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
         connection = headers.get("connection", "").lower()
         keep_alive = ("close" not in connection) if parts[0] == "HTTP/1.1" else ("keep-alive" in connection)
         encoding = headers.get("content-encoding", "identity").lower()
         if encoding not in ("identity", ""):
-            raise ValueError(f"不支持的内容编码 {encoding}")
+            raise _Malformed("不支持的内容编码（Content-Encoding）")
         resp = _Response(status, headers, keep_alive)
         resp.sink = self.make_sink(status)
         self.response = resp
@@ -411,7 +409,7 @@ class _Connection(asyncio.Protocol):
         elif "content-length" in headers:
             length = int(headers["content-length"].split(",")[0])
             if length < 0:
-                raise ValueError("Content-Length 为负")
+                raise _Malformed("Content-Length 为负")
             if length > resp.sink.limit:
                 raise FetchError("fetch_too_large", limit=resp.sink.limit, url=resp.sink.url[:200])
             self.remaining = length
@@ -425,38 +423,64 @@ class _Connection(asyncio.Protocol):
 
 
 class _Origin:
-    """Idle connections to one origin and a bound on how many are open at once."""
+    """Idle connections to one origin, a bound on how many are open at once, and a smaller bound per group
+    (one message's fetches): a message whose files stall holds at most its share of the origin, so the next
+    message from the same hospital is not queued behind it."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, per_group: int) -> None:
         self.idle: deque[_Connection] = deque()
         self.slots = asyncio.Semaphore(limit)
+        self.per_group = per_group
+        self.groups: dict[int, tuple[asyncio.Semaphore, list[int]]] = {}
+
+    @contextlib.asynccontextmanager
+    async def group(self, key: object) -> AsyncIterator[None]:
+        if key is None:
+            yield
+            return
+        entry = self.groups.get(id(key))
+        if entry is None:
+            entry = self.groups[id(key)] = (asyncio.Semaphore(self.per_group), [0])
+        sem, users = entry
+        users[0] += 1
+        try:
+            async with sem:
+                yield
+        finally:
+            users[0] -= 1
+            if users[0] == 0:
+                del self.groups[id(key)]
 
 
 class Fetcher:
     """Fetches files from allowed hosts. One per application; `close()` in its cleanup."""
 
-    def __init__(self, *, allowed_hosts: tuple[str, ...], timeout: float, max_bytes: int, tmp_dir: Path,
-                 spill_bytes: int = SPILL_BYTES, per_origin: int = MAX_PER_ORIGIN) -> None:
-        self.allowed_hosts = allowed_hosts
+    def __init__(self, *, policy: FetchPolicy, timeout: float, max_bytes: int, tmp_dir: Path,
+                 spill_bytes: int = SPILL_BYTES, per_origin: int = MAX_PER_ORIGIN,
+                 per_group: int = MAX_PER_ORIGIN) -> None:
+        self.policy = policy
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.tmp_dir = tmp_dir
         self.spill_bytes = spill_bytes
         self.per_origin = per_origin
+        self.per_group = per_group
         self._origins: dict[tuple[bool, str, int], _Origin] = {}
         self._ssl: ssl.SSLContext | None = None
 
     def check(self, url: str) -> Target:
         """Refuse a URL before any I/O (FetchError)."""
-        return check_url(url, self.allowed_hosts)
+        return check_url(url, self.policy)
 
-    async def get(self, url: str, accept: str = "*/*") -> Body:
-        """GET a URL within the time and size limits; FetchError names what went wrong."""
+    async def get(self, url: str, accept: str = "*/*", *, limit: int | None = None, group: object = None) -> Body:
+        """GET a URL within the time and size limits (`limit` lowers max_bytes for this fetch); fetches of one
+        `group` share at most `per_group` connections of an origin. FetchError names what went wrong."""
         target = self.check(url)
+        max_bytes = self.max_bytes if limit is None else min(limit, self.max_bytes)
         try:
             async with asyncio.timeout(self.timeout):
                 for _ in range(MAX_REDIRECTS + 1):
-                    resp = await self._exchange(target, accept)
+                    resp = await self._exchange(target, accept, max_bytes, group)
                     location = resp.headers.get("location")
                     if resp.status in _REDIRECTS and location:
                         target = self.check(urljoin(target.url, location))
@@ -469,17 +493,17 @@ class Fetcher:
         except TimeoutError as exc:
             raise FetchError("fetch_timeout", seconds=self.timeout, url=url[:200]) from exc
 
-    async def _exchange(self, target: Target, accept: str) -> _Response:
+    async def _exchange(self, target: Target, accept: str, max_bytes: int, group: object) -> _Response:
         origin = self._origins.get(target.origin)
         if origin is None:
-            origin = self._origins[target.origin] = _Origin(self.per_origin)
+            origin = self._origins[target.origin] = _Origin(self.per_origin, self.per_group)
 
         def make_sink(status: int) -> _Sink:
             ok = 200 <= status < 300
-            return _Sink(self.max_bytes if ok else MAX_ERROR_BODY, self.spill_bytes, self.tmp_dir,
+            return _Sink(max_bytes if ok else MAX_ERROR_BODY, self.spill_bytes, self.tmp_dir,
                          target.url, keep=ok)
 
-        async with origin.slots:
+        async with origin.group(group), origin.slots:
             for fresh in (False, True):
                 conn = self._idle(origin) if not fresh else None
                 if conn is None:
@@ -501,7 +525,7 @@ class Fetcher:
                         raise
                     if isinstance(exc, ValueError):
                         raise FetchError("fetch_bad_response", url=target.url[:200], detail=str(exc)) from exc
-                    raise FetchError("fetch_connect", url=target.url[:200], detail=str(exc)) from exc
+                    raise FetchError("fetch_connect", url=target.url[:200], detail=CONNECT_FAILED) from exc
                 except BaseException:
                     # Timeout or cancellation in the middle of an answer: the connection is unusable.
                     if conn.response is not None and conn.response.sink is not None:
@@ -530,12 +554,15 @@ class Fetcher:
             if self._ssl is None:
                 self._ssl = ssl.create_default_context()
             ctx = self._ssl
+        # Resolved once and checked; the connection goes to that address, not to a second look-up of the name.
+        address = await self.policy.resolve(target.host, target.port, target.url)
         try:
             _, conn = await loop.create_connection(
-                _Connection, target.host, target.port, ssl=ctx, server_hostname=target.host if ctx else None
+                _Connection, address, target.port, ssl=ctx, server_hostname=target.host if ctx else None
             )
         except (OSError, ssl.SSLError) as exc:
-            raise FetchError("fetch_connect", url=target.url[:200], detail=exc.strerror or str(exc)) from exc
+            # One wording for refused, unreachable and reset: the answer must not map the hospital's ports.
+            raise FetchError("fetch_connect", url=target.url[:200], detail=CONNECT_FAILED) from exc
         return conn
 
     async def close(self) -> None:

@@ -13,15 +13,18 @@ import base64
 import binascii
 import contextlib
 import hashlib
+import io
 import mmap
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sandbox.center import dicomstore
+from sandbox.center.allowlist import FetchPolicy
 from sandbox.center.dicomstore import Failure, FileStore, InstanceInfo, PackStore, Part, new_id
-from sandbox.center.errors import DicomProblem, FileProblem, PdfProblem
+from sandbox.center.errors import DicomProblem, FetchError, FileProblem, PdfProblem
 from sandbox.center.fetch import Body, Fetcher
 from sandbox.config import Settings
 from sandbox.spec.formats import URL_RE
@@ -77,6 +80,74 @@ def check_pdf(head: bytes) -> None:
         raise PdfProblem("not_pdf", head=dicomstore._head(head))
 
 
+def parse_pdf(source: bytes | Path) -> None:
+    """Refuse (PdfProblem) a report that does not open as a PDF with at least one page (qpdf, via pikepdf):
+    a `%PDF-` header followed by anything is not a report."""
+    import pikepdf  # imported on first use: keeps `sandbox serve` quick to listen
+
+    # A PDF ends with %%EOF within its last 1024 bytes (ISO 32000-1, 7.5.5); checked first so that a header
+    # followed by hundreds of megabytes of anything is refused without qpdf scanning it to rebuild an xref.
+    if isinstance(source, bytes):
+        tail = source[-1024:]
+    else:
+        with source.open("rb") as fh:
+            fh.seek(max(0, source.stat().st_size - 1024))
+            tail = fh.read()
+    if b"%%EOF" not in tail:
+        raise PdfProblem("pdf_unreadable", detail="文件末尾没有 %%EOF，文件不完整")
+
+    try:
+        # stream access and no attribute push-down: about half the cost of a default open, same verdict
+        with pikepdf.open(io.BytesIO(source) if isinstance(source, bytes) else source,
+                          access_mode=pikepdf.AccessMode.stream, inherit_page_attributes=False) as pdf:
+            pages = len(pdf.pages)
+    except (pikepdf.PdfError, pikepdf.PasswordError, ValueError, RuntimeError, OSError) as exc:
+        kind = "已加密" if isinstance(exc, pikepdf.PasswordError) else "文件结构损坏或不完整"
+        raise PdfProblem("pdf_unreadable", detail=kind) from exc
+    if pages < 1:
+        raise PdfProblem("pdf_no_pages")
+
+
+class Budget:
+    """The bytes one message may still make the center keep: the smaller of what is left of the message's
+    quota and of its institution's (`quota_message_bytes`, `quota_institution_bytes`)."""
+
+    def __init__(self, worker: FileWorker, infcode: str) -> None:
+        self.worker = worker
+        self.infcode = infcode
+        self.message_left = worker.settings.quota_message_bytes
+        self.charged = 0
+
+    def left(self) -> int:
+        institution_left = self.worker.settings.quota_institution_bytes - self.worker.used.get(self.infcode, 0)
+        return max(0, min(self.message_left, institution_left))
+
+    def limit(self) -> int:
+        """The size limit of the next fetch."""
+        return min(self.worker.settings.fetch_max_bytes, self.left())
+
+    def over(self) -> FileProblem:
+        s = self.worker.settings
+        institution_left = s.quota_institution_bytes - self.worker.used.get(self.infcode, 0)
+        if institution_left < self.message_left:
+            return FetchError("quota_institution", infcode=self.infcode, limit=s.quota_institution_bytes)
+        return FetchError("quota_message", limit=s.quota_message_bytes)
+
+    def charge(self, size: int) -> None:
+        """Count a file against both quotas (FileProblem when it does not fit: the caller drops it)."""
+        if size > self.left():
+            raise self.over()
+        self.message_left -= size
+        self.charged += size
+        self.worker.used[self.infcode] = self.worker.used.get(self.infcode, 0) + size
+
+    def refund(self, size: int) -> None:
+        """Give back bytes of files that were not kept after all."""
+        size = min(size, self.charged)
+        self.charged -= size
+        self.worker.used[self.infcode] = max(0, self.worker.used.get(self.infcode, 0) - size)
+
+
 def remove_all(paths: list[str]) -> None:
     for path in paths:
         with contextlib.suppress(FileNotFoundError):
@@ -91,17 +162,22 @@ class FileWorker:
         self.pdfs = FileStore(root / "pdf", ".pdf")
         self.dicoms = FileStore(root / "dicom", ".dcm")
         self.packs = PackStore(root / "packs")
-        self.fetcher = Fetcher(allowed_hosts=settings.allowed_fetch_hosts, timeout=settings.fetch_timeout_s,
-                               max_bytes=settings.fetch_max_bytes, tmp_dir=root / "tmp")
+        self.fetcher = Fetcher(policy=FetchPolicy(settings), timeout=settings.fetch_timeout_s,
+                               max_bytes=settings.fetch_max_bytes, tmp_dir=root / "tmp",
+                               per_group=settings.fetch_per_message)
         self.writer = ThreadPoolExecutor(WRITERS, thread_name_prefix="center-files")
+        # Bytes of files kept per institution (infCode), for quota_institution_bytes: read from the store when
+        # the center opens (Center.load_usage), counted as files are fetched, given back when not kept.
+        self.used: dict[str, int] = {}
 
     async def close(self) -> None:
         await self.fetcher.close()
         self.writer.shutdown(wait=True)
 
-    async def run(self, jobs: list[FileJob]) -> list[FileResult]:
-        """Fetch, check, parse and keep every job's files; each job's outcome in order. The small files of
-        the message go into one pack (PackStore), large ones into files of their own."""
+    async def run(self, jobs: list[FileJob], budget: Budget) -> list[FileResult]:
+        """Fetch, check, parse and keep every job's files within the message's `budget`; each job's outcome in
+        order. The small files of the message go into one pack (PackStore), large ones into files of their own.
+        The message's fetches share at most `fetch_per_message` connections per origin."""
         if not jobs:
             return []
         small: list[Small] = []
@@ -109,13 +185,13 @@ class FileWorker:
         fetching = []
         for job, result in zip(jobs, results, strict=True):
             if self._inline(job):  # nothing to wait for: no task per file
-                self._pdf_inline(job.pdf, result, small)
+                self._pdf_inline(job.pdf, result, small, budget)
                 if job.dicom is not None:
-                    self._dicom_inline(job.dicom, result, small)
+                    self._dicom_inline(job.dicom, result, small, budget)
             else:  # one task per file, the two of a record side by side
-                fetching.append(self._pdf(job.pdf, result, small))
+                fetching.append(self._pdf(job.pdf, result, small, budget))
                 if job.dicom is not None:
-                    fetching.append(self._dicom(job.dicom, result, small))
+                    fetching.append(self._dicom(job.dicom, result, small, budget))
         await asyncio.gather(*fetching)
         if small:
             pack_id = new_id()
@@ -135,15 +211,42 @@ class FileWorker:
         return not URL_RE.match(job.pdf) and (job.dicom is None or (
             not URL_RE.match(job.dicom) and len(job.dicom) // 4 * 3 <= BIG_BODY))
 
-    async def _pdf(self, value: str, result: FileResult, writes: list[Small]) -> None:
+    async def _get(self, url: str, accept: str, budget: Budget) -> Body:
+        """Fetch within the message's budget, and charge it."""
+        limit = budget.limit()
+        if limit <= 0:
+            raise budget.over()
+        try:
+            body = await self.fetcher.get(url, accept, limit=limit, group=budget)
+        except FetchError as exc:
+            if exc.code == "fetch_too_large" and limit < self.settings.fetch_max_bytes:
+                raise budget.over() from exc
+            raise
+        try:
+            budget.charge(body.size)
+        except FileProblem:
+            body.discard()
+            raise
+        return body
+
+    async def _pdf(self, value: str, result: FileResult, writes: list[Small], budget: Budget) -> None:
         if not URL_RE.match(value):
-            self._pdf_inline(value, result, writes)
+            self._pdf_inline(value, result, writes, budget)
             return
         pdf_id = new_id()
         try:
-            body = await self.fetcher.get(value, PDF_ACCEPT)
+            body = await self._get(value, PDF_ACCEPT, budget)
             try:
                 check_pdf(body.head(1024))
+                if body.path is not None or body.size > BIG_BODY:
+                    await asyncio.to_thread(parse_pdf, body.path if body.path is not None else body.data or b"")
+                else:
+                    parse_pdf(body.data or b"")
+            except FileProblem:
+                budget.refund(body.size)
+                body.discard()
+                raise
+            try:
                 if body.path is not None:
                     self.pdfs.adopt(pdf_id, body.path)
                     body.path = None
@@ -158,11 +261,13 @@ class FileWorker:
             result.pdf_failure = Failure.of("examRpotPdfI", exc)
 
     @staticmethod
-    def _pdf_inline(value: str, result: FileResult, writes: list[Small]) -> None:
+    def _pdf_inline(value: str, result: FileResult, writes: list[Small], budget: Budget) -> None:
         pdf_id = new_id()
         try:
             _, data = decode_inline(value)
             check_pdf(data[:1024])
+            parse_pdf(data)
+            budget.charge(len(data))
         except FileProblem as exc:
             result.pdf_failure = Failure.of("examRpotPdfI", exc)
             return
@@ -171,34 +276,35 @@ class FileWorker:
         result.pdf_id = pdf_id
 
     @staticmethod
-    def _inline_body(value: str, result: FileResult) -> Body | None:
+    def _inline_body(value: str, result: FileResult, budget: Budget) -> Body | None:
         """Inline images as a Body, or None with the failure noted."""
         try:
             media, data = decode_inline(value)
+            budget.charge(len(data))
         except FileProblem as exc:
             result.failures.append(Failure.of("imgInfoDcm", exc))
             return None
         return Body("imgInfoDcm", media or "application/octet-stream", len(data), data)
 
-    def _dicom_inline(self, value: str, result: FileResult, writes: list[Small]) -> None:
+    def _dicom_inline(self, value: str, result: FileResult, writes: list[Small], budget: Budget) -> None:
         """Inline images small enough to parse here (see `_inline`)."""
-        body = self._inline_body(value, result)
+        body = self._inline_body(value, result, budget)
         if body is not None:
             result.infos, failures, result.total = self.store_body(body, "inline", writes)
             result.failures.extend(failures)
 
-    async def _dicom(self, value: str, result: FileResult, writes: list[Small]) -> None:
+    async def _dicom(self, value: str, result: FileResult, writes: list[Small], budget: Budget) -> None:
         body: Body | None
         if URL_RE.match(value):
             source = "url"
             try:
-                body = await self.fetcher.get(value, DICOM_ACCEPT)
+                body = await self._get(value, DICOM_ACCEPT, budget)
             except FileProblem as exc:
                 result.failures.append(Failure.of("imgInfoDcm", exc))
                 return
         else:
             source = "inline"
-            if (body := self._inline_body(value, result)) is None:
+            if (body := self._inline_body(value, result, budget)) is None:
                 return
         try:
             if body.size > BIG_BODY:
@@ -207,6 +313,8 @@ class FileWorker:
                 infos, failures, total = self.store_body(body, source, writes)
         finally:
             body.discard()
+        if not infos:
+            budget.refund(body.size)
         result.infos, result.total = infos, total
         result.failures.extend(failures)
 
@@ -233,15 +341,13 @@ class FileWorker:
                     body.path = None
                     return [info], [], 1
                 try:
-                    parts = dicomstore.split_parts(body.content_type, mm, max_bytes=self.settings.fetch_max_bytes,
-                                                   zip_path=body.path)
+                    parts = dicomstore.split_parts(body.content_type, mm, zip_path=body.path, **self._archive())
                 except FileProblem as exc:
                     return [], [Failure.of("imgInfoDcm", exc)], 0
         else:
             assert body.data is not None
             try:
-                parts = dicomstore.split_parts(body.content_type, body.data,
-                                               max_bytes=self.settings.fetch_max_bytes)
+                parts = dicomstore.split_parts(body.content_type, body.data, **self._archive())
             except FileProblem as exc:
                 return [], [Failure.of("imgInfoDcm", exc)], 0
         for part in parts:
@@ -252,6 +358,11 @@ class FileWorker:
         if not parts:
             failures.append(Failure("imgInfoDcm", "no_instances", CENTER["no_instances"], "not_dicom"))
         return infos, failures, len(parts)
+
+    def _archive(self) -> dict[str, Any]:
+        s = self.settings
+        return {"max_bytes": s.archive_max_bytes, "max_members": s.archive_max_members,
+                "max_ratio": s.archive_max_ratio}
 
     def store_part(self, part: Part, source: str, writes: list[Small] | None) -> InstanceInfo:
         """Parse one instance and write it under a new id (DicomProblem when it is not usable)."""

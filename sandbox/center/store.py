@@ -507,6 +507,18 @@ class CenterStore:
             "SELECT exam_id, queued, state, reason FROM outbox WHERE state IN ('pending', 'sending', 'held')"
             " OR (state='failed' AND reason IS NOT 'province_rejected') ORDER BY queued, rowid LIMIT 1")
 
+    async def usage_by_institution(self) -> dict[str, int]:
+        """Bytes of report PDFs and DICOM instances kept per sending institution (infCode)."""
+        used: dict[str, int] = {}
+        for code, size in await self.reader.fetchall(
+                "SELECT infCode, coalesce(sum(pdf_size), 0) FROM exams GROUP BY infCode"):
+            used[code] = int(size)
+        for code, size in await self.reader.fetchall(
+                "SELECT e.infCode, coalesce(sum(i.size), 0) FROM exams e JOIN exam_studies s ON s.exam_id = e.exam_id"
+                " JOIN instances i ON i.study_uid = s.study_uid GROUP BY e.infCode"):
+            used[code] = used.get(code, 0) + int(size)
+        return used
+
     async def all_file_ids(self) -> tuple[list[str], list[str], list[str]]:
         """(PDF files, DICOM files, packs) that the rows refer to."""
         pdfs = [r[0] for r in await self.reader.fetchall(

@@ -29,7 +29,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--center-url", help="外部共享中心的地址：不在本进程启动共享中心，医疗机构发往此地址")
     p.add_argument("--province-url", help="外部省级模块的地址：不在本进程启动省级模块，共享中心转发到此地址")
     p.add_argument("--public-base-url", help="第二跳三个链接的前缀（默认共享中心自身地址）")
-    p.add_argument("--host", help="监听地址（默认 127.0.0.1）")
+    p.add_argument("--host", help="监听地址（默认 127.0.0.1；非回环地址需要 --allow-remote）")
+    p.add_argument("--allow-remote", action="store_true", default=None,
+                   help="允许监听非回环地址（如 0.0.0.0）：启用控制令牌 X-Sandbox-Token，令牌打印在启动横幅中")
     p.add_argument("--hospital-port", type=int, help="医疗机构端口（默认 8700）")
     p.add_argument("--center-port", type=int, help="共享中心端口（默认 8701）")
     p.add_argument("--province-port", type=int, help="省级模块端口（默认 8702）")
@@ -48,8 +50,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     mode.add_argument("--lenient", action="store_const", const="lenient", dest="mode", help="宽松模式（默认）")
     p.add_argument("--response-style", choices=("per-record", "summary"), help="逐条应答或文档示例的汇总应答")
     p.add_argument("--index-profile", choices=sorted(PROFILES), help="索引号编码规则")
-    p.add_argument("--allow-fetch-host", action="append", metavar="HOST",
-                   help="共享中心允许取文件的主机（可重复；给出后替换默认的本机列表）")
+    p.add_argument("--allow-fetch-host", action="append", metavar="HOST:PORT",
+                   help="共享中心允许取文件的主机与端口（可重复；HOST:* 任意端口；给出后替换默认的医疗机构文件服务 hospital_port）")
     p.add_argument("--scenario", help="启动后加载场景库中的这个场景（其配置与故障）")
     p.add_argument("--demo", action="store_true", help="演示：医疗机构持续少量上传合成检查")
     p.add_argument("--demo-interval", type=float, default=5.0, help="演示每批间隔秒数（默认 5）")
@@ -83,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
 
     overrides: dict[str, Any] = {
         "center_url": args.center_url, "province_url": args.province_url, "public_base_url": args.public_base_url,
-        "host": args.host, "hospital_port": args.hospital_port, "center_port": args.center_port,
+        "host": args.host, "allow_remote": args.allow_remote, "hospital_port": args.hospital_port, "center_port": args.center_port,
         "province_port": args.province_port, "dicom_port": args.dicom_port, "data_dir": args.data_dir,
         "dashboard_port": args.dashboard_port,
         "seed": args.seed, "mode": args.mode, "response_style": args.response_style,

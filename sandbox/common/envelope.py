@@ -103,8 +103,10 @@ def body_hash(message: Any) -> str:
     return hashlib.sha256(canonical_json(message)).hexdigest()
 
 
-def check_envelope(report: Report, settings: Settings, sender_role: str) -> Institution:
-    """Refuse a message whose envelope is wrong, whose sender is unknown or whose key is wrong."""
+def check_envelope(report: Report, settings: Settings, sender_role: str, message: Any = None) -> Institution:
+    """Refuse a message whose envelope is wrong, whose sender is unknown or whose key is wrong. The key is
+    compared as sent in `message` when given: a key with white space around it, or under a name with white
+    space around it (`"key "`), is the wrong key — secrets are never trimmed."""
     errors = [p for p in report.envelope_problems if p.level is Level.ERROR]
     data_errors = [p for p in errors if p.field == "data"]
     head_errors = [p for p in errors if p.field != "data"]
@@ -114,7 +116,8 @@ def check_envelope(report: Report, settings: Settings, sender_role: str) -> Inst
     inst = settings.institution(infcode)
     if inst is None:
         raise EnvelopeError("unknown_infcode", infcode=infcode)
-    if not hmac.compare_digest(report.envelope["key"].encode(), inst.key.encode()):
+    sent = report.envelope["key"] if message is None else message.get("key")
+    if not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), inst.key.encode()):
         raise EnvelopeError("wrong_key", infcode=infcode)
     if inst.role != sender_role:
         raise EnvelopeError("wrong_role", infcode=infcode, role=ROLE_TITLES[sender_role])

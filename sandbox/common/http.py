@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import codecs
+import json
 import logging
+import re
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -63,8 +66,62 @@ async def read_json(request: web.Request) -> Any:
         raise EnvelopeError("bad_json", detail=f"第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}") from exc
     if too_deep(raw, message, depth):
         raise EnvelopeError("too_deep", limit=depth)
+    check_duplicate_keys(raw, message)
     request[PARSED_BODY] = message
     return message
+
+
+# A key ends with `"`, optional white space, then `:`. Counting those in the text gives at least the number of
+# keys sent (a string may contain `\":` too); the parsed objects hold one per distinct key. When the two
+# agree nothing was repeated — checked in C, without a second parse; otherwise the exact parse names the key.
+_KEY_END_SPACED = re.compile(rb'"[ \t\r\n]+:')
+
+
+def check_duplicate_keys(raw: bytes, message: Any) -> None:
+    """Refuse (EnvelopeError "duplicate_key", both modes) a body in which one object repeats a key: orjson,
+    like every JSON parser, silently keeps the last value, so `"key":"WRONG","key":"<right>"` would pass."""
+    sent = raw.count(b'":') + len(_KEY_END_SPACED.findall(raw))
+    if sent == _count_keys(message):
+        return
+    found: list[tuple[str, int, object]] = []
+
+    def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(pairs)
+        if len(obj) != len(pairs) and not found:
+            counts = Counter(k for k, _ in pairs)
+            key, count = next((k, n) for k, n in counts.items() if n > 1)
+            found.append((key, count, obj))
+        return obj
+
+    parsed = json.loads(raw.decode("utf-8-sig"), object_pairs_hook=pairs_hook)
+    if found:
+        key, count, obj = found[0]
+        raise EnvelopeError("duplicate_key", key=key[:50], count=count, where=_where(parsed, obj))
+
+
+def _count_keys(value: Any) -> int:
+    n = 0
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if type(v) is dict:
+            n += len(v)
+            stack.extend(x for x in v.values() if type(x) is dict or type(x) is list)
+        elif type(v) is list:
+            stack.extend(x for x in v if type(x) is dict or type(x) is list)
+    return n
+
+
+def _where(top: Any, obj: object) -> str:
+    """Where in the message an object is (by identity)."""
+    if top is obj:
+        return "报文头"
+    data = top.get("data") if isinstance(top, dict) else None
+    if isinstance(data, list):
+        for i, rec in enumerate(data, 1):
+            if rec is obj:
+                return f"data 第{i}条记录"
+    return "嵌套对象"
 
 
 async def read_json_object(request: web.Request, refuse: Callable[[str], Exception]) -> dict[str, Any]:

@@ -215,7 +215,7 @@ class Receiver:
         """Answer one parsed message; raises EnvelopeError when the whole message is refused."""
         env, env_problems, records, length = self.validator.validate_envelope(message)
         report = Report(self.hop, self.validator.mode, env, env_problems, [], length)
-        sender = check_envelope(report, self.settings, self.sender_role)
+        sender = check_envelope(report, self.settings, self.sender_role, message)
         digest = body_hash(message)
         infcode, msgid = env["infCode"], env["msgid"]
         # A resend is answered before its records are checked again or `prepare` fetches anything; the look-up

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, TextIO
 
 from aiohttp import web
 
+from sandbox.common import csrf
 from sandbox.common.guard import GuardedSite, guard_middleware, runner_options
 from sandbox.dashboard.domain import Dashboard
-from sandbox.dashboard.routes import dashboard_errors, setup_routes
+from sandbox.dashboard.routes import dashboard_errors, setup_routes, unmasked
 from sandbox.spec.messages import DASHBOARD as WORDS
 from sandbox.typedefs import DASHBOARD, SANDBOX
 
@@ -44,6 +45,7 @@ def create_app(sandbox: Sandbox) -> web.Application:
     app.cleanup_ctx.append(dashboard)
     app.on_shutdown.append(end_streams)
     setup_routes(app)
+    csrf.install(app, sandbox.settings, sensitive=unmasked)
     return app
 
 

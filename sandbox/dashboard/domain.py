@@ -34,7 +34,7 @@ from sandbox.dashboard.records import (
     response_message,
 )
 from sandbox.journal.entry import OUTCOMES
-from sandbox.journal.mask import mask_message, mask_text
+from sandbox.journal.mask import learn_all, mask_message, mask_text, scrub
 from sandbox.scenario.checks import expectation_text
 from sandbox.scenario.runner import describe_step
 from sandbox.spec.fields import URL_PREFIX
@@ -512,7 +512,8 @@ def _answer_problem(code: str, level: str, message: str) -> dict[str, Any]:
 
 
 def _masked(view: dict[str, Any]) -> dict[str, Any]:
-    """The view with personal data masked (个人信息脱敏) wherever it occurs: request, response, messages."""
+    """The view with personal data masked (个人信息脱敏) wherever it occurs: request, response, messages
+    (sandbox.journal.mask: by value, including what the center's messages quote from the images)."""
     seen: dict[str, str] = {}
     request = view["request"]
     if isinstance(request, dict):
@@ -520,26 +521,15 @@ def _masked(view: dict[str, Any]) -> dict[str, Any]:
     elif isinstance(request, str):  # not JSON, or nested too deep to be shown as a tree
         request = mask_text(request, seen)
         view = {**view, "request": request}
+    try:
+        learn_all(view, seen)
+    except RecursionError:  # a tree too deep to walk: its personal fields were masked as text above
+        pass
     if not seen:
         return view
-    originals = sorted(seen, key=len, reverse=True)
-
-    def scrub(value: Any) -> Any:
-        if isinstance(value, str):
-            for original in originals:
-                if original in value:
-                    value = value.replace(original, seen[original])
-            return value
-        if isinstance(value, dict):
-            return {scrub(k) if isinstance(k, str) else k: scrub(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [scrub(v) for v in value]
-        return value
-
     out = dict(view)
-    out["request"] = scrub(request)
-    for key in ("response", "envelopeProblems", "records", "answerMessage"):
-        out[key] = scrub(view[key])
-    out["entry"] = scrub(view["entry"])
+    out["request"] = scrub(request, seen)
+    for key in ("response", "envelopeProblems", "records", "answerMessage", "entry"):
+        out[key] = scrub(view[key], seen)
     return out
 

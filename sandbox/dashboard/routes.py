@@ -128,11 +128,16 @@ async def exchanges(request: web.Request) -> web.Response:
     return _ok(await dash.exchanges(_int(request, "offset", 0), _int(request, "limit", 100), **_filters(request)))
 
 
+def unmasked(request: web.Request) -> bool:
+    """A request for personal data in clear (needs the control token when one is set)."""
+    return request.query.get("mask") == "0"
+
+
 async def exchange(request: web.Request) -> web.Response:
     raw = request.match_info["seq"]
     if not raw.isdigit():
         raise DashboardError(400, WORDS["bad_param"].format(name="seq", kind=WORDS["kind_int"], value=raw))
-    mask = request.query.get("mask", "1") != "0"
+    mask = not unmasked(request)
     return _ok(await _dash(request).exchange(int(raw), mask=mask))
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from sandbox.common import csrf
 from sandbox.common.guard import guard_middleware
 from sandbox.common.http import error_middleware
 from sandbox.config import Settings
@@ -38,4 +39,5 @@ def create_app(settings: Settings, **hospital_options: Any) -> web.Application:
 
     app.cleanup_ctx.append(resources)
     routes.setup(app)
+    csrf.install(app, settings)
     return app

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from sandbox.common import csrf
 from sandbox.common.guard import guard_middleware
 from sandbox.common.http import error_middleware
 from sandbox.config import Settings
@@ -33,4 +34,5 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_province)
     setup_routes(app)
+    csrf.install(app, settings)
     return app

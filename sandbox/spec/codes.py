@@ -32,6 +32,8 @@ ENVELOPE_CODES: dict[str, EnvelopeCode] = {
     "too_deep": EnvelopeCode(1005, 200, "请求体 JSON 嵌套超过 {limit} 层（数组与对象），未处理"),
     "request_timeout": EnvelopeCode(1006, 408, "请求体未在 {seconds:g} 秒内完整到达，连接已关闭"),
     "too_many_connections": EnvelopeCode(1007, 503, "来自 {client} 的并发连接超过上限 {limit} 个，连接已关闭"),
+    "duplicate_key": EnvelopeCode(1008, 200, "JSON 中同一对象的键「{key}」出现了 {count} 次（位置：{where}）；"
+                                             "不接受重复的键，请只保留一个"),
     "bad_envelope": EnvelopeCode(1010, 200, "报文头校验失败：{detail}"),
     "unknown_infcode": EnvelopeCode(1020, 200, "交易机构编号 infCode「{infcode}」未登记"),
     "wrong_key": EnvelopeCode(1021, 200, "密钥值 key 与交易机构「{infcode}」不匹配"),
@@ -51,5 +53,14 @@ ENVELOPE_CODES: dict[str, EnvelopeCode] = {
     "no_such_path": EnvelopeCode(1080, 404, "路径「{path}」不存在{hint}"),
     "wrong_method": EnvelopeCode(1081, 405, "路径「{path}」不支持 {method} 请求，应使用 {allowed}"),
     "storage_full": EnvelopeCode(1090, 507, "存储空间不足或数据目录不可写（{detail}），本次请求未保存，请稍后重试"),
+    # The guard of the control plane, the dashboard's actions and the center's maintenance (sandbox.common.csrf)
+    "forbidden_host": EnvelopeCode(1094, 403, "请求头 Host「{host}」不是本沙箱的名字（{names}）；"
+                                             "为防 DNS 重绑定，只接受这些名字或 IP 地址"),
+    "forbidden_origin": EnvelopeCode(1091, 403, "来源「{origin}」不是本沙箱自己的页面，拒绝修改状态的请求"
+                                               "（命令行客户端不要发送 Origin/Referer）"),
+    "guard_content_type": EnvelopeCode(1092, 403, "修改状态的请求必须使用 Content-Type: application/json，"
+                                                 "实际为「{got}」"),
+    "token_required": EnvelopeCode(1093, 403, "本沙箱监听在非回环地址上，此接口需要请求头 X-Sandbox-Token"
+                                             "（令牌见启动横幅）{detail}"),
     "internal": EnvelopeCode(1099, 500, "接收方内部错误，请稍后重试"),
 }

@@ -96,3 +96,16 @@ def china_iso(value: float | datetime | str | None) -> str | None:
             return None
         moment = moment.astimezone(CHINA_TIME) if moment.tzinfo else moment.replace(tzinfo=CHINA_TIME)
     return moment.isoformat(timespec="milliseconds" if moment.microsecond else "seconds")
+
+
+# Characters no value may carry (a field error in strict mode, a warning in lenient): C0 controls other than
+# tab, line feed and carriage return; DEL and the C1 controls; and the bidirectional formatting characters
+# (LRM/RLM/ALM, embeddings and overrides U+202A–U+202E, isolates U+2066–U+2069), which make a name display
+# differently from what it is ("Trojan Source").
+CONTROL_CHARS_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def control_chars(value: str) -> str:
+    """The control characters in a value, named as U+XXXX (empty when there are none)."""
+    found = sorted({m.group() for m in CONTROL_CHARS_RE.finditer(value)})
+    return "、".join(f"U+{ord(c):04X}" for c in found[:5])

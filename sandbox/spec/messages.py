@@ -12,6 +12,7 @@ PROBLEMS: Mapping[str, str] = MappingProxyType({
     "type_string": "应为字符串，实际为{got}",
     "type_coerced": "应为字符串，实际为{got}，已按字符串「{value}」处理",
     "too_long": "长度 {length} 超过上限 {limit}",
+    "control_char": "含控制字符 {chars}（NUL、转义等 C0/C1 控制字符或双向文本控制符会改变显示、可被用来伪装），请删除",
     "not_dict_code": "代码「{value}」不在字典【{dict}】中，可选值：{choices}",
     "erratum_dict_code": "代码「{value}」不是{dict}的取值（{choices}）；文档示例使用了此类文字（勘误 #{erratum}）",
     "external_code": "代码「{value}」不在{dict}常用代码中",
@@ -123,7 +124,10 @@ def json_type(value: object) -> str:
 # province, and the words its pages and status answers use.
 CENTER: Mapping[str, str] = MappingProxyType({
     # fetching a file named by a URL
-    "host_not_allowed": "主机 {host} 不在允许取文件的主机列表（{allowed}）中，未访问「{url}」",
+    "host_not_allowed": "主机 {host} 不在允许取文件的主机与端口列表 allowed_fetch_hosts（{allowed}）中，未访问「{url}」",
+    "fetch_resolve": "无法解析主机名 {host}，未访问「{url}」",
+    "forbidden_special": "主机 {host} 解析为 {address}（未指定、组播或链路本地地址，如云元数据服务），不允许取文件，未访问「{url}」",
+    "forbidden_own": "主机 {host} 解析为本机地址 {address}，端口 {port} 是沙箱自己的服务，不允许从这里取文件，未访问「{url}」",
     "bad_url": "「{url}」不是可访问的 http(s) 地址",
     "fetch_timeout": "{seconds:g} 秒内未取完文件「{url}」",
     "fetch_connect": "无法连接「{url}」：{detail}",
@@ -133,10 +137,12 @@ CENTER: Mapping[str, str] = MappingProxyType({
     "fetch_bad_response": "「{url}」的应答不是合法的 HTTP/1.1 应答：{detail}",
     "inline_bad": "内联文件不是合法的 base64",
     # the report PDF
-    "not_pdf": "不是 PDF 文件（文件开头为「{head}」）",
+    "not_pdf": "不是 PDF 文件（{head}）",
+    "pdf_unreadable": "PDF 无法解析（{detail}）",
+    "pdf_no_pages": "PDF 没有任何页面",
     "pdf_failed": "检查报告 PDF（examRpotPdfI）未保存：{detail}",
     # DICOM
-    "not_dicom": "不是 DICOM 文件（第 128 字节处没有 DICM 标识，文件开头为「{head}」）",
+    "not_dicom": "不是 DICOM 文件（第 128 字节处没有 DICM 标识，{head}）",
     "dicom_unreadable": "DICOM 无法解析：{detail}",
     "dicom_missing_tags": "DICOM 缺少必需的元素：{tags}",
     "dicom_bad_uid": "DICOM 的 {tag}「{value}」不是合法的 UID",
@@ -146,7 +152,12 @@ CENTER: Mapping[str, str] = MappingProxyType({
     "dicom_conflict": "SOPInstanceUID {uid} 已存储且内容不同，未覆盖",
     "multipart_bad": "multipart/related 应答无法拆分：{detail}",
     "zip_bad": "zip 文件无法解压：{detail}",
-    "zip_too_large": "zip 解压后超过上限 {limit} 字节",
+    "zip_too_large": "zip 解压后超过上限 {limit} 字节（archive_max_bytes）",
+    "zip_too_many": "zip 含 {count} 个文件，超过上限 {limit} 个（archive_max_members）",
+    "zip_ratio": "zip 中的「{name}」压缩比超过上限 {limit:g} 倍（archive_max_ratio），疑似压缩炸弹，未解压",
+    "quota_message": "本报文的文件合计超过上限 {limit} 字节（quota_message_bytes），其余文件未取",
+    "quota_institution": "机构 {infcode} 在共享中心保存的文件合计超过上限 {limit} 字节（quota_institution_bytes），"
+                         "未取文件；清理数据（POST /_sandbox/reset）或调高上限后重新发送",
     "no_instances": "没有 DICOM 实例",
     "changed_meanwhile": "记录在处理期间被清除，请重新发送",
     "not_pushed": "未找到经 C-STORE 推送的检查 StudyInstanceUID「{uid}」（请先推送到 {ae}@{host}:{port}）",

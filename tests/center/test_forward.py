@@ -195,7 +195,7 @@ async def test_past_the_horizon_batches_expire_with_a_reason_and_can_be_requeued
             assert state["attempts"] >= 1 and state["lastError"] == state["message"]
             assert state["firstAttempt"].endswith("+08:00") and state["lastAttempt"].endswith("+08:00")
             await province.start(settings.province_port)
-            resp = await client.post("/api/forward/retry?reason=expired")
+            resp = await client.post("/api/forward/retry?reason=expired", json={})
             assert (await resp.json())["requeued"] == 1
             s = await settled(client)
             assert s["forwarded"] == 3 and all(province.stored[i] == 1 for i in indexes)
@@ -238,9 +238,9 @@ async def test_404_holds_the_batch_until_an_operator_requeues_it(make_settings: 
             assert max(times) - min(times) < timedelta(minutes=5)
             await asyncio.sleep(0.3)
             assert len(province.hits) == 1  # held: never resent on its own
-            resp = await client.post("/api/forward/retry?reason=province_rejected")
+            resp = await client.post("/api/forward/retry?reason=province_rejected", json={})
             assert resp.status == 400 and "province_rejected" in (await resp.json())["message"]
-            resp = await client.post("/api/forward/retry?reason=held")
+            resp = await client.post("/api/forward/retry?reason=held", json={})
             assert (await resp.json())["requeued"] == 1
             s = await settled(client)
             assert s["forwarded"] == 3 and s["forwardHeld"]["total"] == 0

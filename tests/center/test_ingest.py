@@ -113,7 +113,7 @@ async def test_url_on_a_host_not_allowed_is_refused_without_fetching(center: Tes
     rec = record(settings, 8, "http://files.example.org/r8.pdf", "http://10.9.8.7:8080/study/8")
     answer = answers(await send(center, message(settings, [rec])))[0]
     assert answer["succFlag"] == "-1"
-    assert "主机 10.9.8.7 不在允许取文件的主机列表" in answer["message"]
+    assert "主机 10.9.8.7:8080 不在允许取文件的主机与端口列表" in answer["message"]
     st = await status(center, rec["hiImgIndx"])
     assert st["stored"] is False and st["receipts"][0]["reason"] == "host_not_allowed"
     summary = await (await center.get("/api/summary")).json()
@@ -149,7 +149,8 @@ async def test_non_dicom_bytes_are_refused(center: TestClient, files: FileServer
                  files.add("/s12.dcm", b"<html>PACS login</html>", "text/html"))
     answer = answers(await send(center, message(settings, [rec])))[0]
     assert answer["succFlag"] == "-1"
-    assert "不是 DICOM 文件" in answer["message"] and "<html>" in answer["message"]
+    assert "不是 DICOM 文件" in answer["message"] and "HTML" in answer["message"]
+    assert "<html>" not in answer["message"]  # described, never echoed
 
 
 async def test_pdf_that_is_not_a_pdf_is_named(center: TestClient, files: FileServer, settings: Settings) -> None:
@@ -210,7 +211,7 @@ async def test_redirects_are_followed_only_to_allowed_hosts(center: TestClient, 
     away = record(settings, 61, files.add("/r61.pdf", pdf(), "application/pdf"),
                   files.add("/away", b"", status=307, headers={"Location": "http://10.1.2.3/s61.dcm"}))
     answer = answers(await send(center, message(settings, [away], seq=2)))[0]
-    assert answer["succFlag"] == "-1" and "主机 10.1.2.3 不在允许取文件的主机列表" in answer["message"]
+    assert answer["succFlag"] == "-1" and "主机 10.1.2.3:80 不在允许取文件的主机与端口列表" in answer["message"]
 
 
 async def test_large_bodies_are_streamed_to_disk_and_split_there(center: TestClient, files: FileServer,

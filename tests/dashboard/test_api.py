@@ -153,7 +153,7 @@ async def test_the_event_stream_sends_state_entries_and_reset(dash: TestClient[A
     await chain.control.send({"count": 2})
     entries = await read_until("entries")
     assert entries[0]["seq"] == 1 and entries[0]["hop"] == 1 and "request" not in entries[0]
-    reset = await dash.post("/api/reset")
+    reset = await dash.post("/api/reset", json={})
     assert (await reset.json())["message"] == "已清空全部数据、日志与故障"
     assert (await read_until("reset"))["generation"] == 1
     response.close()
@@ -168,7 +168,7 @@ async def test_refusals_are_json_with_a_chinese_message(dash: TestClient[Any, An
         (dash.get("/api/exams?status=lost"), 400, "参数 status"),
         (dash.post("/api/scenario", json={"name": "no-such-scenario"}), 404, "找不到场景「no-such-scenario」"),
         (dash.post("/api/scenario", json={}), 400, "需要场景名称 name"),
-        (dash.post("/api/scenario", data=b"[1]"), 400, "请求体应为 JSON 对象"),
+        (dash.post("/api/scenario", data=b"[1]", headers={"Content-Type": "application/json"}), 400, "请求体应为 JSON 对象"),
     ]
     for call, status, text in cases:
         response = await call

@@ -145,7 +145,12 @@
   };
 
   // ---- server calls --------------------------------------------------------------------------------------
+  // The control token (when the sandbox listens beyond loopback) comes in the page's fragment, #token=…,
+  // which the browser never sends; every call carries it as X-Sandbox-Token.
+  var TOKEN = (/[#&]token=([^&]+)/.exec(location.hash) || [])[1] || "";
   function api(path, options) {
+    options = options || {};
+    if (TOKEN) { options.headers = Object.assign({}, options.headers || {}, { "X-Sandbox-Token": decodeURIComponent(TOKEN) }); }
     return fetch(path, options).then(function (r) {
       return r.json().then(function (body) {
         if (!r.ok || body.code !== 0) { throw new Error(body.message || ("HTTP " + r.status)); }
@@ -584,7 +589,7 @@
       .then(function () { toast(t("toastStarted", { name: name })); }).catch(failed);
   });
   $("reset").addEventListener("click", function () {
-    api("api/reset", { method: "POST" }).then(function () { toast(t("toastReset")); }).catch(failed);
+    api("api/reset", { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" }).then(function () { toast(t("toastReset")); }).catch(failed);
   });
 
   // ---- exams ---------------------------------------------------------------------------------------------
