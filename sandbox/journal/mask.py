@@ -236,3 +236,15 @@ def mask_entry(entry: dict[str, Any]) -> dict[str, Any]:
         elif isinstance(value, str | list | dict):
             out[key] = scrub(value, seen)
     return out
+
+
+def masked_key(request: Any) -> bool:
+    """Whether a recorded request's key was masked on export (it can no longer authenticate)."""
+    if not isinstance(request, str):
+        return False
+    try:
+        message = orjson.loads(request)
+    except orjson.JSONDecodeError:
+        return False
+    key = message.get("key") if isinstance(message, dict) else None
+    return isinstance(key, str) and key.strip().endswith(STAR * 2)
