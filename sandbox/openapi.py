@@ -223,7 +223,14 @@ def components(hop: int, mode: Mode | str, index_profile: str) -> dict[str, Any]
 
 def document(*, title: str, description: str, server_url: str, paths: dict[str, Any],
              schemas: dict[str, Any]) -> dict[str, Any]:
-    """A whole OpenAPI 3.1 document."""
+    """A whole OpenAPI 3.1 document. Every state-changing operation but the two receivers may be refused 403
+    by the guard of sandbox.common.csrf (foreign Host or Origin, a type a plain form can send, a token)."""
+    receivers = {"/mie/api/mie/saveExamRpotImgInfo", "/mie/api/mie/saveExamRpotImgIndx"}
+    for path, item in paths.items():
+        for method, op in item.items():
+            if method in ("post", "put", "patch", "delete") and path not in receivers and isinstance(op, dict):
+                op.setdefault("responses", {}).setdefault("403", error_response(
+                    "沙箱的防护拒绝：Host 或来源不是沙箱自己的，请求类型不是 JSON（STOW-RS 为 multipart/related），或缺少控制令牌"))
     return {
         "openapi": OPENAPI_VERSION,
         "info": {"title": title, "version": "1.0", "description": description},

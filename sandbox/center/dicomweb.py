@@ -54,6 +54,7 @@ from sandbox.center.errors import (
     UnsupportedMedia,
 )
 from sandbox.center.render import RenderError, Window
+from sandbox.common.csrf import ANSWER_ONLY_ROUTE  # answers 404/405 and changes nothing
 from sandbox.common.http import json_response
 from sandbox.spec.formats import DICOM_UID_RE
 from sandbox.spec.messages import CENTER as WORDS
@@ -609,9 +610,10 @@ async def delete_study(request: web.Request) -> web.Response:
 async def unknown(request: web.Request) -> web.Response:
     """Any other /dicomweb path: 404, or 405 with Allow when the path exists for other methods."""
     allowed: set[str] = set()
+    catch_all = request.match_info.route.resource
     for resource in request.app.router.resources():
-        if resource is request.match_info.route.resource:
-            continue
+        if resource is catch_all or (catch_all is not None and resource.canonical == catch_all.canonical):
+            continue  # the catch-all itself, and the preflight route on the same pattern
         match, methods = await resource.resolve(request)
         if match is None:
             allowed |= methods
@@ -639,4 +641,4 @@ def setup_dicomweb(app: web.Application) -> None:
     r.add_get(INSTANCE + "/bulkdata/{tag}", bulkdata)
     r.add_get(WADO_URI, wado_uri)
     r.add_route("OPTIONS", PREFIX + "/{tail:.*}", preflight)
-    r.add_route("*", PREFIX + "/{tail:.*}", unknown)
+    r.add_route("*", PREFIX + "/{tail:.*}", unknown, name=ANSWER_ONLY_ROUTE)

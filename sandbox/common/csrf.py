@@ -30,13 +30,15 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from sandbox.common.envelope import envelope_body
-from sandbox.common.http import JSON_CONTENT_TYPE, Handler, json_response
+from sandbox.common.http import Handler, json_response
 from sandbox.config import Settings
 from sandbox.spec.fields import TRANSACTIONS
 
 TOKEN_HEADER = "X-Sandbox-Token"
 CONTROL_PREFIX = "/_sandbox"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+ANSWER_ONLY_ROUTE = "dicomweb-unknown"  # sandbox.center.dicomweb's catch-all: 404/405 only
+PREFLIGHTED_TYPES = frozenset({"application/json", "multipart/related"})
 RECEIVER_PATHS = frozenset(tx.path for tx in TRANSACTIONS.values())
 LOOPBACK_NAMES = frozenset({"localhost"})
 
@@ -136,7 +138,10 @@ def guard_middleware(settings: Settings, sensitive: Callable[[web.Request], bool
         receiver = request.path in RECEIVER_PATHS
         if not receiver and not policy.host_ok(host):
             return refusal("forbidden_host", host=(host or "")[:100], names="、".join(sorted(policy.names)))
-        changing = request.method not in SAFE_METHODS and not receiver
+        # A path or method that does not exist changes nothing: the router answers it (404/405 with Allow).
+        match = request.match_info
+        changing = (request.method not in SAFE_METHODS and not receiver and match.http_exception is None
+                    and match.route.name != ANSWER_ONLY_ROUTE)
         if changing:
             origin = request.headers.get("Origin")
             if origin is None and request.headers.get("Referer"):
@@ -146,7 +151,9 @@ def guard_middleware(settings: Settings, sensitive: Callable[[web.Request], bool
                 return refusal("forbidden_origin", origin=origin[:100])
             if request.headers.get("Sec-Fetch-Site") == "cross-site":
                 return refusal("forbidden_origin", origin=origin or "cross-site")
-            if request.content_type != JSON_CONTENT_TYPE:
+            # Only JSON, or a type no plain form can send and a cross-site page could only send after a CORS
+            # preflight the sandbox refuses (STOW-RS's multipart/related; DELETE is never a simple request).
+            if request.method != "DELETE" and request.content_type not in PREFLIGHTED_TYPES:
                 return refusal("guard_content_type", got=request.headers.get("Content-Type", "")[:100])
         needs_token = changing or request.path.startswith(CONTROL_PREFIX) or (
             sensitive is not None and sensitive(request))
