@@ -23,7 +23,7 @@ run: $(STAMP)
 	$(BIN)/sandbox serve --demo
 
 test: $(STAMP) sysdeps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check sandbox tests
