@@ -68,10 +68,15 @@ def _sandbox(request: pytest.FixtureRequest, roles: tuple[str, ...]) -> Iterator
     from sandbox.api import SyncSandbox
 
     with SyncSandbox(roles, _settings(request.config)) as sb:
-        name = _scenario(request)
-        if name is not None:
-            sb.load_scenario(name)
+        _load_marked(request, sb)
         yield sb
+
+
+def _load_marked(request: pytest.FixtureRequest, sb: SyncSandbox) -> None:
+    """Load the scenario the test's imgcloud_scenario marker names, if any."""
+    name = _scenario(request)
+    if name is not None:
+        sb.load_scenario(name)
 
 
 @pytest.fixture
@@ -91,9 +96,7 @@ def imgcloud_session(request: pytest.FixtureRequest, _imgcloud_session_chain: Sy
     test."""
     sb = _imgcloud_session_chain
     sb.reset()
-    name = _scenario(request)
-    if name is not None:
-        sb.load_scenario(name)
+    _load_marked(request, sb)
     yield sb
 
 

@@ -106,6 +106,6 @@ CONTROL_CHARS_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\
 
 
 def control_chars(value: str) -> str:
-    """The control characters in a value, named as U+XXXX (empty when there are none)."""
+    """The control characters in a value, each named by its code point, e.g. U+0000 (empty when there are none)."""
     found = sorted({m.group() for m in CONTROL_CHARS_RE.finditer(value)})
     return "、".join(f"U+{ord(c):04X}" for c in found[:5])
