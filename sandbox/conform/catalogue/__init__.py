@@ -1,0 +1,1 @@
+"""The requirement catalogues, one YAML file per role (package data)."""

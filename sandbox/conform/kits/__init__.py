@@ -1,0 +1,1 @@
+"""One kit per role: `sandbox.conform.kits.<role>.KIT`."""
