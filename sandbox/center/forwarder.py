@@ -39,6 +39,7 @@ import orjson
 from sandbox.center.domain import Center, now_text
 from sandbox.center.store import REQUEUE_REASONS, BatchUpdate, Outcome, dumps
 from sandbox.common.client import Exchange, Observer, backoff_delay, post_message
+from sandbox.common.storage import storage_problem
 from sandbox.spec.fields import DATA_MAX_CHARS, HOP2
 from sandbox.spec.formats import DATETIME_FORMAT, china_now, make_msgid
 from sandbox.spec.messages import CENTER
@@ -67,6 +68,21 @@ class Forwarder:
         # While the province is down (a whole wave failed at the transport), only the oldest due batch is
         # tried, no sooner than this unix time: one probe per backoff instead of every batch on its own.
         self.hold_until = 0.0
+        # The storage failure (disk full, read-only…) the forwarder is waiting out, said once, not every second.
+        self.storage_down: str | None = None
+
+    def step_failed(self, exc: Exception) -> None:
+        problem = storage_problem(exc)
+        if problem is None:
+            log.exception(CENTER["fw_step_failed"])
+        elif problem != self.storage_down:
+            log.warning(CENTER["fw_storage_down"].format(problem=problem))
+        self.storage_down = problem
+
+    def step_succeeded(self) -> None:
+        if self.storage_down is not None:
+            log.info(CENTER["fw_storage_back"])
+            self.storage_down = None
 
     async def run(self) -> None:
         """Forward until cancelled: woken by new exams, and by the clock for retries."""
@@ -76,10 +92,12 @@ class Forwarder:
             wake.clear()
             try:
                 busy = await self.step()
-            except Exception:
-                log.exception("转发步骤出错，稍后重试")
-                busy = False
+            except Exception as e:
+                self.step_failed(e)
                 await asyncio.sleep(1.0)
+                continue  # try the step again a second later, whatever the outbox's timers say
+            else:
+                self.step_succeeded()
             if busy:
                 await asyncio.sleep(0)
                 continue

@@ -186,6 +186,9 @@ CENTER: Mapping[str, str] = MappingProxyType({
     "fw_requeued": "已重新排入转发队列",
     "fw_bad_reason": "参数 reason「{value}」不可重新发送，可选：{choices}（省级逐条拒收 province_rejected 为最终结果，"
                      "同一报文ID重发只会得到同样的应答）",
+    "fw_step_failed": "转发步骤出错，稍后重试",
+    "fw_storage_down": "存储故障（{problem}）：转发暂停，每秒重试一次，恢复后自动继续（不再重复记录）",
+    "fw_storage_back": "存储已恢复：转发继续",
     "fw_url_changed": "省级模块地址已由 {old} 改为 {new}：已把 {count} 个暂停或失败的批次重新排队",
     # states and words of the status API and the pages
     "state_pending": "等待转发",

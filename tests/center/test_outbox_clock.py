@@ -113,3 +113,59 @@ async def test_an_outage_past_the_horizon_expires_every_batch_even_the_untried(m
         view = await center.exam_status(indexes[-1])
         assert view["forward"]["state"] == "failed" and view["forward"]["reason"] == "expired"
         assert "24 小时内" in view["forward"]["message"]
+
+
+async def test_a_full_disk_is_logged_once_while_the_forwarder_waits_it_out(
+        make_settings: Any, caplog: Any, monkeypatch: Any) -> None:
+    """A storage failure under the outbox is one warning when it starts and one line when it ends, not a
+    traceback every second; forwarding resumes by itself."""
+    import errno
+    import logging
+
+    settings = make_settings(retry_base_s=0.01, retry_cap_s=0.05, send_timeout_s=2.0)
+    province = FakeProvince(settings)
+    await province.start(settings.province_port)
+    try:
+        async with center_on_a_clock(settings) as (center, fw, now, attempts):
+            indexes = await receive(center, settings, range(300, 302))
+            real_step = fw.step
+            calls = {"n": 0}
+
+            async def full_disk_step() -> bool:
+                calls["n"] += 1
+                if calls["n"] <= 3:
+                    raise OSError(errno.ENOSPC, "No space left on device")
+                return await real_step()
+
+            monkeypatch.setattr(fw, "step", full_disk_step)
+            monkeypatch.setattr("sandbox.center.forwarder.asyncio.sleep", _no_sleep)
+            caplog.set_level(logging.INFO, logger="sandbox.center.forwarder")
+            task = asyncio.create_task(fw.run())
+            try:
+                for _ in range(400):
+                    if len(province.stored) >= len(indexes):
+                        break
+                    await _yield()
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            assert calls["n"] > 3
+            assert sorted(province.stored) == sorted(indexes)
+            lines = [r for r in caplog.records if r.name == "sandbox.center.forwarder"]
+            down = [r for r in lines if "磁盘已满" in r.getMessage()]
+            assert len(down) == 1 and down[0].levelno == logging.WARNING and down[0].exc_info is None
+            assert sum("存储已恢复" in r.getMessage() for r in lines) == 1
+            assert not any(r.exc_info for r in lines)
+    finally:
+        await province.stop()
+
+
+_real_sleep = asyncio.sleep
+
+
+async def _no_sleep(delay: float, *args: Any) -> Any:
+    return await _real_sleep(0)
+
+
+async def _yield() -> None:
+    await _real_sleep(0.01)
