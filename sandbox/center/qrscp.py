@@ -55,6 +55,7 @@ from sandbox.center.dicomquery import (
     levels_upto,
 )
 from sandbox.center.domain import Center
+from sandbox.center.syntax import NotProducible, convert, producible, read
 from sandbox.spec.formats import DICOM_UID_RE
 
 log = logging.getLogger("sandbox.center.qrscp")
@@ -231,8 +232,7 @@ class QueryRetrieve:
             if event.is_cancelled:
                 yield CANCELLED, None
                 return
-            ds = self._load(record)
-            yield PENDING, _fit(ds, accepted.get(str(ds.SOPClassUID), set()))
+            yield PENDING, _fit(self.center.read_instance(record), accepted.get(record["SOPClassUID"], set()))
 
     def on_move(self, event: Any) -> Iterator[Any]:
         destination = str(event.move_destination or "").strip()
@@ -362,11 +362,21 @@ class QueryRetrieve:
             assoc.release()
 
 
-def _fit(ds: Dataset, accepted: set[str]) -> Dataset:
-    """The instance in a transfer syntax the C-GET requestor accepted: as stored, or decompressed when it only
-    accepted uncompressed ones (pynetdicom converts between the uncompressed little-endian syntaxes)."""
+def _fit(data: bytes, accepted: set[str]) -> Dataset:
+    """The instance in a transfer syntax the C-GET requestor accepted: as stored, or converted (decompressed, or
+    big endian byte-swapped) to an uncompressed little-endian syntax it accepted; pynetdicom converts between the
+    two little-endian ones itself."""
+    ds = read(data)
     ts = str(ds.file_meta.get("TransferSyntaxUID", ""))
     if ts in accepted or ts in UNCOMPRESSED or not accepted & UNCOMPRESSED:
+        return ds
+    if not producible(ts, ExplicitVRLittleEndian):  # no decoder: the sub-operation fails with the stored syntax
+        log.warning("C-GET：实例 %s 的传输语法 %s 无法转换为请求方接受的语法", ds.get("SOPInstanceUID"), ts)
+        return ds
+    try:
+        return read(convert(data, ts, ExplicitVRLittleEndian)[0])
+    except NotProducible as exc:
+        log.warning("C-GET：实例 %s：%s", ds.get("SOPInstanceUID"), exc)
         return ds
     try:
         ds.decompress()

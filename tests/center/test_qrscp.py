@@ -297,6 +297,26 @@ async def test_a_compressed_instance_is_moved_as_stored_and_decompressed_for_a_g
     assert moved.PixelData == original.PixelData
 
 
+async def test_a_big_endian_instance_reaches_a_getscu_that_accepts_little_endian_only(
+        pushed: Pushed, settings: Settings, tmp_path: Path) -> None:
+    """Explicit VR Big Endian (retired, still sent by old PACS) is kept as stored and converted on the way out
+    for a requestor that accepts only Implicit VR Little Endian: same values, same pixels."""
+    big = Path(pydicom.data.get_testdata_file("MR_small_bigendian.dcm"))
+    original = pydicom.dcmread(big)
+    code, out = await run(need("storescu"), "-xb", "-aet", "HIS_PACS", "-aec", settings.dicom_ae_title,
+                          "127.0.0.1", str(settings.dicom_port), str(big))
+    assert code == 0, out
+    got_dir = tmp_path / "got"
+    got_dir.mkdir()
+    code, out = await run(need("getscu"), "-S", "+xi", "-aet", "VIEWER", "-aec", settings.dicom_ae_title, "-od",
+                          str(got_dir), "127.0.0.1", str(settings.dicom_port), "-k", "QueryRetrieveLevel=STUDY",
+                          "-k", f"StudyInstanceUID={original.StudyInstanceUID}")
+    assert code == 0, out
+    (got,) = [pydicom.dcmread(p) for p in got_dir.iterdir()]
+    assert got.SOPInstanceUID == original.SOPInstanceUID and got.PatientName == original.PatientName
+    assert (got.pixel_array == original.pixel_array).all()
+
+
 def test_dicom_settings_are_checked_and_name_the_setting() -> None:
     from pydantic import ValidationError
 
