@@ -8,7 +8,7 @@ answers from its own thread.
   query level and the levels above it are matched (PS3.4 C.2.2.2 via `dicomquery`); keys the center does not
   support are returned empty; a key below the level with a value is refused with 0xA900.
 - C-GET: the matching instances are sent back on the same association, in their stored transfer syntax when
-  the requestor accepted it, else decompressed to the uncompressed syntax it accepted.
+  the requestor accepted it, else converted (decompressed, or big endian byte-swapped) to the uncompressed syntax it accepted.
 - C-MOVE: to the AE title's `host:port` in `dicom_destinations`; an unknown destination is 0xA801.
 - Storage Commitment Push (N-ACTION, PS3.4 J): answered at once, then N-EVENT-REPORT on the same association
   when it is still open, else on a new association to the requestor's entry in `dicom_destinations`.
