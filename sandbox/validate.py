@@ -257,6 +257,17 @@ class Report:
         }
 
 
+def _note_repeated_key(found: list[tuple[str, int]], pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json.loads object hook: the object, noting in `found` the first key any object of it repeats."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs) and not found:
+        seen: dict[str, int] = {}
+        for k, _ in pairs:
+            seen[k] = seen.get(k, 0) + 1
+        found.append(next((k, n) for k, n in seen.items() if n > 1))
+    return obj
+
+
 def data_length(data: Any) -> int:
     """Length of `data` in characters, as compact JSON (how the 40000 limit of 交易输入 is measured)."""
     if isinstance(data, str):
@@ -963,10 +974,15 @@ class Validator:
         data = msg["data"]
         length = data_length(data)
         if isinstance(data, str):
+            repeated: list[tuple[str, int]] = []
             try:
-                parsed = json.loads(data)
+                parsed = json.loads(data, object_pairs_hook=partial(_note_repeated_key, repeated))
             except ValueError:
                 parsed = None
+            if repeated:  # a parser keeps the last value silently: `"k":"WRONG","k":"<right>"` would pass
+                key, count = repeated[0]
+                ctx.error(where, "env_data_duplicate_key", key=key[:50], count=count)
+                return None, length
             if isinstance(parsed, dict):
                 parsed = [parsed]
             if not isinstance(parsed, list):

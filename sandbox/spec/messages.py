@@ -71,6 +71,8 @@ PROBLEMS: Mapping[str, str] = MappingProxyType({
     "env_data_object": "data 为单个对象，已按一条记录处理",
     "env_data_object_strict": "data 为单个对象，应为 JSON 数组",
     "env_data_bad_string": "data 字符串不是合法的 JSON 数组",
+    "env_data_duplicate_key": "data 字符串中同一对象的键「{key}」出现了 {count} 次：解析器只保留最后一个值，"
+                              "请去掉重复的键",
     "env_data_empty": "data 中没有记录",
     "env_data_too_long": "data 长度 {length} 字符超过上限 {limit}",
 })

@@ -266,3 +266,15 @@ def test_document_hop2_example_fails_strict_mode_with_the_expected_errors(doc_ex
     assert {("infno", "env_infno_variant_strict"), ("stogInsUsec", "variant_spelling_strict"),
             ("age", "decimal_string"), ("stogInsUscc", "uscc_checksum")} <= got
     assert len(report.errors) == 22
+
+
+@pytest.mark.parametrize("mode", ["lenient", "strict"])
+def test_a_repeated_key_inside_data_sent_as_a_string_is_an_error_naming_the_key(mode: str) -> None:
+    """ERRATA #13 lets `data` be a JSON string; a key repeated inside it would silently keep its last value."""
+    msg = message(1, [valid_record(1)])
+    text = json.dumps(msg["data"], ensure_ascii=False)
+    msg["data"] = text.replace('"psnName":', '"psnName": "WRONG", "psnName":', 1)
+    result = validate_message(msg, 1, mode)
+    assert not result.valid
+    (problem,) = [p for p in result.errors if p.code == "env_data_duplicate_key"]
+    assert problem.field == "data" and "psnName" in problem.message and "2 次" in problem.message
