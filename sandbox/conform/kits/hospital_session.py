@@ -10,7 +10,7 @@ In front of it the kit keeps every request (for grading and as evidence) and, wh
 answers the first attempt of new messages with HTTP 503 or no answer at all (a stall past the HIS's timeout),
 to see whether the resend keeps the msgid and the body.
 
-The session ends after `--messages N` messages answered by the center, or on Ctrl-C (SIGINT), or when the
+The session ends once the center has answered `--messages N` messages (distinct msgids), or on Ctrl-C (SIGINT), or when the
 kit is stopped.
 """
 
@@ -30,8 +30,8 @@ from aiohttp import web
 
 from sandbox.api import Sandbox
 from sandbox.common.http import error_middleware, json_response
-from sandbox.conform.model import Exchange
 from sandbox.config import Institution, Settings
+from sandbox.conform.model import Exchange
 from sandbox.spec.fields import HOP1
 from sandbox.spec.formats import china_iso
 
@@ -99,6 +99,9 @@ class Seen:
         return f"#{self.n}（msgid {self.msgid}）" if self.msgid else f"#{self.n}"
 
 
+SEEN: web.RequestKey[Seen] = web.RequestKey("conform_seen", Seen)
+
+
 def _strict_json(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     keys = [k for k, _ in pairs]
     repeated = sorted({k for k in keys if keys.count(k) > 1})
@@ -152,7 +155,7 @@ class Session:
         self.sandbox: Sandbox | None = None
         self.done = asyncio.Event()
         self.closing = asyncio.Event()
-        self.answered = 0  # messages the center answered (faulted attempts and stray requests not counted)
+        self.answered: set[str] = set()  # msgids the center answered (a resend of one counts once)
         self.faults = list(config.faults)
         self.known_msgids: set[str] = set()
         self.known_indexes: set[str] = set()
@@ -235,7 +238,7 @@ class Session:
                 loop.remove_signal_handler(signal.SIGINT)
         if interrupted:
             return f"按 Ctrl-C 结束，共收到 {len(self.seen)} 个请求"
-        return f"已收到 {self.answered} 个报文（--messages {self.config.messages}），会话结束"
+        return f"共享中心已应答 {len(self.answered)} 个报文（--messages {self.config.messages}），会话结束"
 
     # ---- the front door ----------------------------------------------------------------------------
 
@@ -250,7 +253,7 @@ class Session:
                                           Exchange.clip(masked_text(raw, message))),
                     message=message, json_error=why)
         self.seen.append(seen)
-        request["seen"] = seen
+        request[SEEN] = seen
         response = await handler(request)
         if seen.fault == "stall" and seen.status is None:  # the HIS gave up: it never saw an answer
             seen.exchange.error = seen.fault_note
@@ -276,7 +279,7 @@ class Session:
         return fresh and bool(seen.msgid)
 
     async def _hop1(self, request: web.Request) -> web.StreamResponse:
-        seen: Seen = request["seen"]
+        seen = request[SEEN]
         if self._new_message(seen) and self.faults:
             seen.fault = self.faults.pop(0)
             if seen.fault == "stall":
@@ -319,8 +322,8 @@ class Session:
         seen.status = status
         with suppress(ValueError):
             seen.answer = json.loads(body)
-        self.answered += 1
-        if self.config.messages is not None and self.answered >= self.config.messages:
+        self.answered.add(seen.msgid or f"#{seen.n}")
+        if self.config.messages is not None and len(self.answered) >= self.config.messages:
             self.done.set()
         return web.Response(body=body, status=status, headers={"Content-Type": media})
 
