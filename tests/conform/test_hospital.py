@@ -95,21 +95,25 @@ def example_spelt_message(records: list[dict[str, Any]], inst: Any) -> dict[str,
     return message
 
 
-@pytest.mark.parametrize("mode", ["strict", "lenient"])
-async def test_example_spellings_are_named_by_their_errata_rows(mode: str) -> None:
+@pytest.mark.parametrize(("mode", "enforce"), [("strict", False), ("lenient", False), ("strict", True)])
+async def test_example_spellings_are_named_by_their_errata_rows(mode: str, enforce: bool) -> None:
     port = free_port()
     lines: list[str] = []
     async with file_server(port) as files:
         inst = files.institutions[0]
         records = (await files.messages.hop1(count=2))["data"]
-        kit = asyncio.create_task(run_kit("hospital", Options(mode=mode, listen_port=port, messages=1),
+        kit = asyncio.create_task(run_kit("hospital", Options(mode=mode, listen_port=port, messages=1,
+                                                                  enforce=enforce),
                                           say=lines.append))
         await listening(port)
         async with aiohttp.ClientSession() as s, s.post(f"http://127.0.0.1:{port}{HOP1.path}",
                                                         json=example_spelt_message(records, inst)) as resp:
             answer = await resp.json()
         report = await asyncio.wait_for(kit, WAIT)
-    assert answer["code"] in (0, -1), answer  # the kit's center answered as the sandbox's lenient center does
+    if enforce:  # refused as a strict center refuses: the examples' infno (ERRATA #1) refuses the whole message
+        assert answer["code"] == 1010 and "saveExamRpotImgIdx" in answer["message"], answer
+    else:  # answered as the sandbox's (lenient) center answers
+        assert answer["code"] in (0, -1), answer
     got = {r.requirement.id: r for r in report.results}
     errata = got["H-ERRATA"]
     for row in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11):
@@ -122,7 +126,8 @@ async def test_example_spellings_are_named_by_their_errata_rows(mode: str) -> No
         assert errata.verdict == "pass" and "宽松模式" in errata.observed
     # the variants are graded once, as ERRATA rows, not again as field errors of the table
     assert got["H-HOP1-DICT"].verdict == "pass" and got["H-ENV-HEAD"].verdict == "pass"
-    assert got["H-FILE-AGREE"].verdict == "pass"  # files found through the examples' links (ERRATA #6)
+    if not enforce:
+        assert got["H-FILE-AGREE"].verdict == "pass"  # files found through the examples' links (ERRATA #6)
     assert any(HOP1.path in line and str(port) in line for line in lines)
 
 
@@ -147,6 +152,30 @@ async def test_a_resend_under_a_new_msgid_fails_the_retry_check_with_evidence(tm
     assert [e["status"] for e in retry["exchanges"][:2]] == [503, 200]
     # everything else about this sender is right: only the retry check fails
     assert [k for k, r in got.items() if r["verdict"] == "fail"] == ["H-RETRY-5XX"]
+
+
+async def test_file_failures_are_reported_on_their_records() -> None:
+    port = free_port()
+    async with file_server(port) as files:
+        message = await files.messages.hop1(count=3)
+        fine, stranger, no_pdf = message["data"]
+        stranger["psnName"] = "欧阳娜娜"  # the DICOM's PatientName is the generated patient's
+        no_pdf["examRpotPdfI"] = no_pdf["examRpotPdfI"].replace("/report.pdf", "/missing.pdf")
+        kit = asyncio.create_task(run_kit("hospital", Options(listen_port=port, messages=1), say=lambda _: None))
+        await listening(port)
+        async with aiohttp.ClientSession() as s, s.post(f"http://127.0.0.1:{port}{HOP1.path}", json=message) as r:
+            flags = [e["succFlag"] for e in (await r.json())["data"]]
+        report = await asyncio.wait_for(kit, WAIT)
+    assert flags == ["1", "1", "0"]  # the sandbox's lenient center: disagreement a 提示, a lost PDF 0
+    got = {r.requirement.id: r for r in report.results}
+    pdf, agree = got["H-FILE-PDF"], got["H-FILE-AGREE"]
+    assert pdf.verdict == "fail" and no_pdf["hiImgIndx"] in pdf.observed and "1 条记录" in pdf.observed
+    assert agree.verdict == "fail" and stranger["hiImgIndx"] in agree.observed and "欧阳娜娜" in agree.observed
+    assert fine["hiImgIndx"] not in pdf.observed + agree.observed
+    assert got["H-FILE-DICOM"].verdict == "pass"
+    # evidence: the message as received and the kit's center's record of what it fetched
+    assert [e.direction for e in pdf.exchanges[:2]] == ["received", "sent"]
+    assert "/api/exams/" in pdf.exchanges[1].url and "missing.pdf" in pdf.exchanges[1].response_body
 
 
 async def test_ctrl_c_ends_the_session_and_the_report_is_printed(tmp_path: Path) -> None:

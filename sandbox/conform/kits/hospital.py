@@ -173,8 +173,12 @@ class HospitalKit(Kit):
 
     async def _grade(self) -> None:
         mode = self.options.mode
+        graded: list[Seen] = []
+        for s in self.posts:  # an identical resend (same msgid, same body) is graded once, as its first attempt
+            if s.message is not None and not any(g.msgid == s.msgid and same_body(g, s) for g in graded):
+                graded.append(s)
         self.reports = [(s, validate_message(s.message, hop=1, mode=mode, index_profile=self.options.profile))
-                        for s in self.posts if s.message is not None]
+                        for s in graded]
         views: dict[str, FileView] = {}
         for seen in self.answered:
             if seen.code not in (0, -1):
@@ -197,8 +201,15 @@ class HospitalKit(Kit):
         return bad, notes
 
     def center_refusals(self, rid: str) -> list[Seen]:
+        """Messages the center refused whole with a code of `rid`. For the envelope rules the kit grades itself
+        (header, data) a refusal counts only where the kit's grading found no error: with --enforce the center
+        refuses what the kit already named (an ERRATA spelling, say), and one fault is reported once."""
         codes = CENTER_CODES.get(rid, set())
-        return [s for s in self.answered if s.code in codes]
+        refused = [s for s in self.answered if s.code in codes]
+        if rid in ("H-ENV-HEAD", "H-DATA"):
+            valid = {id(s) for s, report in self.reports if not report.errors}
+            refused = [s for s in refused if id(s) in valid]
+        return refused
 
     def _rule(self, rid: str, *, what: str = "") -> Outcome:
         """A requirement graded by the validator's problems of its class and the center's envelope codes."""
@@ -208,7 +219,7 @@ class HospitalKit(Kit):
         refused = [s for s in self.center_refusals(rid) if s not in {b for b, _ in bad}]
         records = sum(len(r.records) for _, r in self.reports)
         if not bad and not refused:
-            observed = f"{len(self.reports)} 个请求、{records} 条记录{what or '均符合'}"
+            observed = f"{len(self.reports)} 个报文、{records} 条记录{what or '均符合'}"
             if notes:
                 observed += f"（提示 {len(notes)} 处：{summarise_problems(notes)}）"
             return Outcome.passed(observed, detail="\n".join(where(s, p) for s, p in notes))
