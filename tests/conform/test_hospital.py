@@ -178,6 +178,32 @@ async def test_file_failures_are_reported_on_their_records() -> None:
     assert "/api/exams/" in pdf.exchanges[1].url and "missing.pdf" in pdf.exchanges[1].response_body
 
 
+async def test_stray_requests_bad_json_and_the_documents_own_example(doc_example: Any) -> None:
+    """The document's example as sent (its files on example.com, which the kit may not fetch), after a request to
+    the example's misspelt path and one that is not JSON."""
+    port = free_port()
+    example = doc_example(1)
+    example.update(infCode="H51080200001", key="GYSY2025KEY0001XQ", msgid="H51080200001202510080800000001")
+    kit = asyncio.create_task(run_kit("hospital", Options(listen_port=port, messages=2), say=lambda _: None))
+    await listening(port)
+    base = f"http://127.0.0.1:{port}"
+    async with aiohttp.ClientSession() as s:
+        async with s.post(f"{base}/mie/api/mie/saveExamRpotImgIdx", json=example) as r:
+            assert r.status == 404 and "saveExamRpotImgInfo" in (await r.json())["message"]
+        async with s.post(base + HOP1.path, data=b"{infno: 1", headers={"Content-Type": "application/json"}) as r:
+            assert (await r.json())["code"] == 1001
+        async with s.post(base + HOP1.path, json=example) as r:
+            assert (await r.json())["code"] in (0, -1)
+    report = await asyncio.wait_for(kit, WAIT)
+    got = {r.requirement.id: r for r in report.results}
+    assert got["H-ENV-URL"].verdict == "fail" and "/mie/api/mie/saveExamRpotImgIdx" in got["H-ENV-URL"].observed
+    assert got["H-ENV-JSON"].verdict == "fail" and "不是合法 JSON" in got["H-ENV-JSON"].observed
+    assert got["H-HOP1-CHECKSUM"].verdict == "fail" and "certno" in got["H-HOP1-CHECKSUM"].observed
+    # example.com is not a host the kit fetches from: the file checks say so instead of blaming the HIS
+    assert got["H-FILE-PDF"].verdict == "skip" and "本工具未能取文件" in got["H-FILE-PDF"].observed
+    assert report.target == base + HOP1.path and not report.passed
+
+
 async def test_ctrl_c_ends_the_session_and_the_report_is_printed(tmp_path: Path) -> None:
     port = free_port()
     async with file_server(port) as files:

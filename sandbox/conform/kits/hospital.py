@@ -125,6 +125,7 @@ class HospitalKit(Kit):
         except OSError as exc:
             raise Unreachable(f"无法在 {self.options.listen_host}:{self.options.listen_port} 监听："
                               f"{exc.strerror or exc}") from exc
+        self.options.url = self.session.url  # the report names where the HIS was pointed
         self.reports: list[tuple[Seen, Report]] = []
         self.files: list[FileView] = []
         self.end_reason = ""

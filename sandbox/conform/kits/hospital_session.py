@@ -23,12 +23,15 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
 
 from sandbox.api import Sandbox
+from sandbox.common.envelope import envelope_body
 from sandbox.common.http import error_middleware, json_response
 from sandbox.config import Institution, Settings
 from sandbox.conform.model import Exchange
@@ -44,6 +47,9 @@ FAULT_BODY = {"code": 1099, "type": "error", "data": [],
 def record_indexes(message: Any) -> list[str]:
     """The hiImgIndx (or the examples' hiImgIdx) of each record of a message, as sent."""
     data = message.get("data") if isinstance(message, dict) else None
+    if isinstance(data, str):  # the table's type String (ERRATA #13): a JSON array written as a string
+        with suppress(ValueError):
+            data = json.loads(data)
     if not isinstance(data, list):
         return []
     out = []
@@ -97,6 +103,10 @@ class Seen:
     def label(self) -> str:
         """How the report names this message: `#3（msgid H5108…0003）`."""
         return f"#{self.n}（msgid {self.msgid}）" if self.msgid else f"#{self.n}"
+
+
+async def _too_large(limit: int, request: web.Request) -> web.StreamResponse:
+    return json_response(envelope_body("body_too_large", limit=limit), status=413)
 
 
 SEEN: web.RequestKey[Seen] = web.RequestKey("conform_seen", Seen)
@@ -246,8 +256,16 @@ class Session:
     async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
         """Keep every request the HIS makes (stray paths and methods too) with the answer it got."""
         started = time.perf_counter()
-        raw = await request.read() if request.can_read_body else b""
-        message, why = parse_body(raw) if raw else (None, "请求体为空")
+        try:
+            raw = await request.read() if request.can_read_body else b""
+        except web.HTTPRequestEntityTooLarge:
+            raw = b""
+            limit = request.client_max_size
+            why = f"请求体超过 {limit} 字节（共享中心的上限 max_body_bytes），未处理"
+            message = None
+            handler = partial(_too_large, limit)
+        else:
+            message, why = parse_body(raw) if raw else (None, "请求体为空")
         seen = Seen(len(self.seen) + 1, request.method, request.path, request.headers.get("Content-Type", ""), raw,
                     time.time(), Exchange("received", request.method, str(request.url), china_iso(time.time()) or "",
                                           Exchange.clip(masked_text(raw, message))),
@@ -331,6 +349,4 @@ class Session:
 
     def center_api(self, index: str) -> str:
         assert self.sandbox is not None and self.sandbox.urls.center is not None
-        from urllib.parse import quote
-
         return f"{self.sandbox.urls.center}/api/exams/{quote(index, safe='')}"
