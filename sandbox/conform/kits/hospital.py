@@ -115,6 +115,8 @@ class HospitalKit(Kit):
             seed=o.seed, profile=o.profile, fetch_hosts=list(o.extra.get("fetch_hosts") or ()))
 
     async def start(self) -> None:
+        if self.options.messages is not None and self.options.messages < 1:
+            raise Unreachable(f"--messages 至少为 1，收到 {self.options.messages}")
         if self.options.institution and not self.options.key:
             raise Unreachable("给了 --institution 时还要给 --key：被测医疗机构的密钥")
         self.session = Session(self.config(), self.say)
