@@ -81,7 +81,9 @@ class Seen:
     exchange: Exchange
     message: Any = None  # the parsed JSON (None when it is not JSON)
     json_error: str = ""  # why the body is not a JSON object, in Chinese
-    fault: str | None = None  # "5xx" or "stall" when the kit answered it instead of the center
+    # "5xx" or "stall" when the kit answered it instead of the center on purpose; "kit" when the kit's own
+    # center failed (not graded against the HIS)
+    fault: str | None = None
     fault_note: str = ""
     answer: Any = None  # the center's answer (JSON), None when the center did not answer
     status: int | None = None
@@ -334,7 +336,7 @@ class Session:
                 body = await resp.read()
                 status, media = resp.status, resp.headers.get("Content-Type", "application/json")
         except (aiohttp.ClientError, TimeoutError) as exc:  # the kit's own center failed: not the HIS's doing
-            seen.fault_note = f"本工具的共享中心没有应答：{type(exc).__name__} {exc}"
+            seen.fault, seen.fault_note = "kit", f"本工具的共享中心没有应答：{type(exc).__name__} {exc}"
             seen.status = 502
             return json_response({**FAULT_BODY, "message": "一致性测试工具内部错误：" + seen.fault_note}, status=502)
         seen.status = status
