@@ -50,6 +50,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--public-host", metavar="HOST", help="被测系统访问本工具时使用的主机名或 IP（默认同 --listen）")
     p.add_argument("--messages", type=int, metavar="N", help="hospital：收到 N 条报文后结束（否则按 Ctrl-C 结束）")
     p.add_argument("--enforce", action="store_true", help="hospital：判为不合格的报文也按严格中心的方式拒收")
+    p.add_argument("--probe-retries", dest="probe_retries", action="append", choices=("5xx", "stall"), default=[],
+                   help="hospital：对新报文的第一次请求应答 HTTP 503（5xx）或不应答（stall），检查重发是否保持 msgid 与报文体；"
+                        "可重复，依次用于第 1、2…个新报文")
+    p.add_argument("--stall", type=float, default=60.0, metavar="S",
+                   help="hospital：stall 探测最多不应答的秒数（应长于被测系统的超时，默认 60）")
+    p.add_argument("--allow-fetch-host", dest="fetch_hosts", action="append", default=[], metavar="HOST:PORT",
+                   help="hospital：本工具的共享中心可以取文件的主机与端口（可重复；默认本机回环地址的任意端口）")
     p.add_argument("--seed", type=int, default=20251008, help="合成数据的随机种子")
     p.add_argument("--json", type=Path, metavar="FILE", help="把结果写成 JSON")
     p.add_argument("--junit", type=Path, metavar="FILE", help="把结果写成 JUnit XML")
@@ -71,7 +78,8 @@ def options_of(args: argparse.Namespace) -> Options:
     return Options(url=args.url, mode=args.mode, profile=args.profile, timeout=args.timeout, wait=args.wait,
                    institution=args.institution, key=args.key, sender_code=args.sender_code,
                    sender_key=args.sender_key, listen_host=host.strip("[]") or "127.0.0.1", listen_port=int(port),
-                   public_host=args.public_host, messages=args.messages, enforce=args.enforce, seed=args.seed)
+                   public_host=args.public_host, messages=args.messages, enforce=args.enforce, seed=args.seed,
+                   extra={k: v for k in ("probe_retries", "stall", "fetch_hosts") if (v := getattr(args, k, None))})
 
 
 def run(args: argparse.Namespace) -> int:
