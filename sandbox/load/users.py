@@ -1,0 +1,362 @@
+"""The sandbox's hospitals as Locust users (`HospitalUser`); `sandbox/load/locustfile.py` runs them.
+
+Each user is one hospital (see `sandbox.load.plan`): it makes exams with the sandbox's generator, posts
+hop-1 `saveExamRpotImgInfo` messages to the target center, and checks every answer — the envelope's `code`
+and each record's `succFlag` — marking the request failed, by kind, when anything is not `1`. The files the
+records name (report PDF, DICOMweb study) are served by a small gevent WSGI server inside each worker
+process, from a pool of exams rendered once per worker (`sandbox.load.pool`), so file traffic grows with
+the workers. Each worker sends its counts (succFlag, failure kinds, exams acknowledged, file bytes served,
+its CPU) to the master with Locust's `report_to_master` event; the master writes them to
+`--sandbox-report` when it quits.
+
+`HospitalUser` is abstract: importing it into your own locustfile runs only your subclasses::
+
+    from locust import constant, task
+    from sandbox.load.users import HospitalUser
+
+    class NightlyHospital(HospitalUser):
+        wait_time = constant(2)          # a message every two seconds per hospital
+
+        @task
+        def upload(self) -> None:        # the sandbox's task: make exams, post, check
+            super().upload()
+
+        @task
+        def ask_status(self) -> None:    # something of your own
+            self.client.get("/api/summary", name="center summary")
+
+and run `sandbox load --target URL --locustfile my_locustfile.py`. Options are Locust options: every
+`--sandbox-*` option below is given to the master and to each worker (`sandbox load` does that).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import gevent
+import gevent.event
+from gevent.pywsgi import WSGIServer
+from locust import FastHttpUser, constant, events, task
+from locust.env import Environment
+from locust.exception import StopUser
+from locust.runners import LocalRunner, MasterRunner, WorkerRunner
+
+from sandbox.common.client import Exchange
+from sandbox.config import load_settings
+from sandbox.hospital.domain import read_answers
+from sandbox.load.plan import PlanError, Slot, UserPlan, load_hospitals, parse_modalities, parse_range, record_for
+from sandbox.load.pool import FilePool, fixed_uid
+from sandbox.spec.fields import HOP1
+from sandbox.synth.dicom import ImageSpec
+from sandbox.synth.exams import ExamFactory
+from sandbox.synth.regions import REGIONS
+
+log = logging.getLogger("sandbox.load")
+NO_ANSWER = "无应答"
+
+
+@events.init_command_line_parser.add_listener
+def _options(parser: Any) -> None:
+    group = parser  # Locust's own parser: include_in_web_ui works only there, not on argument groups
+    group.add_argument("--sandbox-seed", default="", help="随机种子（默认配置 seed）")
+    group.add_argument("--sandbox-config", default="", help="TOML 配置文件（机构与密钥、索引号规则）")
+    group.add_argument("--sandbox-hospitals", type=int, default=0,
+                       help="生成多少家医疗机构（0：用配置中的医疗机构）")
+    group.add_argument("--sandbox-region", default="510800", help="生成的医疗机构所在医保区划（默认广元 510800）")
+    group.add_argument("--sandbox-records", default="10", help="每个报文的记录数，如 10 或 5-20（默认 10）")
+    group.add_argument("--sandbox-modalities", default="CT,MR,DX,CR,US", help="影像类型，逗号分隔")
+    group.add_argument("--sandbox-pool", type=int, default=8, help="每个负载进程预先生成的检查数（文件池）")
+    group.add_argument("--sandbox-slices", type=int, default=20, help="CT/MR 每序列层数")
+    group.add_argument("--sandbox-matrix", type=int, default=256, help="CT/MR 图像矩阵")
+    group.add_argument("--sandbox-think", type=float, default=0.0, help="每个用户两个报文之间的等待秒数")
+    group.add_argument("--sandbox-file-host", default="127.0.0.1",
+                       help="共享中心取文件所用的本负载机地址（写进记录的链接）", include_in_web_ui=False)
+    group.add_argument("--sandbox-file-bind", default="", help="文件服务监听地址（默认同 --sandbox-file-host）",
+                       include_in_web_ui=False)
+    group.add_argument("--sandbox-file-port", type=int, default=0, help="文件服务端口（0：任选空闲端口）",
+                       include_in_web_ui=False)
+    group.add_argument("--sandbox-report", default="", help="主控进程退出时写出沙箱统计（JSON）的文件",
+                       include_in_web_ui=False)
+
+
+class Worker:
+    """This process's part of the run: the pool, the file server and the counts not yet reported."""
+
+    def __init__(self) -> None:
+        self.ready = gevent.event.Event()
+        self.error: str | None = None
+        self.pool: FilePool | None = None
+        self.server: WSGIServer | None = None
+        self.base_url = ""
+        self.options: Any = None
+        self.hospitals: tuple[Any, ...] = ()
+        self.settings: Any = None
+        self.seed: str | int = 0
+        self.users = 0
+        self.pool_seconds = 0.0
+        self.max_cpu = 0.0
+        self.cpu_warning = False
+        self.cpu_start: tuple[float, float] | None = None  # (wall, process CPU) at the first message
+        self.counts: dict[str, Any] = fresh_counts()
+
+    def start(self, options: Any) -> None:
+        """Render the pool and start the file server (in a greenlet: heartbeats go on meanwhile)."""
+        self.options = options
+        try:
+            self.settings = load_settings(Path(options.sandbox_config) if options.sandbox_config else None)
+            self.seed = int(options.sandbox_seed) if options.sandbox_seed.lstrip("-").isdigit() else (
+                options.sandbox_seed or self.settings.seed)
+            if options.sandbox_hospitals and options.sandbox_region not in REGIONS:
+                raise PlanError(f"--sandbox-region 不认识「{options.sandbox_region}」，"
+                                f"可选：{'、'.join(sorted(REGIONS))}")
+            self.hospitals = load_hospitals(self.settings, options.sandbox_hospitals or None, options.sandbox_region,
+                                            self.seed)
+            parse_range(options.sandbox_records, "--sandbox-records")
+            modalities = parse_modalities(options.sandbox_modalities)
+            if options.sandbox_pool < 1:
+                raise PlanError("--sandbox-pool 至少为 1")
+            t0 = time.perf_counter()
+            factory = ExamFactory(self.hospitals[0], self.settings.center.uscc, f"{self.seed}:pool",
+                                  index_profile=self.settings.index_profile)
+            self.pool = FilePool(factory, options.sandbox_pool, modalities,
+                                 ImageSpec(slices=options.sandbox_slices, matrix=options.sandbox_matrix),
+                                 pause=lambda: gevent.sleep(0))
+            self.pool_seconds = time.perf_counter() - t0
+            host = options.sandbox_file_host
+            self.server = WSGIServer((options.sandbox_file_bind or host, options.sandbox_file_port), self.wsgi,
+                                     log=None, error_log=log)
+            self.server.start()
+            shown = f"[{host}]" if ":" in host else host
+            self.base_url = f"http://{shown}:{self.server.server_port}"
+            log.info("负载进程 %s：文件池 %d 个检查（%.1f 秒），文件服务 %s", os.getpid(), self.pool.size,
+                     self.pool_seconds, self.base_url)
+        except (PlanError, ValueError, OSError) as exc:
+            self.error = f"负载进程无法开始：{exc}"
+            log.error(self.error)
+        finally:
+            self.ready.set()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop(timeout=5)
+            self.server = None
+
+    def wsgi(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        """GET /files/{examId}/report.pdf and /dicomweb/studies/{StudyInstanceUID} of the exams sent."""
+        assert self.pool is not None
+        path = environ.get("PATH_INFO", "")
+        parts = path.strip("/").split("/")
+        found = None
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            return self._answer(start_response, "405 Method Not Allowed", "text/plain; charset=utf-8",
+                                "只支持 GET".encode())
+        if len(parts) == 3 and parts[0] == "files" and parts[2] == "report.pdf":
+            found = self.pool.by_exam(parts[1])
+            if found is not None:
+                return self._answer(start_response, "200 OK", "application/pdf", found.pooled.pdf, count=True)
+        elif len(parts) == 3 and parts[:2] == ["dicomweb", "studies"]:
+            found = self.pool.by_study(parts[2])
+            if found is not None:
+                content_type, body = found.study()
+                return self._answer(start_response, "200 OK", content_type, body, count=True)
+        return self._answer(start_response, "404 Not Found", "text/plain; charset=utf-8",
+                            f"没有这个文件：{path}（负载进程只提供本次压测发送的检查）".encode())
+
+    def _answer(self, start_response: Any, status: str, content_type: str, body: bytes,
+                count: bool = False) -> list[bytes]:
+        start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+        if count:
+            self.counts["files"] += 1
+            self.counts["bytes"] += len(body)
+        return [body]
+
+    def drain(self) -> dict[str, Any]:
+        """The counts since the last report (and this worker's facts), for the master."""
+        out, self.counts = self.counts, fresh_counts()
+        out["pool"] = {"exams": self.pool.size if self.pool else 0, "seconds": round(self.pool_seconds, 2),
+                       "pdfBytes": self.pool.pdf_bytes if self.pool else [],
+                       "dicomBytes": self.pool.dicom_bytes if self.pool else []}
+        busy = 0.0
+        if self.cpu_start is not None:
+            wall = time.time() - self.cpu_start[0]
+            busy = 100 * (time.process_time() - self.cpu_start[1]) / wall if wall > 0 else 0.0
+        out["cpu"] = {"max": self.max_cpu, "busy": round(busy, 1), "warning": self.cpu_warning}
+        out["error"] = self.error
+        return out
+
+
+def fresh_counts() -> dict[str, Any]:
+    return {"messages": 0, "exams": 0, "flags": Counter(), "kinds": Counter(), "acknowledged": [],
+            "files": 0, "bytes": 0, "first": None, "last": None}
+
+
+WORKER = Worker()
+TOTALS: dict[str, Any] = {"workers": {}}
+
+
+def merge(into: dict[str, Any], node: str, data: dict[str, Any]) -> None:
+    """Add a worker's report to the master's totals (per worker, then summed by `sandbox load`)."""
+    w = into["workers"].setdefault(node, {**fresh_counts(), "flags": {}, "kinds": {}})
+    for key in ("messages", "exams", "files", "bytes"):
+        w[key] += data[key]
+    for key in ("flags", "kinds"):
+        for k, v in data[key].items():
+            w[key][k] = w[key].get(k, 0) + v
+    w["acknowledged"].extend(data["acknowledged"])
+    if data["first"] is not None:
+        w["first"] = data["first"] if w["first"] is None else min(w["first"], data["first"])
+    if data["last"] is not None:
+        w["last"] = data["last"] if w["last"] is None else max(w["last"], data["last"])
+    w["pool"], w["cpu"], w["error"] = data["pool"], data["cpu"], data["error"]
+
+
+REPORT_EVERY = 2.0  # seconds between a worker's reports to the master
+
+
+def report(runner: Any) -> None:
+    """Send this worker's counts since the last report to the master (a custom message: the master takes it
+    even from a worker that has already said it stopped, unlike Locust's own stats)."""
+    WORKER.max_cpu = max(WORKER.max_cpu, runner.current_cpu_usage)
+    data = WORKER.drain()
+    if isinstance(runner, LocalRunner):
+        merge(TOTALS, "local", data)
+    else:
+        runner.send_message("sandbox_counts", data)
+
+
+@events.init.add_listener
+def _init(environment: Environment, **_: Any) -> None:
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner | LocalRunner):
+        gevent.spawn(WORKER.start, environment.parsed_options)
+
+        def every() -> None:
+            while True:
+                gevent.sleep(REPORT_EVERY)
+                report(runner)
+
+        gevent.spawn(every)
+
+        @events.test_stop.add_listener
+        def _stopped(**_: Any) -> None:  # the users have finished their last message: report it now
+            report(runner)
+
+        @events.cpu_warning.add_listener
+        def _cpu(**_: Any) -> None:
+            WORKER.cpu_warning = True
+
+    if isinstance(runner, MasterRunner):
+        runner.register_message("sandbox_counts", lambda msg, **_: merge(TOTALS, msg.node_id, msg.data))
+
+
+@events.quitting.add_listener
+def _quit(environment: Environment, **_: Any) -> None:
+    runner = environment.runner
+    if isinstance(runner, LocalRunner):
+        report(runner)
+    if isinstance(runner, WorkerRunner | LocalRunner):
+        WORKER.stop()
+    path = environment.parsed_options.sandbox_report if environment.parsed_options else ""
+    if path and isinstance(runner, MasterRunner | LocalRunner):
+        Path(path).write_text(json.dumps(TOTALS, ensure_ascii=False), encoding="utf-8")
+
+
+def failure_kind(flag: str | None, message: str) -> str:
+    """A record's problem as a short kind: the message up to its first colon or comma (the reason's name)."""
+    head = message
+    for mark in ("：", "，", "（", ":"):
+        head = head.split(mark, 1)[0]
+    return f"succFlag {flag if flag is not None else NO_ANSWER}：{head.strip()[:40]}"
+
+
+class HospitalUser(FastHttpUser):
+    """One hospital uploading hop-1 messages to the target center (`--host`, e.g. http://127.0.0.1:8701)."""
+
+    abstract = True  # run by subclassing (sandbox/load/locustfile.py, or yours)
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        WORKER.ready.wait()
+        if WORKER.error is not None:
+            raise StopUser()
+        runner = self.environment.runner
+        local = WORKER.users
+        WORKER.users += 1
+        o = WORKER.options
+        if isinstance(runner, WorkerRunner):
+            worker, workers = runner.worker_index, max(1, int(getattr(o, "expect_workers", 1) or 1))
+        else:
+            worker, workers = 0, 1
+        try:
+            self.slot = Slot.of(worker, workers, local, WORKER.hospitals)
+        except PlanError as exc:
+            log.error("%s", exc)
+            raise StopUser() from None
+        assert WORKER.pool is not None
+        self.plan = UserPlan.create(self.slot, WORKER.settings, WORKER.seed, tuple(WORKER.pool.pooled),
+                                    parse_range(o.sandbox_records, "--sandbox-records"))
+        if o.sandbox_think > 0:
+            self.wait_time = constant(o.sandbox_think)
+
+    @task
+    def upload(self) -> None:
+        """Make the next exams, post them as hop-1 message(s), check every answer."""
+        assert WORKER.pool is not None
+        exams = self.plan.exams()
+        records = []
+        for exam in exams:
+            study = fixed_uid(WORKER.seed, "load-study", self.slot.hospital.code, exam.n)
+            WORKER.pool.serve(exam, exam.n, study)
+            records.append(record_for(exam, WORKER.base_url, study))
+        for message in self.plan.messages(records):
+            self.post(message)
+
+    def post(self, message: dict[str, Any]) -> None:
+        batch = message["data"]
+        started = time.time()
+        if WORKER.cpu_start is None:
+            WORKER.cpu_start = (started, time.process_time())
+        if WORKER.counts["first"] is None:
+            WORKER.counts["first"] = started
+        WORKER.counts["messages"] += 1
+        WORKER.counts["exams"] += len(batch)
+        with self.client.post(HOP1.path, json=message, name=HOP1.infno, catch_response=True) as resp:
+            ex = Exchange(url=HOP1.path, request=message, status=resp.status_code)
+            body = None
+            if resp.status_code:
+                try:
+                    body = resp.json()
+                except ValueError:
+                    body = None
+            if not resp.status_code:
+                ex.error, ex.detail = "connection", str(resp.error)
+            elif isinstance(body, dict) and "code" in body:
+                ex.response = body
+            else:
+                ex.error, ex.detail = "non_json", f"HTTP {resp.status_code}，应答不是报文"
+            code, envelope_message, answers = read_answers(ex, batch, {})
+            kinds: Counter[str] = Counter()
+            counts = WORKER.counts  # read after the answer: a report may have taken the counts meanwhile
+            for a in answers:
+                flag = a.flag if a.flag is not None else NO_ANSWER
+                counts["flags"][flag] += 1
+                if a.flag in ("1", "0"):
+                    counts["acknowledged"].append(a.index)
+                if a.flag != "1":
+                    kinds[failure_kind(a.flag, a.message)] += 1
+            counts["kinds"].update(kinds)
+            counts["last"] = time.time()
+            if not ex.ok:
+                resp.failure(f"无应答：{ex.detail}")
+            elif code not in (0, -1):
+                resp.failure(f"报文被拒 code {code}：{envelope_message[:60]}")
+            elif kinds:
+                resp.failure("；".join(f"{k} ×{n}" for k, n in kinds.most_common(3)))
+            else:
+                resp.success()
