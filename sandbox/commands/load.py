@@ -112,6 +112,8 @@ def check(args: argparse.Namespace) -> None:
         raise PlanError(f"--locustfile 文件不存在：{args.locustfile}")
     parse_range(args.records, "--records")
     parse_modalities(args.modalities)
+    if args.target is not None:
+        base_url(args.target)
 
 
 def print_summary(s: Summary, out: Path) -> None:

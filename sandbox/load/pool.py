@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pydicom import dcmread
+from pydicom.uid import UID
 
 from sandbox.synth.dicom import ImageSpec, iter_study
 from sandbox.synth.exams import Exam, ExamFactory
@@ -97,7 +98,8 @@ def template(path: Path, series_no: int) -> Instance:
             setattr(ds, keyword, text["date"])
     ds.StudyInstanceUID = text["study"]
     ds.SeriesInstanceUID = text["series"]
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = text["sop"]
+    ds.SOPInstanceUID = text["sop"]
+    ds.file_meta.MediaStorageSOPInstanceUID = UID(text["sop"])
     buf = io.BytesIO()
     ds.save_as(buf, enforce_file_format=True)
     pieces, keys = cut(buf.getvalue())

@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import quote
 
 from sandbox.common.ports import free_port
-from sandbox.config import Institution, Settings
+from sandbox.config import Institution
 from sandbox.spec.fields import HOP1
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -141,7 +141,7 @@ def locust_commands(o: Options) -> tuple[list[str], list[list[str]]]:
     if o.headless:
         # --autostart rather than --headless: at the end Locust *stops* the users (each finishes the message in
         # flight, within --stop-timeout) and the workers report their last counts before it quits
-        master += ["--autostart", "--autoquit", "5", "--run-time", o.run_time]
+        master += ["--autostart", "--autoquit", "2", "--run-time", o.run_time]
     elif o.run_time:
         master += ["--run-time", o.run_time]
     master_host = "127.0.0.1" if o.master_bind in ("0.0.0.0", "*", "::") else o.master_bind

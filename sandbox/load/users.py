@@ -42,7 +42,7 @@ from typing import Any
 import gevent
 import gevent.event
 from gevent.pywsgi import WSGIServer
-from locust import FastHttpUser, constant, events, task
+from locust import FastHttpUser, events, task
 from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
@@ -50,7 +50,15 @@ from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 from sandbox.common.client import Exchange
 from sandbox.config import load_settings
 from sandbox.hospital.domain import read_answers
-from sandbox.load.plan import PlanError, Slot, UserPlan, load_hospitals, parse_modalities, parse_range, record_for
+from sandbox.load.plan import (
+    PlanError,
+    Slot,
+    UserPlan,
+    load_hospitals,
+    parse_modalities,
+    parse_range,
+    record_for,
+)
 from sandbox.load.pool import FilePool, fixed_uid
 from sandbox.spec.fields import HOP1
 from sandbox.synth.dicom import ImageSpec
@@ -279,7 +287,11 @@ class HospitalUser(FastHttpUser):
     """One hospital uploading hop-1 messages to the target center (`--host`, e.g. http://127.0.0.1:8701)."""
 
     abstract = True  # run by subclassing (sandbox/load/locustfile.py, or yours)
-    wait_time = constant(0)
+    think = 0.0
+
+    def wait_time(self) -> float:
+        """--sandbox-think seconds between two messages of a user (0: the next as soon as answered)."""
+        return self.think
 
     def on_start(self) -> None:
         WORKER.ready.wait()
@@ -301,8 +313,7 @@ class HospitalUser(FastHttpUser):
         assert WORKER.pool is not None
         self.plan = UserPlan.create(self.slot, WORKER.settings, WORKER.seed, tuple(WORKER.pool.pooled),
                                     parse_range(o.sandbox_records, "--sandbox-records"))
-        if o.sandbox_think > 0:
-            self.wait_time = constant(o.sandbox_think)
+        self.think = float(o.sandbox_think)
 
     @task
     def upload(self) -> None:
