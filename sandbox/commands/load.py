@@ -23,7 +23,14 @@ from pydantic import ValidationError
 
 from sandbox.common.ports import free_port
 from sandbox.config import load_settings
-from sandbox.load.plan import PlanError, load_hospitals, parse_modalities, parse_range
+from sandbox.load.plan import (
+    DATA_OPTIONS,
+    PlanError,
+    add_data_options,
+    load_hospitals,
+    parse_modalities,
+    parse_range,
+)
 from sandbox.load.run import (
     LOCUSTFILE,
     LoadError,
@@ -63,14 +70,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--hospitals", type=int,
                    help="生成多少家医疗机构（默认：有 --config 时用其中的医疗机构，否则与 --users 相同）")
     p.add_argument("--config", type=Path, help="TOML 配置文件：医疗机构与密钥、共享中心、索引号规则、种子")
-    p.add_argument("--region", default="510800", help="生成的医疗机构所在医保区划（默认广元 510800）")
     p.add_argument("--seed", help="随机种子（默认配置 seed）；对同一中心再压一次请换种子，否则检查与上次相同")
-    p.add_argument("--records", default="10", help="每个报文的记录数，如 10 或 5-20（默认 10；超过 40000 字符时拆成多个报文）")
-    p.add_argument("--modalities", default="CT,MR,DX,CR,US", help="影像类型，逗号分隔（按生成器的比例混合）")
-    p.add_argument("--pool", type=int, default=8, help="每个负载进程预先生成的检查数（文件池，默认 8，每种影像类型至少 1 个）")
-    p.add_argument("--slices", type=int, default=20, help="CT/MR 每序列层数（默认 20）")
-    p.add_argument("--matrix", type=int, default=256, help="CT/MR 图像矩阵（默认 256）")
-    p.add_argument("--think", type=float, default=0.0, help="每个用户两个报文之间的等待秒数（默认 0：收到应答即发下一个）")
+    add_data_options(p)
     p.add_argument("--file-host", default="127.0.0.1",
                    help="共享中心访问本机负载进程文件服务所用的地址（写进记录的链接，默认 127.0.0.1）")
     p.add_argument("--file-bind", default="", help="文件服务监听地址（默认同 --file-host；多机时可用 0.0.0.0）")
@@ -167,11 +168,9 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or Path("out") / f"load-{china_now():%Y%m%d-%H%M%S}"
     out.mkdir(parents=True, exist_ok=True)
     (out / "target.toml").write_text(config_text, encoding="utf-8")
-    locust_args = ["--sandbox-seed", str(seed), "--sandbox-hospitals", str(count or 0),
-                   "--sandbox-region", args.region, "--sandbox-records", args.records,
-                   "--sandbox-modalities", args.modalities, "--sandbox-pool", str(args.pool),
-                   "--sandbox-slices", str(args.slices), "--sandbox-matrix", str(args.matrix),
-                   "--sandbox-think", str(args.think)]
+    locust_args = ["--sandbox-seed", str(seed), "--sandbox-hospitals", str(count or 0)]
+    for name, *_ in DATA_OPTIONS:
+        locust_args += [f"--sandbox-{name}", str(getattr(args, name))]
     if args.config:
         locust_args += ["--sandbox-config", str(args.config.resolve())]
     master_port = args.master_port or (5557 if args.remote_workers else free_port(args.master_bind

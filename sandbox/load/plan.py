@@ -34,6 +34,25 @@ MAX_LAPS = 100  # users per hospital: the msgid sequence has 4 digits, 100 per u
 MODALITIES = ("CT", "MR", "DX", "CR", "US")
 
 
+# Options that shape what users send, the same for `sandbox load --NAME` and Locust's `--sandbox-NAME` (which
+# `sandbox load` passes on to the master and every worker): (name, type, default, help).
+DATA_OPTIONS: tuple[tuple[str, type, Any, str], ...] = (
+    ("region", str, "510800", "生成的医疗机构所在医保区划（默认广元 510800）"),
+    ("records", str, "10", "每个报文的记录数，如 10 或 5-20（默认 10；超过 40000 字符时拆成多个报文）"),
+    ("modalities", str, ",".join(MODALITIES), "影像类型，逗号分隔（按生成器的比例混合）"),
+    ("pool", int, 8, "每个负载进程预先生成的检查数（文件池，默认 8，每种影像类型至少 1 个）"),
+    ("slices", int, 20, "CT/MR 每序列层数（默认 20）"),
+    ("matrix", int, 256, "CT/MR 图像矩阵（默认 256）"),
+    ("think", float, 0.0, "每个用户两个报文之间的等待秒数（默认 0：收到应答即发下一个）"),
+)
+
+
+def add_data_options(parser: Any, prefix: str = "") -> None:
+    """DATA_OPTIONS on an argparse (or Locust) parser, as `--{prefix}{name}`."""
+    for name, kind, default, text in DATA_OPTIONS:
+        parser.add_argument(f"--{prefix}{name}", type=kind, default=default, help=text)
+
+
 class PlanError(ValueError):
     """A setting the load cannot run with (message in Chinese, naming the option)."""
 

@@ -54,6 +54,7 @@ from sandbox.load.plan import (
     PlanError,
     Slot,
     UserPlan,
+    add_data_options,
     load_hospitals,
     parse_modalities,
     parse_range,
@@ -76,13 +77,7 @@ def _options(parser: Any) -> None:
     group.add_argument("--sandbox-config", default="", help="TOML 配置文件（机构与密钥、索引号规则）")
     group.add_argument("--sandbox-hospitals", type=int, default=0,
                        help="生成多少家医疗机构（0：用配置中的医疗机构）")
-    group.add_argument("--sandbox-region", default="510800", help="生成的医疗机构所在医保区划（默认广元 510800）")
-    group.add_argument("--sandbox-records", default="10", help="每个报文的记录数，如 10 或 5-20（默认 10）")
-    group.add_argument("--sandbox-modalities", default="CT,MR,DX,CR,US", help="影像类型，逗号分隔")
-    group.add_argument("--sandbox-pool", type=int, default=8, help="每个负载进程预先生成的检查数（文件池）")
-    group.add_argument("--sandbox-slices", type=int, default=20, help="CT/MR 每序列层数")
-    group.add_argument("--sandbox-matrix", type=int, default=256, help="CT/MR 图像矩阵")
-    group.add_argument("--sandbox-think", type=float, default=0.0, help="每个用户两个报文之间的等待秒数")
+    add_data_options(group, "sandbox-")
     group.add_argument("--sandbox-file-host", default="127.0.0.1",
                        help="共享中心取文件所用的本负载机地址（写进记录的链接）", include_in_web_ui=False)
     group.add_argument("--sandbox-file-bind", default="", help="文件服务监听地址（默认同 --sandbox-file-host）",
