@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sandbox.common.client import Exchange
 from sandbox.config import Institution, Settings
+from sandbox.hospital.domain import read_answers
+from sandbox.spec.fields import HOP1
 from sandbox.spec.formats import china_now
 from sandbox.synth.batching import batches, envelope
 from sandbox.synth.exams import Exam, ExamFactory
@@ -185,3 +189,51 @@ def record_for(exam: Exam, base_url: str, study_uid: str) -> dict[str, Any]:
     record["examRpotPdfI"] = report_url(base_url, exam.exam_id)
     record["imgInfoDcm"] = study_url(base_url, study_uid)
     return record
+
+
+NO_ANSWER = "无应答"
+
+
+def _head(message: str) -> str:
+    """A message up to its first colon, comma or bracket: the reason's name, without the values."""
+    for mark in ("：", "，", "（", ":"):
+        message = message.split(mark, 1)[0]
+    return message.strip()[:40]
+
+
+@dataclass(slots=True)
+class Verdict:
+    """One hop-1 answer judged: per-record flags, failure kinds, the exams acknowledged (succFlag 1 or 0), and
+    the text Locust records as the request's failure (None: every record answered 1)."""
+
+    flags: Counter[str] = field(default_factory=Counter)
+    kinds: Counter[str] = field(default_factory=Counter)
+    acknowledged: list[str] = field(default_factory=list)
+    failure: str | None = None
+
+
+def judge(message: dict[str, Any], status: int, body: Any, transport: str = "") -> Verdict:
+    """Check an answer as the hospital does (`read_answers`: envelope code, then each record's succFlag)."""
+    batch = message["data"]
+    ex = Exchange(url=HOP1.path, request=message, status=status or None)
+    if not status:
+        ex.error, ex.detail = "connection", f"连接失败 {transport}".strip()
+    elif isinstance(body, dict) and "code" in body:
+        ex.response = body
+    else:
+        ex.error, ex.detail = "non_json", f"HTTP {status}，应答不是报文"
+    code, envelope_message, answers = read_answers(ex, batch, {})
+    v = Verdict()
+    for a in answers:
+        v.flags[a.flag if a.flag is not None else NO_ANSWER] += 1
+        if a.flag in ("1", "0"):
+            v.acknowledged.append(a.index)
+        if not ex.ok:
+            v.kinds[f"{NO_ANSWER}：{_head(ex.detail)}"] += 1
+        elif a.flag is None:
+            v.kinds[f"报文被拒 code {code}：{_head(envelope_message)}"] += 1
+        elif a.flag != "1":
+            v.kinds[f"succFlag {a.flag}：{_head(a.message)}"] += 1
+    if v.kinds:
+        v.failure = "；".join(f"{k} ×{n}" for k, n in v.kinds.most_common(3))
+    return v

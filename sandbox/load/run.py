@@ -83,7 +83,7 @@ def target_config(hospitals: tuple[Institution, ...], center: Institution, fetch
 
 
 @dataclass(slots=True)
-class Served:
+class ServedSandbox:
     proc: subprocess.Popen[str]
     center: str
     province: str
@@ -92,7 +92,7 @@ class Served:
 
 
 @contextmanager
-def serve_sandbox(config_text: str, work: Path, python: str = sys.executable) -> Iterator[Served]:
+def serve_sandbox(config_text: str, work: Path, python: str = sys.executable) -> Iterator[ServedSandbox]:
     """The sandbox's own center and province (`sandbox serve --roles center,province`) on free loopback ports,
     with a data folder of its own, stopped (SIGTERM) and removed afterwards."""
     data = Path(tempfile.mkdtemp(prefix="sandbox-load-serve-"))
@@ -113,7 +113,7 @@ def serve_sandbox(config_text: str, work: Path, python: str = sys.executable) ->
                 raise LoadError(f"沙箱的共享中心未能启动，见 {log}")
             if line.startswith(SERVE_READY):
                 break
-        yield Served(proc, f"http://127.0.0.1:{ports['center']}", f"http://127.0.0.1:{ports['province']}", data, log)
+        yield ServedSandbox(proc, f"http://127.0.0.1:{ports['center']}", f"http://127.0.0.1:{ports['province']}", data, log)
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)

@@ -47,14 +47,13 @@ from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
-from sandbox.common.client import Exchange
 from sandbox.config import load_settings
-from sandbox.hospital.domain import read_answers
 from sandbox.load.plan import (
     PlanError,
     Slot,
     UserPlan,
     add_data_options,
+    judge,
     load_hospitals,
     parse_modalities,
     parse_range,
@@ -67,7 +66,6 @@ from sandbox.synth.exams import ExamFactory
 from sandbox.synth.regions import REGIONS
 
 log = logging.getLogger("sandbox.load")
-NO_ANSWER = "无应答"
 
 
 @events.init_command_line_parser.add_listener
@@ -270,14 +268,6 @@ def _quit(environment: Environment, **_: Any) -> None:
         Path(path).write_text(json.dumps(TOTALS, ensure_ascii=False), encoding="utf-8")
 
 
-def failure_kind(flag: str | None, message: str) -> str:
-    """A record's problem as a short kind: the message up to its first colon or comma (the reason's name)."""
-    head = message
-    for mark in ("：", "，", "（", ":"):
-        head = head.split(mark, 1)[0]
-    return f"succFlag {flag if flag is not None else NO_ANSWER}：{head.strip()[:40]}"
-
-
 class HospitalUser(FastHttpUser):
     """One hospital uploading hop-1 messages to the target center (`--host`, e.g. http://127.0.0.1:8701)."""
 
@@ -333,36 +323,19 @@ class HospitalUser(FastHttpUser):
         WORKER.counts["messages"] += 1
         WORKER.counts["exams"] += len(batch)
         with self.client.post(HOP1.path, json=message, name=HOP1.infno, catch_response=True) as resp:
-            ex = Exchange(url=HOP1.path, request=message, status=resp.status_code)
             body = None
             if resp.status_code:
                 try:
                     body = resp.json()
                 except ValueError:
                     body = None
-            if not resp.status_code:
-                ex.error, ex.detail = "connection", str(resp.error)
-            elif isinstance(body, dict) and "code" in body:
-                ex.response = body
-            else:
-                ex.error, ex.detail = "non_json", f"HTTP {resp.status_code}，应答不是报文"
-            code, envelope_message, answers = read_answers(ex, batch, {})
-            kinds: Counter[str] = Counter()
+            verdict = judge(message, resp.status_code, body, "" if resp.status_code else str(resp.error))
             counts = WORKER.counts  # read after the answer: a report may have taken the counts meanwhile
-            for a in answers:
-                flag = a.flag if a.flag is not None else NO_ANSWER
-                counts["flags"][flag] += 1
-                if a.flag in ("1", "0"):
-                    counts["acknowledged"].append(a.index)
-                if a.flag != "1":
-                    kinds[failure_kind(a.flag, a.message)] += 1
-            counts["kinds"].update(kinds)
+            counts["flags"].update(verdict.flags)
+            counts["kinds"].update(verdict.kinds)
+            counts["acknowledged"].extend(verdict.acknowledged)
             counts["last"] = time.time()
-            if not ex.ok:
-                resp.failure(f"无应答：{ex.detail}")
-            elif code not in (0, -1):
-                resp.failure(f"报文被拒 code {code}：{envelope_message[:60]}")
-            elif kinds:
-                resp.failure("；".join(f"{k} ×{n}" for k, n in kinds.most_common(3)))
-            else:
+            if verdict.failure is None:
                 resp.success()
+            else:
+                resp.failure(verdict.failure)

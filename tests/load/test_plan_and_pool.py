@@ -17,7 +17,16 @@ import pytest
 
 from sandbox.cli import main
 from sandbox.config import Settings
-from sandbox.load.plan import LAP_EXAMS, MsgidClock, PlanError, Slot, UserPlan, load_hospitals, parse_range
+from sandbox.load.plan import (
+    LAP_EXAMS,
+    MsgidClock,
+    PlanError,
+    Slot,
+    UserPlan,
+    judge,
+    load_hospitals,
+    parse_range,
+)
 from sandbox.load.pool import UID_WIDTH, FilePool, fixed_uid
 from sandbox.spec.formats import parse_msgid
 from sandbox.synth.dicom import ImageSpec
@@ -168,3 +177,36 @@ def test_without_locust_installed_it_says_so_in_chinese(capsys: pytest.CaptureFi
     monkeypatch.setattr("sandbox.commands.load.locust_missing", lambda: True)
     assert main(["load", "--target", "http://127.0.0.1:9"]) == 2
     assert "未安装 Locust" in capsys.readouterr().err
+
+
+def _message(n: int) -> dict[str, object]:
+    settings = Settings()
+    plan = UserPlan.create(Slot.of(0, 1, 0, settings.hospitals), settings, 4, ("CT", "MR", "DX", "CR", "US"), (n, n))
+    return plan.messages([e.record("http://127.0.0.1:1") for e in plan.exams()])[0]
+
+
+def test_every_answer_is_judged_per_record_and_failures_are_counted_by_kind() -> None:
+    message = _message(3)
+    idx = [r["hiImgIndx"] for r in message["data"]]  # type: ignore[index, union-attr]
+    body = {"code": 0, "type": "success", "message": "", "data": [
+        {"hiImgIndx": idx[0], "succFlag": 1, "message": "保存数据成功"},
+        {"hiImgIndx": idx[1], "succFlag": 0, "message": "已保存，但报告 PDF 未保存：内容不是 PDF"},
+        {"hiImgIndx": idx[2], "succFlag": -1, "message": "索引号重复：已有内容不同的记录"}]}
+    v = judge(message, 200, body)
+    assert v.flags == {"1": 1, "0": 1, "-1": 1}
+    assert v.acknowledged == idx[:2]
+    assert v.kinds == {"succFlag 0：已保存": 1, "succFlag -1：索引号重复": 1}
+    assert v.failure is not None and "索引号重复" in v.failure
+
+    ok = judge(message, 200, {"code": 0, "message": "", "data": [
+        {"hiImgIndx": i, "succFlag": 1, "message": "保存数据成功"} for i in idx]})
+    assert ok.failure is None and ok.kinds == {} and ok.acknowledged == idx
+
+    refused = judge(message, 200, {"code": 1021, "type": "error", "message": "密钥不符：infCode H1 的 key 不正确", "data": []})
+    assert refused.kinds == {"报文被拒 code 1021：密钥不符": 3} and refused.acknowledged == []
+    assert refused.flags == {"无应答": 3}
+
+    gateway = judge(message, 502, None)
+    assert gateway.kinds == {"无应答：HTTP 502": 3}
+    down = judge(message, 0, None, "ConnectionRefusedError")
+    assert down.kinds == {"无应答：连接失败 ConnectionRefusedError": 3} and down.failure
