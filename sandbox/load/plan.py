@@ -196,7 +196,7 @@ NO_ANSWER = "无应答"
 
 def _head(message: str) -> str:
     """A message up to its first colon, comma or bracket: the reason's name, without the values."""
-    for mark in ("：", "，", "（", ":"):
+    for mark in ("：", "，", "（", "「", ":"):
         message = message.split(mark, 1)[0]
     return message.strip()[:40]
 

@@ -18,7 +18,6 @@ import io
 import tempfile
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,9 +157,8 @@ class FilePool:
     """
 
     def __init__(self, factory: ExamFactory, size: int, modalities: tuple[str, ...], spec: ImageSpec,
-                 *, keep: int = 50_000, scan: int = 5_000, pause: Callable[[], object] = lambda: None) -> None:
+                 *, keep: int = 50_000, scan: int = 5_000) -> None:
         self.spec = spec
-        self.pause = pause  # called after each rendered instance (a gevent worker yields to its heartbeat)
         self.pooled: dict[str, list[PooledExam]] = {m: [] for m in modalities}
         self.exams: OrderedDict[str, Served] = OrderedDict()
         self.studies: dict[str, str] = {}
@@ -182,11 +180,8 @@ class FilePool:
             raise ValueError(f"在前 {scan} 个合成检查中找不到这些影像类型：{'、'.join(missing)}")
 
     def _render(self, exam: Exam, folder: Path) -> PooledExam:
-        instances = []
-        for f in iter_study(exam, folder, self.spec):
-            instances.append(template(f.path, f.series_no))
-            self.pause()
-        return PooledExam(exam.modality, tuple(instances), render_report(exam))
+        instances = tuple(template(f.path, f.series_no) for f in iter_study(exam, folder, self.spec))
+        return PooledExam(exam.modality, instances, render_report(exam))
 
     @property
     def size(self) -> int:

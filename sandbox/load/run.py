@@ -339,6 +339,6 @@ def end_to_end(center_api: str, province: str, indexes: list[str], *, fresh: boo
         "centerForwarded": int(summary.get("forwarded", 0)),
         "outboxLeft": int(summary.get("forwardPending", 0)) + int(summary.get("forwardSending", 0)),
         "fresh": fresh,
-        "ok": not missing and len(unique) == len(indexes) and (
+        "ok": bool(unique) and not missing and len(unique) == len(indexes) and (
             not fresh or int(summary.get("stored", 0)) + int(summary.get("storedPartial", 0)) == len(unique)),
     }

@@ -31,16 +31,17 @@ and run `sandbox load --target URL --locustfile my_locustfile.py`. Options are L
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
+import sys
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import gevent
-import gevent.event
 from gevent.pywsgi import WSGIServer
 from locust import FastHttpUser, events, task
 from locust.env import Environment
@@ -68,34 +69,42 @@ from sandbox.synth.regions import REGIONS
 log = logging.getLogger("sandbox.load")
 
 
+def add_options(parser: Any, *, locust: bool) -> None:
+    """The `--sandbox-*` options, on Locust's parser (locust=True) or a plain argparse one."""
+    hidden: dict[str, Any] = {"include_in_web_ui": False} if locust else {}
+    parser.add_argument("--sandbox-seed", default="", help="随机种子（默认配置 seed）")
+    parser.add_argument("--sandbox-config", default="", help="TOML 配置文件（机构与密钥、索引号规则）")
+    parser.add_argument("--sandbox-hospitals", type=int, default=0, help="生成多少家医疗机构（0：用配置中的医疗机构）")
+    add_data_options(parser, "sandbox-")
+    parser.add_argument("--sandbox-file-host", default="127.0.0.1",
+                        help="共享中心取文件所用的本负载机地址（写进记录的链接）", **hidden)
+    parser.add_argument("--sandbox-file-bind", default="", help="文件服务监听地址（默认同 --sandbox-file-host）",
+                        **hidden)
+    parser.add_argument("--sandbox-file-port", type=int, default=0, help="文件服务端口（0：任选空闲端口）", **hidden)
+    parser.add_argument("--sandbox-report", default="", help="主控进程退出时写出沙箱统计（JSON）的文件", **hidden)
+
+
 @events.init_command_line_parser.add_listener
 def _options(parser: Any) -> None:
-    group = parser  # Locust's own parser: include_in_web_ui works only there, not on argument groups
-    group.add_argument("--sandbox-seed", default="", help="随机种子（默认配置 seed）")
-    group.add_argument("--sandbox-config", default="", help="TOML 配置文件（机构与密钥、索引号规则）")
-    group.add_argument("--sandbox-hospitals", type=int, default=0,
-                       help="生成多少家医疗机构（0：用配置中的医疗机构）")
-    add_data_options(group, "sandbox-")
-    group.add_argument("--sandbox-file-host", default="127.0.0.1",
-                       help="共享中心取文件所用的本负载机地址（写进记录的链接）", include_in_web_ui=False)
-    group.add_argument("--sandbox-file-bind", default="", help="文件服务监听地址（默认同 --sandbox-file-host）",
-                       include_in_web_ui=False)
-    group.add_argument("--sandbox-file-port", type=int, default=0, help="文件服务端口（0：任选空闲端口）",
-                       include_in_web_ui=False)
-    group.add_argument("--sandbox-report", default="", help="主控进程退出时写出沙箱统计（JSON）的文件",
-                       include_in_web_ui=False)
+    add_options(parser, locust=True)  # Locust's own parser: include_in_web_ui works only there
+
+
+def own_options(argv: list[str]) -> argparse.Namespace:
+    """This process's own `--sandbox-*` options, read before Locust starts (see `prepare`)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_options(parser, locust=False)
+    return parser.parse_known_args(argv)[0]
 
 
 class Worker:
     """This process's part of the run: the pool, the file server and the counts not yet reported."""
 
     def __init__(self) -> None:
-        self.ready = gevent.event.Event()
         self.error: str | None = None
+        self.note = ""
         self.pool: FilePool | None = None
         self.server: WSGIServer | None = None
         self.base_url = ""
-        self.options: Any = None
         self.hospitals: tuple[Any, ...] = ()
         self.settings: Any = None
         self.seed: str | int = 0
@@ -107,8 +116,9 @@ class Worker:
         self.counts: dict[str, Any] = fresh_counts()
 
     def start(self, options: Any) -> None:
-        """Render the pool and start the file server (in a greenlet: heartbeats go on meanwhile)."""
-        self.options = options
+        """Render the pool and start the file server. Called when the locustfile is imported, before the
+        worker connects to the master: the master starts the run (--expect-workers) only once every worker
+        is ready, so the pool's rendering time never eats into --run-time."""
         try:
             self.settings = load_settings(Path(options.sandbox_config) if options.sandbox_config else None)
             self.seed = int(options.sandbox_seed) if options.sandbox_seed.lstrip("-").isdigit() else (
@@ -126,8 +136,7 @@ class Worker:
             factory = ExamFactory(self.hospitals[0], self.settings.center.uscc, f"{self.seed}:pool",
                                   index_profile=self.settings.index_profile)
             self.pool = FilePool(factory, options.sandbox_pool, modalities,
-                                 ImageSpec(slices=options.sandbox_slices, matrix=options.sandbox_matrix),
-                                 pause=lambda: gevent.sleep(0))
+                                 ImageSpec(slices=options.sandbox_slices, matrix=options.sandbox_matrix))
             self.pool_seconds = time.perf_counter() - t0
             host = options.sandbox_file_host
             self.server = WSGIServer((options.sandbox_file_bind or host, options.sandbox_file_port), self.wsgi,
@@ -135,13 +144,10 @@ class Worker:
             self.server.start()
             shown = f"[{host}]" if ":" in host else host
             self.base_url = f"http://{shown}:{self.server.server_port}"
-            log.info("负载进程 %s：文件池 %d 个检查（%.1f 秒），文件服务 %s", os.getpid(), self.pool.size,
-                     self.pool_seconds, self.base_url)
+            self.note = (f"负载进程 {os.getpid()}：文件池 {self.pool.size} 个检查（{self.pool_seconds:.1f} 秒），"
+                         f"文件服务 {self.base_url}")
         except (PlanError, ValueError, OSError) as exc:
             self.error = f"负载进程无法开始：{exc}"
-            log.error(self.error)
-        finally:
-            self.ready.set()
 
     def stop(self) -> None:
         if self.server is not None:
@@ -235,7 +241,10 @@ def report(runner: Any) -> None:
 def _init(environment: Environment, **_: Any) -> None:
     runner = environment.runner
     if isinstance(runner, WorkerRunner | LocalRunner):
-        gevent.spawn(WORKER.start, environment.parsed_options)
+        if WORKER.error is not None:
+            log.error("%s", WORKER.error)
+        else:
+            log.info("%s", WORKER.note)
 
         def every() -> None:
             while True:
@@ -279,13 +288,12 @@ class HospitalUser(FastHttpUser):
         return self.think
 
     def on_start(self) -> None:
-        WORKER.ready.wait()
         if WORKER.error is not None:
             raise StopUser()
         runner = self.environment.runner
         local = WORKER.users
         WORKER.users += 1
-        o = WORKER.options
+        o = self.environment.parsed_options  # the master's options (forwarded with the spawn message)
         if isinstance(runner, WorkerRunner):
             worker, workers = runner.worker_index, max(1, int(getattr(o, "expect_workers", 1) or 1))
         else:
@@ -339,3 +347,13 @@ class HospitalUser(FastHttpUser):
                 resp.success()
             else:
                 resp.failure(verdict.failure)
+
+
+def prepare(argv: list[str]) -> None:
+    """A worker (or a single local process) renders its pool as soon as the locustfile is imported."""
+    if "--master" in argv or "-h" in argv or "--help" in argv or "--version" in argv or "-V" in argv:
+        return
+    WORKER.start(own_options(argv))
+
+
+prepare(sys.argv[1:])
