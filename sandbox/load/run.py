@@ -103,7 +103,7 @@ def serve_sandbox(config_text: str, work: Path, python: str = sys.executable) ->
     args = [python, "-m", "sandbox", "serve", "--roles", "center,province", "--config", str(config),
             "--data-dir", str(data), "--no-dashboard", *[a for r, p in ports.items() for a in (f"--{r}-port", str(p))]]
     with open(log, "w", encoding="utf-8") as err:
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, text=True,
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         assert proc.stdout is not None
@@ -154,22 +154,34 @@ def locust_commands(o: Options) -> tuple[list[str], list[list[str]]]:
     return master, workers
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def run_locust(o: Options, say: Callable[[str], None]) -> int:
-    """Start master and workers, wait for the master, then the workers; returns the master's exit status."""
+    """Start master and workers, wait for the master, then end the workers; returns the master's exit status.
+
+    The children run in sessions of their own, so a terminal's Ctrl-C reaches only this process, which then
+    asks the master to quit (SIGTERM: Locust stops the users, writes its reports and quits) and goes on to
+    the summary."""
     master_cmd, worker_cmds = locust_commands(o)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     procs: list[subprocess.Popen[bytes]] = []
     out = open(o.out / "locust-output.log", "wb")  # noqa: SIM115 - closed below, after the processes
+    handlers = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        master = subprocess.Popen(master_cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        master = subprocess.Popen(master_cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         procs.append(master)
         for cmd in worker_cmds:
-            procs.append(subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env))
+            procs.append(subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                          start_new_session=True))
         say(f"Locust 网页（运行期间可看）：http://{o.web_host}:{o.web_port}/")
         try:
             code = master.wait()
         except KeyboardInterrupt:
-            # Ctrl-C reached every process of the group; give Locust the time it takes to write its reports
+            say("正在停止：Locust 主控写出报告后退出 …")
+            master.send_signal(signal.SIGTERM)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
             code = master.wait()
         # The workers reported their last counts when their users stopped; a worker the master already saw
         # stop is no longer told to quit (Locust waits --stop-timeout before it rejoins), so end them here.
@@ -189,6 +201,8 @@ def run_locust(o: Options, say: Callable[[str], None]) -> int:
                 p.kill()
                 p.wait()
         out.close()
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
 
 
 # ---- the report ----------------------------------------------------------------------------------------
