@@ -122,13 +122,18 @@ def print_summary(s: Summary, out: Path) -> None:
         return "—" if v is None else f"{v:.0f} ms"
 
     print(f"共享中心 {s.target}：{s.users} 个用户（医疗机构），{s.workers} 个负载进程，用时 {s.seconds:.1f} 秒")
+    cut = s.exams_sent - sum(s.flags.values())
     print(f"  报文 {s.requests} 个已应答（失败 {s.failed_requests}），检查 {s.exams_sent} 条已发送，"
-          f"{s.acknowledged} 条已确认（succFlag 1 或 0）")
+          f"{s.acknowledged} 条已确认（succFlag 1 或 0）" + (f"，{cut} 条在停止时尚无结果" if cut > 0 else ""))
     print(f"  已确认检查 {s.exams_per_s:.1f} 条/秒；每个报文 p50 {ms(s.p50)} · p95 {ms(s.p95)} · p99 {ms(s.p99)}")
     print("  succFlag：" + ("，".join(f"{k} → {v}" for k, v in sorted(s.flags.items())) or "（无应答）"))
     for kind, n in s.kinds.items():
         print(f"    {kind} ×{n}")
-    print(f"  文件服务：{s.files} 个文件，{s.file_bytes / 1e6:.1f} MB（文件池 {s.pool_exams} 个检查/负载进程）")
+    sizes = ""
+    if s.pool_pdf_bytes and s.pool_dicom_bytes:
+        sizes = (f"；PDF 约 {sum(s.pool_pdf_bytes) / len(s.pool_pdf_bytes) / 1e3:.0f} KB，"
+                 f"DICOM {min(s.pool_dicom_bytes) / 1e6:.2f}–{max(s.pool_dicom_bytes) / 1e6:.2f} MB/检查")
+    print(f"  文件服务：{s.files} 个文件，{s.file_bytes / 1e6:.1f} MB（文件池 {s.pool_exams} 个检查/负载进程{sizes}）")
     cpu = "、".join(f"{c:.0f}%" for c in s.worker_cpu)
     print(f"  负载进程 CPU（发送期间平均，占一个核）：{cpu or '—'}"
           + ("；负载端接近饱和（或出现 Locust CPU 警告）：速率可能受负载端限制，请增加 --workers 或负载机"
