@@ -232,6 +232,7 @@ class Summary:
     pool_pdf_bytes: list[int] = field(default_factory=list)
     pool_dicom_bytes: list[int] = field(default_factory=list)
     worker_cpu: list[float] = field(default_factory=list)  # % of one core each worker used while sending
+    worker_cpu_peak: list[float] = field(default_factory=list)  # Locust's own samples (psutil), highest seen
     cpu_warning: bool = False
     errors: list[str] = field(default_factory=list)
     e2e: dict[str, Any] | None = None
@@ -257,7 +258,7 @@ class Summary:
             "succFlag": self.flags, "failureKinds": self.kinds,
             "filesServed": self.files, "fileBytesServed": self.file_bytes,
             "pool": {"exams": self.pool_exams, "pdfBytes": self.pool_pdf_bytes, "dicomBytes": self.pool_dicom_bytes},
-            "workerCpuPercent": self.worker_cpu, "cpuWarning": self.cpu_warning,
+            "workerCpuPercent": self.worker_cpu, "workerCpuPeakPercent": self.worker_cpu_peak, "cpuWarning": self.cpu_warning,
             "clientBound": self.client_bound, "errors": self.errors, "endToEnd": self.e2e,
         }
 
@@ -304,6 +305,7 @@ def read_summary(o: Options) -> Summary:
         s.pool_dicom_bytes = pool.get("dicomBytes") or s.pool_dicom_bytes
         cpu = w.get("cpu") or {}
         s.worker_cpu.append(round(float(cpu.get("busy", 0.0)), 1))
+        s.worker_cpu_peak.append(round(float(cpu.get("max", 0.0)), 1))
         s.cpu_warning = s.cpu_warning or bool(cpu.get("warning"))
         if w.get("error"):
             s.errors.append(w["error"])
