@@ -7,7 +7,7 @@ import importlib
 import sys
 
 # Sub-command modules, in the order `sandbox --help` lists them.
-COMMANDS = ("validate", "generate", "send", "serve", "run", "scenarios", "journal", "replay", "conform")
+COMMANDS = ("validate", "generate", "send", "serve", "run", "scenarios", "journal", "replay", "conform", "load")
 
 
 def build_parser() -> argparse.ArgumentParser:
