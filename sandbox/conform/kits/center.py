@@ -646,16 +646,17 @@ class CenterKit(Kit):
         self.peer.faults[index] = fault
         sent = await self.send(self.message([record]))
         run = FaultRun(fault, index, sent)
-        if flag_of(sent.entry(0)[0]) not in ("1", "0"):
+        if flag_of(sent.entry(0)[0]) not in ("1", "0") or not (await self.valid_forwarded()).forwards:
+            return run  # not accepted, or this center forwards nothing at all: no fault to meet
+        peer = self.peer
+        if not await peer.wait_for(lambda: peer.carrying(index), self.options.wait):
             return run
         if fault in ("http-503", "stall"):
             # the resend: a second forward carrying the index (the center's own timeout and backoff decide when)
-            await self.peer.wait_for(lambda: len(self.peer.carrying(index)) >= 2 if self.peer else True,
-                                     self.options.wait + self.options.timeout)
+            await peer.wait_for(lambda: len(peer.carrying(index)) >= 2, self.options.wait + self.options.timeout)
         else:
-            await self.forwarded([index])
             _, run.sentinel = await self.sentinel()
-        run.forwards = self.peer.carrying(index)
+        run.forwards = peer.carrying(index)
         return run
 
     async def fault_run(self, fault: Fault) -> FaultRun:
