@@ -43,6 +43,7 @@ T = TypeVar("T")
 
 # Small studies: the kit sends a dozen exams; the center under test fetches each.
 KIT_IMAGES = ImageSpec(slices=2, matrix=64, xray_matrix=64, us_shape=(64, 64), us_images=1)
+BACKLOG_PER_MESSAGE = 5  # exams per hop-1 message while the kit's province is down
 PARALLEL = 4  # hop-1 messages of the per-field checks in flight at once
 EVIDENCE_CASES = 8  # failing cases whose exchanges a check keeps (all are listed in its detail)
 # The file fields of hop 1 and the links of hop 2 that stand in for them.
@@ -158,12 +159,15 @@ class CenterKit(Kit):
             raise Unreachable(f"{self.url} 没有应答：{reply.error}")
         peer = self.peer
         self.say(f"本工具扮演省级模块：请把被测共享中心的第二跳地址配置为 {peer.province_url}")
-        self.say(f"本工具扮演医疗机构（{self.hospital.code}）提供文件：被测共享中心须允许从 "
-                 f"{peer.public_host}:{peer.port} 下载（如沙箱的 allowed_fetch_hosts）")
+        key = "（--as-key 给出的密钥）" if o.sender_key else f"key {self.hospital.key}"
+        self.say(f"本工具扮演医疗机构 {self.hospital.code}（{key}）发送第一跳：被测共享中心须登记此机构")
+        self.say(f"本工具从 {peer.base} 提供报告 PDF 与 DICOM：被测共享中心须允许从 {peer.public_host}:{peer.port} "
+                 "下载（如沙箱的 allowed_fetch_hosts）")
 
     async def stop(self) -> None:
         for task in self._once.values():
             task.cancel()
+        await asyncio.gather(*self._once.values(), return_exceptions=True)
         if self.peer is not None:
             await self.peer.stop()
         if self.root is not None:
@@ -255,7 +259,7 @@ class CenterKit(Kit):
         reply = run.sent.reply
         answer = run.sent.answer
         problems = []
-        if path.rstrip("/") != HOP1.path:
+        if not path.rstrip("/").endswith(HOP1.path):
             problems.append(f"地址路径为「{path}」，文档为「{HOP1.path}」")
         if answer is None:
             problems.append(f"合法报文的应答不是 JSON 对象（HTTP {reply.status}）{reply.error}")
@@ -374,11 +378,11 @@ class CenterKit(Kit):
 
     @check("C-ENV-REPLAY")
     async def check_env_replay(self) -> Outcome:
-        rec = await self.template()
-        first = self.message([dict(rec, hiImgIndx="")])  # invalid: nothing is stored either way
-        await self.send(first)
-        again = dict(first, data=[dict(rec, hiImgIndx="", psnName="重放")])
-        return await self._envelope_cases([(f"同一 msgid {first['msgid']} 的不同报文", again, "msgid")])
+        run = await self.valid()
+        # the accepted message's msgid with one more (valid) exam: taken as a new message, it would be code 0
+        _, extra = await self.exam()
+        again = dict(run.sent.message, data=[*run.records, extra])
+        return await self._envelope_cases([(f"已接收报文的 msgid {again['msgid']} 带上另一条检查", again, "msgid")])
 
     # ---- the hop-1 table ---------------------------------------------------------------------------
 
@@ -779,13 +783,36 @@ class CenterKit(Kit):
 
     # ---- hop-2 messages as a whole ---------------------------------------------------------------
 
+    async def backlog(self) -> tuple[int, bool]:
+        """While the kit's province answers 503 to everything, upload more exams than one hop-2 message can
+        carry; then let the province back and wait for all of them. (exams sent, all arrived)"""
+        assert self.peer is not None
+        peer = self.peer
+        first = await self.exam()
+        count = DATA_MAX_CHARS * 3 // 2 // max(data_length([first[1]]), 1) + 1
+        made = [first] + [await self.exam() for _ in range(count - 1)]
+        indexes = [r["hiImgIndx"] for _, r in made]
+        peer.down = True
+        try:
+            for start in range(0, count, BACKLOG_PER_MESSAGE):
+                await self.send(self.message([r for _, r in made[start:start + BACKLOG_PER_MESSAGE]]))
+            # the center has met the outage (or never forwards): its next tries see the province back
+            await peer.wait_for(lambda: any(f.answered == "http-503" and set(f.indexes) & set(indexes)
+                                            for f in peer.forwards), self.options.wait)
+        finally:
+            peer.down = False
+        arrived = await self.forwarded(indexes, self.options.wait + self.options.timeout)
+        return count, all(any(f.answered not in ("http-503", "stall") for f in peer.carrying(i)) for i in indexes) \
+            and bool(arrived)
+
     @check("C-HOP2-BATCH")
     async def check_batches(self) -> Outcome:
-        await self.valid_forwarded()
+        run = await self.valid_forwarded()
         assert self.peer is not None
+        if not run.forwards:
+            return Outcome.skip("合法检查未转发（见 C-HOP2-FWD），无从检查第二跳报文")
+        count, drained = await self.once("backlog", self.backlog)
         forwards = list(self.peer.forwards)
-        if not forwards:
-            return Outcome.skip("没有收到任何第二跳报文（见 C-HOP2-FWD）")
         problems: list[tuple[str, Forward]] = []
         seen: dict[str, Forward] = {}
         for f in forwards:
@@ -812,7 +839,11 @@ class CenterKit(Kit):
             if earlier is not f and earlier.message != m:
                 problems.append((f"msgid {msgid} 用于两份不同的报文", f))
         sizes = [data_length(f.message.get("data")) for f in forwards if isinstance(f.message, dict)]
-        observed = f"收到 {len(forwards)} 份第二跳报文（{len(seen)} 个 msgid），data 最大 {max(sizes, default=0)} 个字符"
+        observed = (f"省级模块暂停期间积压 {count} 条检查（超过一份报文的容量）后恢复，"
+                    + ("全部送达" if drained else f"{self.options.wait + self.options.timeout:g} 秒内未全部送达")
+                    + f"；共收到 {len(forwards)} 份第二跳报文（{len(seen)} 个 msgid），data 最大 {max(sizes, default=0)} 个字符")
+        if not drained:
+            problems.append(("积压的检查在省级模块恢复后未全部转发", forwards[-1]))
         if problems:
             return Outcome.failed(f"{observed}；{len(problems)} 个问题：" + "；".join(p for p, _ in problems[:4]),
                                   [f.exchange for _, f in problems[:EVIDENCE_CASES]],

@@ -6,7 +6,7 @@
   bytes that are not DICOM);
 - the province: `POST /mie/api/mie/saveExamRpotImgIndx`, which records every message the center forwards and
   answers as the document's example does, or with a fault planned for an index (HTTP 503, no answer, or a
-  record's succFlag -1 / 0) to see what the center does next.
+  record's succFlag -1 / 0), or with HTTP 503 to everything while `down`, to see what the center does next.
 
 Every request the center makes here is kept as evidence (`Exchange`, direction "received").
 """
@@ -81,6 +81,7 @@ class Peer:
     fetches: list[Exchange] = field(default_factory=list)
     faults: dict[str, Fault] = field(default_factory=dict)  # hiImgIndx → the fault its next batch meets
     stall_cap: float = 30.0
+    down: bool = False  # the province is away: every message is answered HTTP 503 while set
     answers: dict[str, tuple[int, str]] = field(default_factory=dict)  # msgid → (status, body) first given
 
     def __post_init__(self) -> None:
@@ -157,7 +158,11 @@ class Peer:
         fault = next((self.faults.pop(i) for i in forward.indexes if self.faults.get(i) in ("http-503", "stall")),
                      None)
         try:
-            if fault == "http-503":
+            if not isinstance(message, dict):
+                forward.answered = "refused"
+                return self._answer(ex, 400, {"code": 1001, "type": "error", "message": "报文不是 JSON 对象",
+                                              "data": []})
+            if fault == "http-503" or self.down:
                 forward.answered = "http-503"
                 return self._answer(ex, 503, {"code": 1099, "type": "error", "message": "一致性测试：模拟省级模块暂时不可用",
                                               "data": []})
