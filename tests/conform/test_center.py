@@ -70,12 +70,14 @@ async def test_a_lenient_center_passes_the_lenient_kit_with_the_errata_rows_name
     kit_port = free_port()
     async with Sandbox(["center"], center_settings(kit_port, "lenient")) as sb:
         options = Options(url=sb.urls.hop1, mode="lenient", listen_port=kit_port, wait=30)
-        report = await run_kit("center", options, only=["hop1", "envelope"], say=lambda s: None)
+        report = await run_kit("center", options, only=["fields", "envelope", "C-FILE-MISMATCH"], say=lambda s: None)
     results = {r.requirement.id: r for r in report.results}
     assert report.passed, {k: r.observed for k, r in results.items() if r.verdict != "pass"}
     # a lenient center saves examWay "ZZ" with a warning: accepted, and the ERRATA row is named
     assert "勘误 E9" in results["C-HOP1-DICT"].detail
     assert "勘误 E11" in results["C-ENV-HEAD"].detail
+    # images of another patient saved with the disagreement in the record's message
+    assert "succFlag 1" in results["C-FILE-MISMATCH"].detail and "不一致" in results["C-FILE-MISMATCH"].detail
 
 
 def test_a_center_that_says_yes_to_everything_fails_with_evidence(tmp_path: Path) -> None:
