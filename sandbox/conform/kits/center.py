@@ -237,8 +237,8 @@ class CenterKit(Kit):
     def hop2_of(self, run: ValidRun, position: int) -> tuple[dict[str, Any] | None, Forward | None]:
         index = run.records[position]["hiImgIndx"]
         for f in run.forwards:
-            for rec in f.records:
-                if rec.get("hiImgIndx") == index:
+            for rec, key in zip(f.records, f.indexes, strict=True):
+                if key == index:
                     return rec, f
         return None, None
 
@@ -321,6 +321,19 @@ class CenterKit(Kit):
             ("JSON 不是对象（数组）", b"[]", None),
             ("不是 UTF-8 编码（GBK）", msg.decode("utf-8").encode("gbk", errors="replace"), None),
         ])
+
+    @check("C-ENV-CTYPE")
+    async def check_env_content_type(self) -> Outcome:
+        # a valid exam, so that a center ignoring the type answers code 0 rather than refusing the record
+        _, record = await self.exam()
+        body = json.dumps(self.message([record]), ensure_ascii=False).encode("utf-8")
+        reply = await self.probe.post(self.url, body, headers={"Content-Type": "text/plain; charset=utf-8"})
+        answer = reply.json
+        code = answer.get("code") if isinstance(answer, dict) else None
+        if reply.status is not None and (reply.status == 415 or code not in (None, 0, "0")):
+            return Outcome.passed(f"Content-Type text/plain：HTTP {reply.status}，code {code}", [reply.exchange])
+        return Outcome.failed(f"Content-Type text/plain 的报文：HTTP {reply.status}，code {code}（期望拒收）"
+                              f"{reply.error}", [reply.exchange])
 
     @check("C-ENV-HEAD")
     async def check_env_head(self) -> Outcome:

@@ -65,7 +65,8 @@ class Forward:
 
     @property
     def indexes(self) -> list[str]:
-        return [str(r.get("hiImgIndx")) for r in self.records]
+        # the example's spelling hiImgIdx (ERRATA #2) still says which exam it is; the validator grades the name
+        return [str(r.get("hiImgIndx") or r.get("hiImgIdx")) for r in self.records]
 
 
 @dataclass
