@@ -685,10 +685,11 @@ class CenterKit(Kit):
         if flag_of(run.sent.entry(0)[0]) not in ("1", "0"):
             return Outcome.skip("合法检查未被接收（见 C-HOP1-OK）", exchanges)
         if not run.forwards:
-            return Outcome.skip(f"{self.options.wait:g} 秒内未转发，无法{what}", exchanges)
+            return Outcome.skip(f"{self.options.wait:g} 秒内未转发（见 C-HOP2-FWD），无从观察{what}后是否重发", exchanges)
         first = run.forwards[0]
         if len(run.forwards) < 2:
-            return Outcome.failed(f"第一次转发{what}后，{self.options.wait + self.options.timeout:g} 秒内没有重发", exchanges)
+            return Outcome.failed(f"第一次转发{what}后，{self.options.wait + self.options.timeout:g} 秒内没有重发（期望同一 msgid、"
+                                  "相同内容重发）", exchanges)
         again = run.forwards[1]
         problems = []
         if again.msgid != first.msgid:
@@ -702,7 +703,7 @@ class CenterKit(Kit):
 
     @check("C-RETRY-5XX")
     async def check_retry_5xx(self) -> Outcome:
-        return await self._grade_resend("http-503", "遇到 HTTP 503")
+        return await self._grade_resend("http-503", "遇到 HTTP 503 ")
 
     @check("C-RETRY-TIMEOUT")
     async def check_retry_timeout(self) -> Outcome:
@@ -714,7 +715,8 @@ class CenterKit(Kit):
         if flag_of(run.sent.entry(0)[0]) not in ("1", "0"):
             return Outcome.skip("合法检查未被接收（见 C-HOP1-OK）", exchanges)
         if not run.forwards:
-            return Outcome.skip(f"{self.options.wait:g} 秒内未转发", exchanges)
+            return Outcome.skip(f"{self.options.wait:g} 秒内未转发（见 C-HOP2-FWD），无从观察省级模块应答 {flag} 后是否重发",
+                                exchanges)
         if not run.sentinel:
             return Outcome.skip("之后发送的新检查未在等待时间内转发，无法判断是否盲目重发", exchanges)
         if len(run.forwards) > 1:
