@@ -362,11 +362,23 @@ class CenterKit(Kit):
 
     @check("C-ENV-KEY")
     async def check_env_key(self) -> Outcome:
-        rec = await self.template()
-        return await self._envelope_cases([
-            ("key 错误", self.message([rec], key=self.hospital.key + "X"), None),
-            ("key 为空", self.message([rec], key=""), None),
+        # valid exams: refused by their key alone, and never to be forwarded
+        made = [(await self.exam())[1] for _ in range(2)]
+        outcome = await self._envelope_cases([
+            ("key 错误", self.message([made[0]], key=self.hospital.key + "X"), None),
+            ("key 为空", self.message([made[1]], key=""), None),
         ])
+        if not outcome.ok:
+            return outcome
+        assert self.peer is not None
+        _, arrived = await self.sentinel()
+        leaked = [f for r in made for f in self.peer.carrying(r["hiImgIndx"])]
+        if leaked:
+            return Outcome.failed(f"密钥不符的报文虽应答非 0 的 code，其检查仍被转发到省级模块（{len(leaked)} 份）",
+                                  outcome.exchanges + [f.exchange for f in leaked], outcome.detail)
+        outcome.observed += ("；之后一条合法检查已转发，密钥不符的检查没有被转发" if arrived
+                             else "（之后的合法检查未在等待时间内转发，无从确认密钥不符的检查未被保存）")
+        return outcome
 
     @check("C-ENV-MSGID")
     async def check_env_msgid(self) -> Outcome:
