@@ -270,14 +270,14 @@ class Forwarder:
             return BatchUpdate(batch_id, attempt, at, state="failed", error=text, status=ex.status,
                                response=_answer_text(ex), outcomes=[(e, "failed", None, text, "expired")
                                                                     for e in exams.values()])
-        delay = backoff_delay(attempt, settings.retry_base_s, settings.retry_cap_s, self.rng)
-        if ex.retry_after is not None:
-            delay = max(delay, ex.retry_after)
+        next_at = at + backoff_delay(attempt, settings.retry_base_s, settings.retry_cap_s, self.rng)
+        if ex.retry_after is not None:  # counted from the answer, which came a while after the attempt began
+            next_at = max(next_at, self.clock() + ex.retry_after)
         # The province as a whole is away (not one batch it cannot take): connection, timeout, throttling,
         # a gateway's 502/503/504.
         outage = ex.error in ("connection", "timeout", "throttled") or ex.status in (502, 503, 504)
         return BatchUpdate(batch_id, attempt, at, error=f"{ex.error}：{ex.detail}", status=ex.status,
-                           next_at=min(at + delay, deadline), outage=outage)
+                           next_at=min(next_at, deadline), outage=outage)
 
 
 def _is_answer(resp: Any) -> bool:
