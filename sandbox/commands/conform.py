@@ -45,6 +45,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--as-code", dest="sender_code", metavar="CODE",
                    help="本工具扮演医疗机构或共享中心时使用的机构编码（被测系统须认识它）")
     p.add_argument("--as-key", dest="sender_key", metavar="KEY", help="本工具扮演对端时使用的密钥")
+    p.add_argument("--as-uscc", dest="sender_uscc", metavar="USCC",
+                   help="province：本工具扮演共享中心时的统一社会信用代码（记录的 stogInsUscc，被测系统须认识它）")
     p.add_argument("--listen", default="127.0.0.1:0", metavar="HOST:PORT",
                    help="本工具自己的服务（文件服务、模拟省级模块或共享中心）监听的地址；端口 0 表示任取空闲端口")
     p.add_argument("--public-host", metavar="HOST", help="被测系统访问本工具时使用的主机名或 IP（默认同 --listen）")
@@ -70,7 +72,7 @@ def options_of(args: argparse.Namespace) -> Options:
     host, _, port = args.listen.rpartition(":")
     return Options(url=args.url, mode=args.mode, profile=args.profile, timeout=args.timeout, wait=args.wait,
                    institution=args.institution, key=args.key, sender_code=args.sender_code,
-                   sender_key=args.sender_key, listen_host=host.strip("[]") or "127.0.0.1", listen_port=int(port),
+                   sender_key=args.sender_key, sender_uscc=args.sender_uscc, listen_host=host.strip("[]") or "127.0.0.1", listen_port=int(port),
                    public_host=args.public_host, messages=args.messages, enforce=args.enforce, seed=args.seed)
 
 
