@@ -7,8 +7,10 @@ run against the same province meets none of the first run's indexes.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
@@ -18,7 +20,7 @@ from sandbox.conform.kit import Kit, Unreachable, check
 from sandbox.conform.kits.province_probes import CLASS_ZH, Probe, RecordSource, RuleClass
 from sandbox.conform.model import Exchange, Outcome, Role
 from sandbox.conform.probe import Reply
-from sandbox.spec.fields import DATA_MAX_CHARS, ENVELOPE_FIELDS, HOP2, OUTPUT_FIELDS, Kind
+from sandbox.spec.fields import DATA_MAX_CHARS, ENVELOPE_FIELDS, HOP2, OUTPUT_FIELDS, FieldSpec, Kind
 from sandbox.spec.formats import china_now
 from sandbox.spec.variants import FIELD_VARIANTS, INFNO_VARIANTS
 from sandbox.synth.batching import batches, envelope
@@ -117,6 +119,9 @@ class ProvinceKit(Kit):
         self.url = o.url
         self.say(f"本工具扮演地方影像云数据共享中心：infCode {code}，key {key}，统一社会信用代码（stogInsUscc）{uscc}；"
                  f"被测省级模块须登记这一机构及密钥。数据种子 {self.run_seed}")
+        # A msgid is code + second + 4-digit sequence: starting on a fresh second, this run's msgids cannot
+        # meet those of a run that ended just before (the sequence restarts at 1).
+        await asyncio.sleep(1 - time.time() % 1)
         self.first = await self.probe.post(self.url, {})
         if self.first.status is None:
             raise Unreachable(f"{self.url}：{self.first.error}")
@@ -263,7 +268,9 @@ class ProvinceKit(Kit):
             if f.kind is Kind.DATETIME:
                 cases.append((f"{f.code} 不是 yyyy-MM-dd HH:mm:ss", (f.code, f.name), {f.code: "2025/10/08 08:00"}))
         cases.append(("data 为空数组", ("data", "交易输入"), {"data": []}))
-        faults, exchanges, passes = [], [], []
+        faults: list[str] = []
+        passes: list[str] = []
+        exchanges: list[Exchange] = []
         for label, names, change in cases:
             reply = await self.send(self.message([self.source.record()], **change))
             exchanges.append(reply.exchange)
@@ -351,7 +358,9 @@ class ProvinceKit(Kit):
     @check("P-ERRATA-SPELLING")
     async def errata_spellings(self) -> Outcome:
         must = self._strict()
-        faults, passes, exchanges = [], [], []
+        faults: list[str] = []
+        passes: list[str] = []
+        exchanges: list[Exchange] = []
         cases: list[tuple[str, tuple[str, ...], dict[str, Any]]] = []
         for wrong, v in FIELD_VARIANTS[2].items():
             record = self.source.record_with(v.right)
@@ -360,10 +369,12 @@ class ProvinceKit(Kit):
                 cases.append((f"勘误 E{v.erratum}：{v.right} 写作 {wrong}", (wrong, v.right), renamed))
         decimal = next(f for f in HOP2.fields if f.kind is Kind.DECIMAL)
         stamp = next(f for f in HOP2.fields if f.kind is Kind.DATETIME)
-        for f, erratum, change, how in ((decimal, 7, str, "以字符串传送"), (stamp, 10, lambda v: v[:10], "只有日期")):
+        spelled: tuple[tuple[FieldSpec, int, Callable[[Any], str], str], ...] = (
+            (decimal, 7, str, "以字符串传送"), (stamp, 10, lambda v: str(v)[:10], "只有日期"))
+        for f, erratum, respell, how in spelled:
             record = self.source.record_with(f.code)
             if record is not None:
-                value = change(record[f.code])
+                value = respell(record[f.code])
                 cases.append((f"勘误 E{erratum}：{f.code} {how}「{value}」", (f.code, f.name), {**record, f.code: value}))
         for label, names, record in cases:
             answer, _ = await self.send_records([record])

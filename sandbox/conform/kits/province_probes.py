@@ -36,7 +36,7 @@ _FORMAT_VALUES: dict[str, Any] = {
     "url": "ftp://example.invalid/x",
     "fixmedins_code": "H5108",
     "postcode": "62800A",
-    "hi_img_indx": "INDEX-NOT-BY-ANY-RULE",
+    "hi_img_indx": "{index}",  # the record's own index with its separators changed: unique, not by the rule
 }
 _CHECKSUM_RULES = ("idcard", "uscc", "certno")
 NOT_A_CODE = "ZZ"
@@ -96,7 +96,10 @@ def _bad_value(cls: RuleClass, spec: FieldSpec, record: dict[str, Any]) -> Any:
     if cls == "format":
         if spec.dictionary is not None or spec.rule in _CHECKSUM_RULES:
             return None
-        return _FORMAT_VALUES.get(spec.rule or "", _FORMAT_VALUES.get(spec.kind.value))
+        value = _FORMAT_VALUES.get(spec.rule or "", _FORMAT_VALUES.get(spec.kind.value))
+        if value == "{index}":
+            return str(record.get(spec.code, "")).replace("-", "_") or value
+        return value
     if cls == "checksum":
         if spec.rule not in _CHECKSUM_RULES:
             return None
