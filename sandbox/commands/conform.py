@@ -13,6 +13,7 @@ from pathlib import Path
 from rich.console import Console
 
 from sandbox.common.loop import run as run_loop
+from sandbox.conform.html import write_html
 from sandbox.conform.kit import Options, Unreachable
 from sandbox.conform.model import ROLES, CatalogueError, Role, load_catalogue
 from sandbox.conform.report import print_report, result_line, write_json, write_junit
@@ -55,6 +56,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--seed", type=int, default=20251008, help="合成数据的随机种子")
     p.add_argument("--json", type=Path, metavar="FILE", help="把结果写成 JSON")
     p.add_argument("--junit", type=Path, metavar="FILE", help="把结果写成 JUnit XML")
+    p.add_argument("--html", type=Path, metavar="FILE",
+                   help="把结果写成一个独立的 HTML 页面（结论、统计、逐项结果，证据折叠），可直接发给项目经理")
     p.set_defaults(func=run)
 
 
@@ -104,4 +107,6 @@ def run(args: argparse.Namespace) -> int:
         write_json(report, args.json)
     if args.junit:
         write_junit(report, args.junit)
+    if args.html:
+        write_html(report, args.html)
     return 0 if report.passed else 1

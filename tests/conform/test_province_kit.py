@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -48,10 +49,19 @@ async def wrong_province(request: pytest.FixtureRequest) -> AsyncIterator[str]:
 async def test_the_sandbox_province_passes_every_required_check(tmp_path: Path) -> None:
     async with Sandbox(["province"], journal=False) as sb:
         assert sb.urls.hop2 is not None
-        code, report = await conform(sb.urls.hop2, tmp_path)
+        page, junit = tmp_path / "pages" / "report.html", tmp_path / "pages" / "report.xml"
+        code, report = await conform(sb.urls.hop2, tmp_path, "--html", str(page), "--junit", str(junit))
         assert code == 0, [(r["id"], r["observed"]) for r in report["results"] if r["verdict"] != "pass"]
+        # The three reports agree: go-live ready, with the recommended slips listed to fix.
+        html = page.read_text(encoding="utf-8")
+        assert "可以上线：全部必须项通过" in html and 'href="#P-HOP2-CHECKSUM"' in html
+        suite = ET.parse(junit).getroot().find("testsuite")
+        assert suite is not None and suite.get("failures") == "0" and suite.get("tests") == str(len(report["results"]))
         results = by_id(report)
         assert set(results) == {r.id for r in load_catalogue("province")}
+        # The kit's key never reaches a report that is handed on; it reads *** in the evidence.
+        assert sb.settings.center.key not in json.dumps(report, ensure_ascii=False) + html
+        assert '"key": "***"' in results["P-HOP2-VALID"]["exchanges"][0]["request_body"]
         required = [r for r in results.values() if r["severity"] == "required"]
         assert required and all(r["verdict"] == "pass" for r in required)
         # A lenient province accepts checksum slips with a hint: the strict reading warns on it, naming fields.

@@ -1,6 +1,6 @@
 """Deliberately wrong provinces for the province kit's tests: small aiohttp apps, each right except for one fault.
 
-Both check the envelope, the sender and its key, and every record with the sandbox's validator (lenient), and
+Both check the envelope, the sender and its key, and every record with the sandbox's validator (strict), and
 answer an identical resend with the first answer, as a province should. Then:
 
 - `duplicates`: stores every valid record even when its hiImgIndx is already stored or repeats within the batch
@@ -38,7 +38,7 @@ def make_app(fault: Fault) -> web.Application:
             message = json.loads(await request.read())
         except ValueError as e:
             return _error(1001, f"请求体不是合法的 JSON：{e}")
-        report = validate_message(message, hop=2, mode="lenient")
+        report = validate_message(message, hop=2, mode="strict")
         head = [p.text() for p in report.envelope_problems if p.level == "error"]
         if head:
             return _error(1010, "报文头校验失败：" + "；".join(head))

@@ -27,6 +27,7 @@ from sandbox.synth.batching import batches, envelope
 from sandbox.validate import data_length
 
 FLAGS = ("1", "0", "-1")
+WRONG_KEY = "CONFORM-KIT-WRONG-KEY-0000"  # no registered institution's key
 BLANK_INFCODE_FIELD = "infCode"  # ERRATA E11: the examples send infCode blank
 MESSAGE_LIMIT = next(f.length for f in OUTPUT_FIELDS if f.code == "message")  # 返回信息 String(3000)
 
@@ -110,6 +111,7 @@ class ProvinceKit(Kit):
             raise Unreachable("--as-code 指定了本工具扮演的共享中心，还需要 --as-key 给出它在被测省级模块登记的密钥")
         key = o.sender_key or center.key
         uscc = o.sender_uscc or center.uscc
+        self.probe.hide(key)
         self.sender = Institution(code=code, name="一致性测试工具（共享中心）", key=key, role="center", uscc=uscc)
         host = o.public_host or o.listen_host
         self.run_seed = f"{o.seed}-{time.time_ns()}"
@@ -117,7 +119,7 @@ class ProvinceKit(Kit):
         self._seq = 0
         assert o.url is not None
         self.url = o.url
-        self.say(f"本工具扮演地方影像云数据共享中心：infCode {code}，key {key}，统一社会信用代码（stogInsUscc）{uscc}；"
+        self.say(f"本工具扮演地方影像云数据共享中心：infCode {code}，key {key}（证据中显示为 ***），统一社会信用代码（stogInsUscc）{uscc}；"
                  f"被测省级模块须登记这一机构及密钥。数据种子 {self.run_seed}")
         # A msgid is code + second + 4-digit sequence: starting on a fresh second, this run's msgids cannot
         # meet those of a run that ended just before (the sequence restarts at 1).
@@ -301,7 +303,7 @@ class ProvinceKit(Kit):
 
     @check("P-AUTH-KEY")
     async def wrong_key(self) -> Outcome:
-        return await self._auth("错误的 key", ("key", "密钥"), key=self.sender.key[::-1] + "X")
+        return await self._auth("错误的 key", ("key", "密钥"), key=WRONG_KEY)
 
     @check("P-HOP2-VALID")
     async def valid_batch(self) -> Outcome:
