@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
+from sandbox.api import _apply
 from sandbox.config import Institution, Settings
 from sandbox.conform.kit import Kit, Unreachable, check
 from sandbox.conform.kits.province_probes import CLASS_ZH, Probe, RecordSource, RuleClass
@@ -133,13 +134,7 @@ class ProvinceKit(Kit):
     def message(self, records: list[dict[str, Any]], **changes: Any) -> dict[str, Any]:
         """A hop-2 message of the kit's center; `changes` set envelope fields (a value None removes one)."""
         self._seq += 1
-        msg = envelope(records, self.sender, china_now(), self._seq, infno=HOP2.infno)
-        for k, v in changes.items():
-            if v is None:
-                msg.pop(k, None)
-            else:
-                msg[k] = v
-        return msg
+        return _apply(envelope(records, self.sender, china_now(), self._seq, infno=HOP2.infno), changes)
 
     async def send(self, msg: Any) -> Reply:
         return await self.probe.post(self.url, msg)
@@ -196,23 +191,28 @@ class ProvinceKit(Kit):
                     faults.append(f"{p.describe()}：succFlag {flag}（应为 -1），message「{_cut(text)}」")
         return faults, passes, exchanges
 
-    async def rule_class(self, cls: RuleClass, own: bool | None) -> Outcome:
-        """Grade one rule class: `own` True the document's own rules (-1 whatever the reading), False the rules
-        it leaves open (graded by --mode), None all of the class."""
-        probes = [p for p in self.source.probes(cls) if own is None or p.own_rule is own]
+    async def rule_class(self, classes: tuple[RuleClass, ...], own: bool | None) -> Outcome:
+        """Grade rule classes: `own` True the document's own rules (-1 whatever the reading), False the rules it
+        leaves to other standards or ERRATA (graded by --mode), None all of them."""
+        probes = [p for cls in classes for p in self.source.probes(cls) if own is None or p.own_rule is own]
+        what = "、".join(CLASS_ZH[c] for c in classes)
         if not probes:
-            return Outcome.skip(f"文档第二跳表格中没有适用「{CLASS_ZH[cls]}」的字段")
+            return Outcome.skip(f"文档第二跳表格中没有适用「{what}」的字段")
         must = own is True or self._strict()
         faults, passes, exchanges = await self.grade_probes(probes, must)
         fields = "、".join(p.field for p in probes)
         detail_lines = [f"共 {len(probes)} 个字段（{fields}），每个字段一条只错这一处的记录："]
         detail_lines += [f"✗ {f}" for f in faults] + [f"✓ {p}" for p in passes]
         detail = "\n".join(detail_lines)
+        if own is True:
+            reading = "应拒收（-1）并点名字段"
+        else:
+            reading = ("严格读法（--mode strict）：应拒收（-1）并点名字段" if must
+                       else "宽松读法（--mode lenient）：拒收或接受，并点名字段")
         if faults:
-            return Outcome.failed(f"{len(faults)} 项不符合（{len(probes)} 个字段）：{_cut(faults[0], 160)}",
+            return Outcome.failed(f"{len(faults)}/{len(probes)} 个字段不符合「{reading}」：{_cut(faults[0], 160)}",
                                   exchanges, detail)
-        how = "均被拒收（-1）并点名字段" if must else "均被拒收或接受并点名字段"
-        return Outcome.passed(f"{len(probes)} 个字段的{CLASS_ZH[cls]}{how}", exchanges, detail)
+        return Outcome.passed(f"{len(probes)} 个字段的{what}均符合「{reading}」", exchanges, detail)
 
     def envelope_refused(self, reply: Reply, names: tuple[str, ...]) -> str:
         """Why `reply` is not a whole-message refusal naming one of `names` ("" when it is)."""
@@ -324,38 +324,27 @@ class ProvinceKit(Kit):
 
     @check("P-HOP2-REQ")
     async def missing_required(self) -> Outcome:
-        return await self.rule_class("required", None)
+        return await self.rule_class(("required",), True)
 
     @check("P-HOP2-LEN")
     async def too_long(self) -> Outcome:
-        return await self.rule_class("length", None)
+        return await self.rule_class(("length",), True)
 
     @check("P-HOP2-DICT")
     async def not_dict_code(self) -> Outcome:
-        return await self.rule_class("dictionary", True)
+        return await self.rule_class(("dictionary",), True)
 
     @check("P-HOP2-FORMAT")
     async def bad_format(self) -> Outcome:
-        return await self.rule_class("format", True)
+        return await self.rule_class(("format",), True)
 
     @check("P-HOP2-CHECKSUM")
     async def bad_checksum(self) -> Outcome:
-        return await self.rule_class("checksum", None)
+        return await self.rule_class(("checksum",), False)
 
     @check("P-HOP2-OPEN")
     async def open_rules(self) -> Outcome:
-        probes = [p for cls in ("dictionary", "format") for p in self.source.probes(cls) if not p.own_rule]  # type: ignore[arg-type]
-        if not probes:
-            return Outcome.skip("没有出自其他标准或勘误的代码与格式规则")
-        must = self._strict()
-        faults, passes, exchanges = await self.grade_probes(probes, must)
-        detail = "\n".join([f"共 {len(probes)} 个字段：{'、'.join(p.field for p in probes)}"]
-                           + [f"✗ {f}" for f in faults] + [f"✓ {p}" for p in passes])
-        reading = "严格读法（--mode strict）：应拒收" if must else "宽松读法（--mode lenient）：拒收或接受并提示"
-        if faults:
-            return Outcome.failed(f"{len(faults)}/{len(probes)} 项不符合{reading}：{_cut(faults[0], 160)}",
-                                  exchanges, detail)
-        return Outcome.passed(f"{len(probes)} 个字段均符合{reading}", exchanges, detail)
+        return await self.rule_class(("required", "length", "dictionary", "format"), False)
 
     @check("P-ERRATA-SPELLING")
     async def errata_spellings(self) -> Outcome:
