@@ -29,7 +29,8 @@ from sandbox.validate import data_length
 
 FLAGS = ("1", "0", "-1")
 WRONG_KEY = "CONFORM-KIT-WRONG-KEY-0000"  # no registered institution's key
-BLANK_INFCODE_FIELD = "infCode"  # ERRATA E11: the examples send infCode blank
+BLANK_INFCODE_FIELD = "infCode"
+NO_COUNT_LIMIT = f"文档只规定 data 不超过 {DATA_MAX_CHARS} 字符，没有规定每批的记录条数上限，所以只按字符数检查。"  # ERRATA E11: the examples send infCode blank
 MESSAGE_LIMIT = next(f.length for f in OUTPUT_FIELDS if f.code == "message")  # 返回信息 String(3000)
 
 
@@ -593,9 +594,9 @@ class ProvinceKit(Kit):
         if why:
             faults.append(f"{len(over)} 条、data {data_length(over)} 字符（超过 {DATA_MAX_CHARS}）：{why}")
         if faults:
-            return Outcome.failed("；".join(faults), ex)
+            return Outcome.failed("；".join(faults), ex, NO_COUNT_LIMIT)
         return Outcome.passed(f"{n} 条（{size} 字符）全部保存；{len(over)} 条（{data_length(over)} 字符）整批拒收并点名 data",
-                              ex)
+                              ex, NO_COUNT_LIMIT)
 
 
 KIT = ProvinceKit
