@@ -90,6 +90,9 @@ def run(args: argparse.Namespace) -> int:
         if args.role != "hospital" and not args.url:
             print(f"conform {args.role} 需要 --url：被测系统的接口地址", file=sys.stderr)
             return 2
+        if args.sender_code and not args.sender_key:
+            print("--as-code 需要同时给出 --as-key：本工具以该机构身份发送时使用的密钥", file=sys.stderr)
+            return 2
         if not args.listen.rpartition(":")[2].isdigit():
             print(f"--listen 应为 主机:端口，收到「{args.listen}」", file=sys.stderr)
             return 2

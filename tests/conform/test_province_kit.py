@@ -69,7 +69,9 @@ async def test_the_sandbox_province_passes_every_required_check(tmp_path: Path) 
         assert checksum["verdict"] == "warn" and "certno" in checksum["detail"]
         # Every record of every rule class was actually sent and answered.
         assert len(results["P-HOP2-REQ"]["exchanges"]) >= 1
-        assert "psnName" in results["P-HOP2-REQ"]["detail"] and "imgDldLink" in results["P-HOP2-LEN"]["detail"]
+        # Each rule class went over every field the hop-2 table gives it.
+        assert all(f"✓ {code}(" in results["P-HOP2-REQ"]["detail"] for code in HOP2.required)
+        assert all(f"✓ {f.code}(" in results["P-HOP2-LEN"]["detail"] for f in HOP2.fields if f.length is not None)
         # The lenient reading of the same province: nothing left to warn about.
         code, lenient = await conform(sb.urls.hop2, tmp_path, "--mode", "lenient")
         assert code == 0 and all(r["verdict"] == "pass" for r in lenient["results"]), \
@@ -114,6 +116,11 @@ async def test_a_summary_answer_with_a_wrong_flag_fails_shape_and_rules(wrong_pr
     # A per-record order cannot be read from a summary answer: not checked, said so.
     assert results["P-ANSWER-ORDER"]["verdict"] == "skip"
     assert results["P-HOP2-VALID"]["verdict"] == "pass" and results["P-RESEND"]["verdict"] == "pass"
+
+
+def test_a_sender_code_without_its_key_is_refused_before_anything_is_sent(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["conform", "province", "--url", "http://127.0.0.1:9/x", "--as-code", "C51080000009"]) == 2
+    assert "--as-key" in capsys.readouterr().err
 
 
 def test_an_unreachable_province_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
