@@ -445,7 +445,7 @@ class ProvinceKit(Kit):
                                   "（-1 全部数据失败，0 部分数据失败，1 成功）")
             elif [str(e.get("succFlag")) for e in answer.entries] and batch_flag(
                     [answer.flag(i) for i in range(len(answer.entries))]) != want:
-                faults.append(f"{label}：逐条 succFlag {[answer.flag(i) for i in range(len(answer.entries))]}"
+                faults.append(f"{label}：逐条 succFlag {'、'.join(answer.flag(i) for i in range(len(answer.entries)))}"
                               f" 不符合这一批的实际（应汇总为 {want}）")
         detail = "\n".join([f"✗ {f}" for f in faults] + [f"· {n}" for n in notes])
         if faults:
@@ -490,11 +490,12 @@ class ProvinceKit(Kit):
                 return Outcome.failed("同一批两条记录索引号相同，汇总应答 succFlag 1（两条都保存了）", ex)
             return Outcome.passed(f"汇总应答 succFlag {answer.flag(0)}：「{_cut(answer.text(0), 60)}」", ex)
         flags = [answer.flag(0), answer.flag(1)]
+        shown = "、".join(flags)
         if "-1" not in flags:
-            return Outcome.failed(f"同一批两条记录索引号相同，逐条 succFlag {flags}：重复的索引号被保存了两次", ex)
+            return Outcome.failed(f"同一批两条记录索引号相同，逐条 succFlag {shown}：重复的索引号被保存了两次", ex)
         if answer.flag(1) == "-1" and not answer.text(1):
             return Outcome.failed("第二条 -1 但没有返回信息", ex)
-        return Outcome.passed(f"逐条 succFlag {flags}：「{_cut(answer.text(1) or answer.text(0), 60)}」", ex)
+        return Outcome.passed(f"逐条 succFlag {shown}：「{_cut(answer.text(1) or answer.text(0), 60)}」", ex)
 
     @check("P-DUP-STORED")
     async def duplicate_across_batches(self) -> Outcome:
