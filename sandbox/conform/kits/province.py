@@ -190,20 +190,20 @@ class ProvinceKit(Kit):
                     faults.append(f"{p.describe()}：succFlag {flag}（应为 -1），message「{_cut(text)}」")
         return faults, passes, exchanges
 
-    async def rule_class(self, classes: tuple[RuleClass, ...], own: bool | None) -> Outcome:
+    async def rule_class(self, classes: tuple[RuleClass, ...], own: bool) -> Outcome:
         """Grade rule classes: `own` True the document's own rules (-1 whatever the reading), False the rules it
-        leaves to other standards or ERRATA (graded by --mode), None all of them."""
-        probes = [p for cls in classes for p in self.source.probes(cls) if own is None or p.own_rule is own]
+        leaves to other standards or ERRATA (graded by --mode)."""
+        probes = [p for cls in classes for p in self.source.probes(cls) if p.own_rule is own]
         what = "、".join(CLASS_ZH[c] for c in classes)
         if not probes:
             return Outcome.skip(f"文档第二跳表格中没有适用「{what}」的字段")
-        must = own is True or self._strict()
+        must = own or self._strict()
         faults, passes, exchanges = await self.grade_probes(probes, must)
         fields = "、".join(p.field for p in probes)
         detail_lines = [f"共 {len(probes)} 个字段（{fields}），每个字段一条只错这一处的记录："]
         detail_lines += [f"✗ {f}" for f in faults] + [f"✓ {p}" for p in passes]
         detail = "\n".join(detail_lines)
-        if own is True:
+        if own:
             reading = "应拒收（-1）并点名字段"
         else:
             reading = ("严格读法（--mode strict）：应拒收（-1）并点名字段" if must
