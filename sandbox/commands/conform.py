@@ -13,6 +13,7 @@ from pathlib import Path
 from rich.console import Console
 
 from sandbox.common.loop import run as run_loop
+from sandbox.conform.html import write_html
 from sandbox.conform.kit import Options, Unreachable
 from sandbox.conform.model import ROLES, CatalogueError, Role, load_catalogue
 from sandbox.conform.report import print_report, result_line, write_json, write_junit
@@ -45,6 +46,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--as-code", dest="sender_code", metavar="CODE",
                    help="本工具扮演医疗机构或共享中心时使用的机构编码（被测系统须认识它）")
     p.add_argument("--as-key", dest="sender_key", metavar="KEY", help="本工具扮演对端时使用的密钥")
+    p.add_argument("--as-uscc", dest="sender_uscc", metavar="USCC",
+                   help="province：本工具扮演共享中心时的统一社会信用代码（记录的 stogInsUscc，被测系统须认识它）")
     p.add_argument("--listen", default="127.0.0.1:0", metavar="HOST:PORT",
                    help="本工具自己的服务（文件服务、模拟省级模块或共享中心）监听的地址；端口 0 表示任取空闲端口")
     p.add_argument("--public-host", metavar="HOST", help="被测系统访问本工具时使用的主机名或 IP（默认同 --listen）")
@@ -60,6 +63,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--seed", type=int, default=20251008, help="合成数据的随机种子")
     p.add_argument("--json", type=Path, metavar="FILE", help="把结果写成 JSON")
     p.add_argument("--junit", type=Path, metavar="FILE", help="把结果写成 JUnit XML")
+    p.add_argument("--html", type=Path, metavar="FILE",
+                   help="把结果写成一个独立的 HTML 页面（结论、统计、逐项结果，证据折叠），可直接发给项目经理")
     p.set_defaults(func=run)
 
 
@@ -77,7 +82,8 @@ def options_of(args: argparse.Namespace) -> Options:
     host, _, port = args.listen.rpartition(":")
     return Options(url=args.url, mode=args.mode, profile=args.profile, timeout=args.timeout, wait=args.wait,
                    institution=args.institution, key=args.key, sender_code=args.sender_code,
-                   sender_key=args.sender_key, listen_host=host.strip("[]") or "127.0.0.1", listen_port=int(port),
+                   sender_key=args.sender_key, sender_uscc=args.sender_uscc,
+                   listen_host=host.strip("[]") or "127.0.0.1", listen_port=int(port),
                    public_host=args.public_host, messages=args.messages, enforce=args.enforce, seed=args.seed,
                    extra={k: v for k in ("probe_retries", "stall", "fetch_hosts") if (v := getattr(args, k, None))})
 
@@ -92,6 +98,9 @@ def run(args: argparse.Namespace) -> int:
             return 2
         if args.role != "hospital" and not args.url:
             print(f"conform {args.role} 需要 --url：被测系统的接口地址", file=sys.stderr)
+            return 2
+        if args.sender_code and not args.sender_key:
+            print("--as-code 需要同时给出 --as-key：本工具以该机构身份发送时使用的密钥", file=sys.stderr)
             return 2
         if not args.listen.rpartition(":")[2].isdigit():
             print(f"--listen 应为 主机:端口，收到「{args.listen}」", file=sys.stderr)
@@ -110,4 +119,6 @@ def run(args: argparse.Namespace) -> int:
         write_json(report, args.json)
     if args.junit:
         write_junit(report, args.junit)
+    if args.html:
+        write_html(report, args.html)
     return 0 if report.passed else 1

@@ -41,6 +41,7 @@ class Options:
     key: str | None = None                  # the tested system's key
     sender_code: str | None = None          # the code the kit sends as (when it plays a hospital or a center)
     sender_key: str | None = None
+    sender_uscc: str | None = None          # the USCC the kit files under when it plays a center (stogInsUscc)
     listen_host: str = "127.0.0.1"          # where the kit's own servers listen
     listen_port: int = 0                    # 0: a free port (the kit prints the URL to configure)
     public_host: str | None = None          # the host name the system under test reaches the kit by

@@ -52,6 +52,16 @@ class Probe:
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
+        self._secrets: set[str] = set()
+
+    def hide(self, *secrets: str | None) -> None:
+        """Keep these (keys) out of the evidence: in recorded bodies they read `***`. Reports are handed on."""
+        self._secrets.update(s for s in secrets if s)
+
+    def _shown(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return Exchange.clip(text)
 
     async def __aenter__(self) -> Probe:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
@@ -69,7 +79,7 @@ class Probe:
         hdrs = dict(headers or {})
         if body is not None and not any(k.lower() == "content-type" for k in hdrs):
             hdrs["Content-Type"] = "application/json; charset=utf-8"
-        ex = Exchange("sent", method, url, china_iso(time.time()) or "", Exchange.clip(body_text(sent)))
+        ex = Exchange("sent", method, url, china_iso(time.time()) or "", self._shown(body_text(sent)))
         started = time.perf_counter()
         try:
             async with self._session.request(
@@ -78,7 +88,7 @@ class Probe:
             ) as resp:
                 data = await resp.read()
                 ex.status = resp.status
-                ex.response_body = Exchange.clip(data.decode("utf-8", errors="replace"))
+                ex.response_body = self._shown(data.decode("utf-8", errors="replace"))
                 ex.seconds = round(time.perf_counter() - started, 3)
                 return Reply(resp.status, data, dict(resp.headers), ex)
         except TimeoutError:
