@@ -71,7 +71,7 @@ class IndexStore:
     def __init__(self, path: Path, synchronous: str = "NORMAL") -> None:
         # 8 KiB pages: a record is about 2 KB of UTF-8 (Chinese text), so three or four share a page instead
         # of one per 4 KiB page — a third fewer pages written per batch.
-        self.db = Database(path, SCHEMA, synchronous, page_size=8192)
+        self.db = Database(path, SCHEMA, synchronous, page_size=8192, group_commit=True)
 
     async def open(self) -> None:
         await self.db.open()

@@ -1,0 +1,217 @@
+"""The province beside a schema-only mock: hop-2 records per second of this province, of Prism in mock mode
+on the province's own `/openapi.json`, and of a bare aiohttp handler, driven one after the other by the
+same wrk run (Debian `wrk`, one thread, 16 connections) with the same Lua script (`hop2.lua`).
+
+Every request is a saveExamRpotImgIndx body of RECORDS records with a msgid and indexes never sent before,
+so the province validates and stores every record; it must answer each one `1` (the script counts any
+other answer as bad) and hold exactly that many rows afterwards. Prism checks the body against the schema
+and answers an example; the bare handler parses the body and answers a constant. The figures are taken in
+the same run, so a busy machine slows all of them: the ratio is what the target is about.
+
+`make bench` installs wrk (apt-get) and Prism (npm, into `.bench/`) when missing; a peer that cannot be
+started is reported in its row instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from sandbox.bench import Row
+from sandbox.common.ports import free_port
+from sandbox.config import Settings
+from sandbox.province.samples import record
+from sandbox.spec.fields import HOP2
+
+RECORDS = 12
+THREADS = 1
+CONNECTIONS = 16
+RATIO_TARGET = 1.5
+SCRIPT = Path(__file__).with_name("hop2.lua")
+PRISM = Path(".bench/node_modules/.bin/prism")
+_INST = "@INST@"
+PRISM_ARGS: list[str] = []
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One wrk run's totals (from the script's `done`)."""
+
+    requests: int
+    seconds: float
+    bad: int
+    errors: int
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def records_per_s(self) -> float:
+        return self.requests * RECORDS / self.seconds
+
+
+def template(settings: Settings) -> str:
+    """The body the script sends: RECORDS strictly valid records of the first center, msgid and each
+    index's institution segment left as placeholders."""
+    center = settings.center
+    records = []
+    for n in range(RECORDS):
+        rec = record(settings, n)
+        parts = rec["hiImgIndx"].split("-")
+        parts[3] = _INST  # doc-example: type-certno-time-institution-part-uscc
+        rec["hiImgIndx"] = "-".join(parts)
+        records.append(rec)
+    body = {"infno": HOP2.infno, "msgid": "@MSGID@", "infTime": "2025-03-01 08:00:00", "infCode": center.code,
+            "key": center.key, "data": records}
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+def _wrk(url: str, template_file: Path, seconds: float, check: bool) -> Run:
+    nonce = "".join(secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(3))
+    base = 1_735_689_600 + secrets.randbelow(300 * 86_400)  # somewhere in 2025
+    cmd = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds:g}s", "--timeout", "30s", "-s", str(SCRIPT),
+           url, "--", str(template_file), nonce, str(base), "1" if check else "0"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+    line = next(ln for ln in out.splitlines() if ln.startswith("WRKJSON "))
+    d = json.loads(line.removeprefix("WRKJSON "))
+    errors = d["connect"] + d["read"] + d["write"] + d["timeout"]
+    return Run(d["requests"], d["duration_us"] / 1e6, d["bad"], errors, d["p50_us"] / 1e3, d["p99_us"] / 1e3)
+
+
+def _wait(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 (loopback, our own URL)
+                if resp.status < 500:
+                    return
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("did not start")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def run(quick: bool) -> list[Row]:
+    seconds = 3.0 if quick else 10.0
+    if shutil.which("wrk") is None:
+        return [Row("province vs Prism", 0.0, "×", RATIO_TARGET, "wrk 未安装 / wrk not installed: not measured")]
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        port = free_port()
+        settings = Settings(data_dir=data_dir, province_port=port)
+        body = data_dir / "hop2-template.json"
+        body.write_text(template(settings), encoding="utf-8")
+        base = settings.url(port)
+        url = base + HOP2.path
+        server = subprocess.Popen([sys.executable, "-m", "sandbox.bench.province", "serve", str(data_dir), str(port)])
+        try:
+            _wait(base + "/openapi.json", server)
+            province = _wrk(url, body, seconds, check=True)
+        finally:
+            _stop(server)
+        with sqlite3.connect(data_dir / "province.db") as db:
+            stored = db.execute("SELECT COUNT(*) FROM img_index").fetchone()[0]
+        prism, prism_note = _peer_prism(settings, body, seconds, data_dir)
+        bare = _peer_bare(body, seconds)
+    if province.bad or province.errors:
+        raise RuntimeError(f"province: {province.bad} bad answers, {province.errors} socket errors")
+    if stored < province.requests * RECORDS:
+        raise RuntimeError(f"answered {province.requests * RECORDS} records saved but {stored} rows stored")
+    load = os.getloadavg()[0]
+    rows = [Row("province records stored", province.records_per_s, "records/s", None,
+                f"{province.requests:,} requests of {RECORDS} records, p50 {province.p50_ms:.1f} ms, "
+                f"p99 {province.p99_ms:.1f} ms; wrk -t{THREADS} -c{CONNECTIONS} -d{seconds:g}s; load {load:.1f}")]
+    if prism is None:
+        rows.append(Row("province ÷ Prism mock", 0.0, "×", RATIO_TARGET, prism_note))
+    else:
+        rows.append(Row("Prism 5 mock records checked", prism.records_per_s, "records/s", None, prism_note))
+        rows.append(Row("province ÷ Prism mock", province.records_per_s / prism.records_per_s, "×", RATIO_TARGET,
+                        "same wrk, same script, same run"))
+    rows.append(Row("bare aiohttp floor", bare.records_per_s, "records/s", None,
+                    f"parses and answers; province is {province.records_per_s / bare.records_per_s:.0%} of it"))
+    return rows
+
+
+def _peer_prism(settings: Settings, body: Path, seconds: float, data_dir: Path) -> tuple[Run | None, str]:
+    """Prism in mock mode on the province's OpenAPI document (written to a file, so it reads what the
+    province serves without the province running beside it)."""
+    if not PRISM.exists():
+        return None, "Prism 未安装（npm 不可用？）/ Prism not installed: not measured"
+    from sandbox.province.routes import openapi_document
+
+    doc = data_dir / "openapi.json"
+    doc.write_text(json.dumps(openapi_document(settings), ensure_ascii=False), encoding="utf-8")
+    port = free_port()
+    proc = subprocess.Popen([str(PRISM), "mock", "-h", "127.0.0.1", "-p", str(port), *PRISM_ARGS, str(doc)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait(f"http://127.0.0.1:{port}/openapi.json", proc)
+        result = _wrk(f"http://127.0.0.1:{port}{HOP2.path}", body, seconds, check=False)
+    except RuntimeError as exc:
+        return None, f"Prism 未能启动 / Prism did not start: {exc}"
+    finally:
+        _stop(proc)
+    note = f"{result.requests:,} requests, p50 {result.p50_ms:.1f} ms; {result.bad} not 200"
+    return result, note
+
+
+def _peer_bare(body: Path, seconds: float) -> Run:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "sandbox.bench.prism", "bare", str(port)])
+    try:
+        _wait(f"http://127.0.0.1:{port}/", proc)
+        return _wrk(f"http://127.0.0.1:{port}{HOP2.path}", body, seconds, check=False)
+    finally:
+        _stop(proc)
+
+
+def _serve_bare(port: int) -> None:
+    """The floor: aiohttp reads and parses the body and answers a constant."""
+    import orjson
+    from aiohttp import web
+
+    from sandbox.common.loop import new_loop
+
+    answer = orjson.dumps({"code": 0, "type": "success", "message": "成功", "data": []})
+
+    async def handle(request: web.Request) -> web.Response:
+        orjson.loads(await request.read())
+        return web.Response(body=answer, content_type="application/json")
+
+    async def ready(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application(client_max_size=1 << 20)
+    app.router.add_post(HOP2.path, handle)
+    app.router.add_get("/", ready)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, loop=new_loop(), access_log=None)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "bare":
+        _serve_bare(int(sys.argv[2]))
+    else:
+        print(run("--quick" in sys.argv))
