@@ -29,7 +29,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check sandbox tests
 	$(BIN)/mypy sandbox
 
+# wrk and Prism for the province-vs-Prism benchmark (apt-get / npm into .bench/ when missing).
 bench: $(STAMP)
+	@bash scripts/bench-deps.sh
 	$(BIN)/python -m sandbox.bench
 
 clean:
