@@ -202,25 +202,31 @@ class Database:
                 await conn.execute(f"DELETE FROM {t}")  # table names are ours, never input
 
 
-def _in_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
-    # IMMEDIATE: the reads `fn` makes before writing (msgid, stored records) belong to the same transaction.
+@contextlib.contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction: committed when the block ends, rolled back when it (or the COMMIT) raises."""
+    # IMMEDIATE: the reads made before writing (msgid, stored records) belong to the same transaction.
     conn.execute("BEGIN IMMEDIATE")
     try:
-        result = fn(conn)
+        yield
         conn.commit()
     except BaseException:
         # A failed COMMIT (disk full) leaves the transaction open: end it, or every later BEGIN fails.
         with contextlib.suppress(sqlite3.Error):
             conn.rollback()
         raise
+
+
+def _in_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    with _immediate(conn):
+        result = fn(conn)
     return result
 
 
 def _in_group(conn: sqlite3.Connection, fns: list[Callable[[sqlite3.Connection], Any]]) -> list[tuple[bool, Any]]:
     """Run each of `fns` in its own savepoint of one transaction: (True, result) or (False, its exception)."""
     outcomes: list[tuple[bool, Any]] = []
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(conn):
         for fn in fns:
             conn.execute("SAVEPOINT one")
             try:
@@ -229,11 +235,6 @@ def _in_group(conn: sqlite3.Connection, fns: list[Callable[[sqlite3.Connection],
                 conn.execute("ROLLBACK TO one")
                 outcomes.append((False, exc))
             conn.execute("RELEASE one")
-        conn.commit()
-    except BaseException:
-        with contextlib.suppress(sqlite3.Error):
-            conn.rollback()
-        raise
     return outcomes
 
 

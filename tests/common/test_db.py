@@ -6,9 +6,7 @@ import asyncio
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import sandbox.common.db as db_module
 from sandbox.common.db import PARAMS_PER_STATEMENT, Database, insert_rows
 
 
@@ -61,20 +59,12 @@ async def _until(predicate: Callable[[], bool], what: str) -> None:
 
 
 async def test_group_commit_runs_waiting_calls_in_one_transaction_in_arrival_order(
-    tmp_path: Path, monkeypatch: Any
+    tmp_path: Path, commit_groups: list[int]
 ) -> None:
     """Calls that arrive while a group is being written share the next transaction; each sees what the
     ones before it wrote (as if run one after the other); one that raises is rolled back alone and its
     caller gets its own error; every caller is answered after the COMMIT, when a second connection
     already sees its row."""
-    groups: list[int] = []
-    real = db_module._in_group
-
-    def counting(conn: sqlite3.Connection, fns: list[Any]) -> list[tuple[bool, Any]]:
-        groups.append(len(fns))
-        return real(conn, fns)
-
-    monkeypatch.setattr(db_module, "_in_group", counting)
     path = tmp_path / "g.db"
     db = Database(path, "CREATE TABLE t (n INTEGER PRIMARY KEY, seen INTEGER NOT NULL);", group_commit=True)
     await db.open()
@@ -99,7 +89,7 @@ async def test_group_commit_runs_waiting_calls_in_one_transaction_in_arrival_ord
             tasks = [asyncio.create_task(call(n)) for n in range(6)]
             await _until(lambda: db.pending == 6, "six calls waiting")
         results = await asyncio.gather(*tasks, return_exceptions=True)
-        assert groups == [6]
+        assert commit_groups == [6]
         assert results[:3] == [0, 1, 2] and results[4:] == [3, 4]
         assert isinstance(results[3], ValueError) and str(results[3]) == "three"
         rows = await db.fetchall("SELECT n, seen FROM t ORDER BY n")

@@ -16,11 +16,10 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-import sandbox.common.db as db_module
 from sandbox.config import Settings
 from sandbox.province import create_app
 from sandbox.typedefs import PROVINCE
-from tests.province.helpers import PATH, message, record
+from tests.province.helpers import message, record, send
 
 
 def _messages(settings: Settings) -> list[Any]:
@@ -47,14 +46,6 @@ def _messages(settings: Settings) -> list[Any]:
     ]
 
 
-async def _post(client: Any, msg: Any) -> tuple[int, dict[str, Any]]:
-    if isinstance(msg, bytes):
-        resp = await client.post(PATH, data=msg, headers={"Content-Type": "application/json"})
-    else:
-        resp = await client.post(PATH, json=msg)
-    return resp.status, await resp.json()
-
-
 def _rows(db_file: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """Every stored index (all but the receiving time) and every answered msgid, in the order written."""
     with sqlite3.connect(db_file) as conn:
@@ -65,16 +56,9 @@ def _rows(db_file: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
 
 
 async def test_grouped_answers_and_rows_equal_the_plain_path_in_the_same_order(
-    aiohttp_client: Any, make_settings: Callable[..., Settings], tmp_path: Any, monkeypatch: Any
+    aiohttp_client: Any, make_settings: Callable[..., Settings], tmp_path: Any, commit_groups: list[int]
 ) -> None:
-    groups: list[int] = []
-    real = db_module._in_group
-
-    def counting(conn: sqlite3.Connection, fns: list[Any]) -> list[tuple[bool, Any]]:
-        groups.append(len(fns))
-        return real(conn, fns)
-
-    monkeypatch.setattr(db_module, "_in_group", counting)
+    groups = commit_groups
     grouped_settings = make_settings(data_dir=tmp_path / "grouped")
     plain_settings = grouped_settings.model_copy(update={"data_dir": tmp_path / "plain"})
     msgs = _messages(grouped_settings)
@@ -85,7 +69,7 @@ async def test_grouped_answers_and_rows_equal_the_plain_path_in_the_same_order(
     tasks = []
     async with db.lock:  # nothing is written until every message waits for its commit
         for n, msg in enumerate(msgs, 1):
-            tasks.append(asyncio.create_task(_post(grouped, msg)))
+            tasks.append(asyncio.create_task(send(grouped, msg)))
             for _ in range(3000):  # one at a time, so they reach the database in this order
                 if db.pending == n:
                     break
@@ -98,7 +82,7 @@ async def test_grouped_answers_and_rows_equal_the_plain_path_in_the_same_order(
     plain = await aiohttp_client(create_app(plain_settings))
     plain.server.app[PROVINCE].indexes.db.group_commit = False
     groups.clear()
-    serial = [await _post(plain, msg) for msg in msgs]
+    serial = [await send(plain, msg) for msg in msgs]
     assert groups == []  # the plain path never groups
 
     assert concurrent == serial
