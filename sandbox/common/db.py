@@ -232,6 +232,8 @@ def _in_group(conn: sqlite3.Connection, fns: list[Callable[[sqlite3.Connection],
             try:
                 outcomes.append((True, fn(conn)))
             except Exception as exc:  # noqa: BLE001 — handed to its own caller
+                if not conn.in_transaction:  # SQLite ended the whole transaction (disk full, I/O error)
+                    raise  # so the group fails: the earlier calls' writes are gone too
                 conn.execute("ROLLBACK TO one")
                 outcomes.append((False, exc))
             conn.execute("RELEASE one")
@@ -239,15 +241,14 @@ def _in_group(conn: sqlite3.Connection, fns: list[Callable[[sqlite3.Connection],
 
 
 def _copy_error(exc: BaseException) -> BaseException:
-    """One exception object per waiting caller (each raise writes its own traceback into it)."""
-    try:
-        copy = type(exc)(*exc.args)
-    except Exception:  # noqa: BLE001 — an exception type with its own constructor
+    """An SQLite error for each caller of a failed group (each raise writes its own traceback into it), with
+    the error code the storage checks read (`sandbox.common.storage`); other errors are passed on as they are."""
+    if not isinstance(exc, sqlite3.Error):
         return exc
+    copy = type(exc)(*exc.args)
     for attr in ("sqlite_errorcode", "sqlite_errorname"):
         if hasattr(exc, attr):
             setattr(copy, attr, getattr(exc, attr))
-    copy.__cause__ = exc
     return copy
 
 

@@ -128,3 +128,30 @@ async def test_group_commit_failure_at_commit_fails_every_caller_and_keeps_nothi
         assert [tuple(r) for r in await db.fetchall("SELECT id FROM parent")] == [(1,)]
     finally:
         await db.close()
+
+
+async def test_group_commit_error_that_ends_the_transaction_fails_the_whole_group(tmp_path: Path) -> None:
+    """Some SQLite errors (a full disk, an I/O error) end the whole transaction, not just the statement: then
+    every caller of the group gets that error — with its SQLite error code, which decides the 507 answer —
+    since the earlier calls' writes are gone too."""
+    db = Database(tmp_path / "e.db", "CREATE TABLE t (n INTEGER);", group_commit=True)
+    await db.open()
+    try:
+        def add(conn: sqlite3.Connection) -> str:
+            conn.execute("INSERT INTO t VALUES (1)")
+            return "ok"
+
+        def disk_full(conn: sqlite3.Connection) -> str:
+            conn.execute("INSERT INTO t VALUES (2)")
+            conn.rollback()  # what SQLite itself does on SQLITE_FULL
+            error = sqlite3.OperationalError("database or disk is full")
+            error.sqlite_errorcode = sqlite3.SQLITE_FULL  # type: ignore[attr-defined]
+            raise error
+
+        results = await asyncio.gather(db.run(add), db.run(disk_full), db.run(add), return_exceptions=True)
+        assert all(isinstance(r, sqlite3.OperationalError) and "disk is full" in str(r) for r in results), results
+        assert all(getattr(r, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL for r in results)
+        assert await db.fetchall("SELECT n FROM t") == []
+        assert await db.run(add) == "ok"
+    finally:
+        await db.close()
