@@ -1,7 +1,11 @@
-"""Group commit keeps "acknowledged means stored" with a real process: a province (`sandbox serve --roles
-province`) takes messages from 16 concurrent senders, so its transactions hold several messages each, and
-is killed with SIGKILL in the middle. Started again on the same data folder, it holds every record it had
-answered `1`, and every message is either stored whole or not at all."""
+"""Group commit keeps "acknowledged means stored" with a real process (`sandbox serve --roles province`):
+
+- killed with SIGKILL while 16 concurrent senders keep it busy (so its transactions hold several messages
+  each), then started again on the same data folder, it holds every record it had answered `1`, and every
+  message is stored whole or not at all;
+- on a full disk (a small tmpfs) concurrent messages are each answered 507 (code 1090) and nothing is kept;
+  once space is freed the same messages are stored.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,10 @@ import aiohttp
 
 from sandbox.config import Settings
 from sandbox.province.samples import message, record
+from sandbox.spec.codes import ENVELOPE_CODES
 from sandbox.spec.fields import HOP2
 from tests.chain.test_serve import kill, start_serve, stop_serve
+from tests.chain.test_storage_and_startup import fill, tmpfs
 from tests.conftest import free_port
 
 SENDERS = 16
@@ -72,3 +78,33 @@ async def test_province_killed_mid_load_keeps_every_acknowledged_record(tmp_path
             assert all(stored[i] == msgid for i in kept)
     finally:
         kill(province)
+
+
+async def test_province_on_a_full_disk_answers_507_to_every_message_then_stores_them_once_freed(
+        tmp_path: Path) -> None:
+    with tmpfs(tmp_path / "disk", "size=32m") as disk:
+        port = free_port()
+        province = start_serve(disk / "data", {"province": port}, "--roles", "province", "--no-dashboard")
+        settings = Settings(data_dir=disk / "data")
+        url = f"http://127.0.0.1:{port}{HOP2.path}"
+        msgs = [message(settings, [record(settings, seq * RECORDS + i) for i in range(RECORDS)], seq=seq)
+                for seq in range(1, 9)]
+        try:
+            async with aiohttp.ClientSession() as session:
+                async def post(msg: dict[str, object]) -> tuple[int, dict[str, object]]:
+                    async with session.post(url, json=msg) as resp:
+                        return resp.status, await resp.json()
+
+                filler = fill(disk)
+                full = await asyncio.gather(*(post(m) for m in msgs))
+                assert {(status, body["code"]) for status, body in full} == {
+                    (507, ENVELOPE_CODES["storage_full"].code)}, full
+                filler.unlink()
+                again = await asyncio.gather(*(post(m) for m in msgs))
+                assert all(status == 200 and body["code"] == 0 for status, body in again), again
+            stop_serve(province)
+            with sqlite3.connect(disk / "data" / "province.db") as db:
+                assert db.execute("SELECT COUNT(*) FROM img_index").fetchone()[0] == len(msgs) * RECORDS
+                assert db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == len(msgs)
+        finally:
+            kill(province)
