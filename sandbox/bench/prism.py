@@ -28,7 +28,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandbox.bench import Row
+from sandbox.bench import Row, cpu_seconds
 from sandbox.common.ports import free_port
 from sandbox.config import Settings
 from sandbox.province.samples import record
@@ -126,7 +126,19 @@ class Target:
     name: str
     url: str
     check: bool
+    pid: int
     runs: list[Run]
+    cpu: float = 0.0  # the server's CPU seconds during the counted runs
+
+    def drive(self, body: Path, seconds: int, turn: int) -> None:
+        cpu0 = cpu_seconds(self.pid)
+        self.runs.append(_wrk(self.url, body, seconds, self.check, turn))
+        self.cpu += cpu_seconds(self.pid) - cpu0
+
+    def cpu_note(self) -> str:
+        """The server's own CPU per record: it varies less than the rate with the machine's other load."""
+        records = self.total().requests * RECORDS
+        return f"server CPU {self.cpu / records * 1e6:,.0f} µs per record" if records else "no records"
 
     def total(self) -> Run:
         """The runs added up (median-ish latency: the mean of the runs' p50, the worst p99)."""
@@ -152,7 +164,7 @@ def run(quick: bool) -> list[Row]:
             procs.append(subprocess.Popen([sys.executable, "-m", "sandbox.bench.province", "serve", str(data_dir),
                                            str(port)]))
             _wait(settings.url(port) + "/openapi.json", procs[-1])
-            targets = [Target("province", settings.url(port) + HOP2.path, True, [])]
+            targets = [Target("province", settings.url(port) + HOP2.path, True, procs[-1].pid, [])]
             missing: dict[str, str] = {}
             for name, args in PRISM_MODES:
                 started = _start_prism(settings, data_dir, args)
@@ -160,22 +172,24 @@ def run(quick: bool) -> list[Row]:
                     missing[name] = started
                     continue
                 procs.append(started[0])
-                targets.append(Target(name, started[1], False, []))
+                targets.append(Target(name, started[1], False, started[0].pid, []))
             bare_port = free_port()
             procs.append(subprocess.Popen([sys.executable, "-m", "sandbox.bench.prism", "bare", str(bare_port)]))
             _wait(f"http://127.0.0.1:{bare_port}/", procs[-1])
-            targets.append(Target("bare aiohttp", f"http://127.0.0.1:{bare_port}{HOP2.path}", False, []))
+            targets.append(Target("bare aiohttp", f"http://127.0.0.1:{bare_port}{HOP2.path}", False, procs[-1].pid,
+                                  []))
             for t in targets:  # warm-up, not counted: Node compiles the schema's checks on first use
                 _wrk(t.url, body, 1, t.check, 9)
             for turn, order in enumerate((targets, targets[::-1])):
                 for t in order:
-                    t.runs.append(_wrk(t.url, body, seconds // 2, t.check, turn))
+                    t.drive(body, seconds // 2, turn)
         finally:
             for proc in procs:
                 _stop(proc)
         with sqlite3.connect(data_dir / "province.db") as db:
             stored = db.execute("SELECT COUNT(*) FROM img_index").fetchone()[0]
     totals = {t.name: t.total() for t in targets}
+    cpu = {t.name: t.cpu_note() for t in targets}
     province, bare = totals["province"], totals["bare aiohttp"]
     if province.bad or province.errors:
         raise RuntimeError(f"province: {province.bad} bad answers, {province.errors} socket errors")
@@ -184,8 +198,8 @@ def run(quick: bool) -> list[Row]:
     load = os.getloadavg()[0]
     rows = [Row("province records stored", province.records_per_s, "records/s", None,
                 f"{province.requests:,} requests of {RECORDS} records, p50 {province.p50_ms:.1f} ms, "
-                f"p99 {province.p99_ms:.1f} ms; wrk -t{THREADS} -c{CONNECTIONS}, 2 × {seconds // 2} s "
-                f"interleaved with the peers; load {load:.1f}")]
+                f"p99 {province.p99_ms:.1f} ms, {cpu['province']}; wrk -t{THREADS} -c{CONNECTIONS}, "
+                f"2 × {seconds // 2} s interleaved with the peers; load {load:.1f}")]
     for k, (name, args) in enumerate(PRISM_MODES):
         target = RATIO_TARGET if k == 0 else None
         if name in missing:
@@ -194,11 +208,12 @@ def run(quick: bool) -> list[Row]:
         prism = totals[name]
         rows.append(Row(f"{name}: records checked", prism.records_per_s, "records/s", None,
                         f"prism mock {' '.join(args)}{' ' if args else ''}openapi.json: {prism.requests:,} "
-                        f"requests, p50 {prism.p50_ms:.1f} ms; {prism.bad} answers not 200"))
+                        f"requests, p50 {prism.p50_ms:.1f} ms, {cpu[name]}; {prism.bad} answers not 200"))
         rows.append(Row(f"province ÷ {name}", province.records_per_s / prism.records_per_s, "×", target,
                         "same wrk, same script, same run"))
     rows.append(Row("bare aiohttp floor", bare.records_per_s, "records/s", None,
-                    f"parses and answers; province is {province.records_per_s / bare.records_per_s:.0%} of it"))
+                    f"parses and answers, {cpu['bare aiohttp']}; province is "
+                    f"{province.records_per_s / bare.records_per_s:.0%} of it"))
     return rows
 
 
