@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Debian packages the tests use (dcmtk for dcmdump/storescu, chromium for browser tests, fonts for CJK rendering).
+# Debian packages the tests use (dcmtk for dcmdump/storescu, chromium for browser tests, fonts for CJK rendering,
+# wrk for the benchmark script's test).
 sysdeps:
 	@bash scripts/sysdeps.sh
 
