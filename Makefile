@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Debian packages the tests use (dcmtk for dcmdump/storescu, chromium for browser tests, fonts for CJK rendering).
+# Debian packages the tests use (dcmtk for dcmdump/storescu, chromium for browser tests, fonts for CJK rendering,
+# wrk for the benchmark script's test).
 sysdeps:
 	@bash scripts/sysdeps.sh
 
@@ -29,7 +30,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check sandbox tests
 	$(BIN)/mypy sandbox
 
+# wrk and Prism for the province-vs-Prism benchmark (apt-get / npm into .bench/ when missing).
 bench: $(STAMP)
+	@bash scripts/bench-deps.sh
 	$(BIN)/python -m sandbox.bench
 
 clean:

@@ -53,3 +53,21 @@ def pytest_asyncio_loop_factories(config: Any, item: Any) -> dict[str, Callable[
     from sandbox.common.loop import new_loop
 
     return {"loop": new_loop}
+
+
+@pytest.fixture
+def commit_groups(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every group-commit transaction written during the test (`Database(group_commit=True)`)."""
+    import sqlite3
+
+    import sandbox.common.db as db_module
+
+    sizes: list[int] = []
+    real = db_module._in_group
+
+    def counting(conn: sqlite3.Connection, fns: list[Any]) -> list[tuple[bool, Any]]:
+        sizes.append(len(fns))
+        return real(conn, fns)
+
+    monkeypatch.setattr(db_module, "_in_group", counting)
+    return sizes

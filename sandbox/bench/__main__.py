@@ -32,8 +32,10 @@ def main() -> int:
     for col in ("module", "benchmark", "value", "unit", "target", "", "note"):
         table.add_column(col)
     for module_name, r in rows:
-        table.add_row(module_name, r.name, f"{r.value:,.1f}", r.unit,
-                      f"{r.target:,.0f}" if r.target is not None else "", r.verdict, r.note)
+        places = 2 if r.unit == "×" else 1  # a ratio such as 1.49 must not print as its target 1.5
+        table.add_row(module_name, r.name, f"{r.value:,.{places}f}", r.unit,
+                      f"{r.target:,.{places if r.target < 100 else 0}f}" if r.target is not None else "",
+                      r.verdict, r.note)
     Console(width=160).print(table)
     return 0
 

@@ -1,9 +1,10 @@
-"""The shared SQLite helpers: multi-row inserts in chunks, and run() beside transaction()."""
+"""The shared SQLite helpers: multi-row inserts in chunks, run() beside transaction(), group commit."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 from sandbox.common.db import PARAMS_PER_STATEMENT, Database, insert_rows
@@ -45,5 +46,112 @@ async def test_run_waits_for_a_transaction_between_its_statements(tmp_path: Path
         await task
         assert seen == [[1, 2]]  # never between 1 and 2
         assert [r[0] for r in await db.fetchall("SELECT n FROM t ORDER BY n")] == [1, 2, 3]
+    finally:
+        await db.close()
+
+
+async def _until(predicate: Callable[[], bool], what: str) -> None:
+    for _ in range(2000):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_group_commit_runs_waiting_calls_in_one_transaction_in_arrival_order(
+    tmp_path: Path, commit_groups: list[int]
+) -> None:
+    """Calls that arrive while a group is being written share the next transaction; each sees what the
+    ones before it wrote (as if run one after the other); one that raises is rolled back alone and its
+    caller gets its own error; every caller is answered after the COMMIT, when a second connection
+    already sees its row."""
+    path = tmp_path / "g.db"
+    db = Database(path, "CREATE TABLE t (n INTEGER PRIMARY KEY, seen INTEGER NOT NULL);", group_commit=True)
+    await db.open()
+    try:
+        def add(n: int) -> Callable[[sqlite3.Connection], int]:
+            def fn(conn: sqlite3.Connection) -> int:
+                seen = conn.execute("SELECT COUNT(*) FROM t").fetchone()[0]
+                conn.execute("INSERT INTO t VALUES (?, ?)", (n, seen))
+                if n == 3:
+                    raise ValueError("three")  # after its insert: the savepoint must undo it
+                return int(seen)
+            return fn
+
+        async def call(n: int) -> int:
+            result = await db.run(add(n))
+            # answered only once committed: another connection sees the row
+            with sqlite3.connect(path) as other:
+                assert other.execute("SELECT n FROM t WHERE n = ?", (n,)).fetchone() == (n,)
+            return result
+
+        async with db.lock:  # hold the writers back until all six wait
+            tasks = [asyncio.create_task(call(n)) for n in range(6)]
+            await _until(lambda: db.pending == 6, "six calls waiting")
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        assert commit_groups == [6]
+        assert results[:3] == [0, 1, 2] and results[4:] == [3, 4]
+        assert isinstance(results[3], ValueError) and str(results[3]) == "three"
+        rows = await db.fetchall("SELECT n, seen FROM t ORDER BY n")
+        assert [tuple(r) for r in rows] == [(0, 0), (1, 1), (2, 2), (4, 3), (5, 4)]
+    finally:
+        await db.close()
+
+
+async def test_group_commit_failure_at_commit_fails_every_caller_and_keeps_nothing(tmp_path: Path) -> None:
+    """A COMMIT that fails (here a deferred foreign key; on a real machine a full disk) rolls the whole group
+    back: every caller of the group gets the error, none is told its data is saved, and the next call
+    works."""
+    schema = """
+    CREATE TABLE parent (id INTEGER PRIMARY KEY);
+    CREATE TABLE child (id INTEGER PRIMARY KEY,
+                        parent INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);
+    """
+    db = Database(tmp_path / "f.db", schema, group_commit=True)
+    await db.open()
+    try:
+        def good(conn: sqlite3.Connection) -> str:
+            conn.execute("INSERT INTO parent VALUES (1)")
+            return "ok"
+
+        def orphan(conn: sqlite3.Connection) -> str:
+            conn.execute("INSERT INTO child VALUES (1, 99)")  # fails only at COMMIT
+            return "ok"
+
+        results = await asyncio.gather(db.run(good), db.run(orphan), return_exceptions=True)
+        assert len(results) == 2 and all(isinstance(r, sqlite3.IntegrityError) for r in results)
+        assert results[0] is not results[1]  # one exception object per caller
+        assert await db.fetchall("SELECT id FROM parent") == []
+        assert await db.fetchall("SELECT id FROM child") == []
+
+        assert await db.run(good) == "ok"
+        assert [tuple(r) for r in await db.fetchall("SELECT id FROM parent")] == [(1,)]
+    finally:
+        await db.close()
+
+
+async def test_group_commit_error_that_ends_the_transaction_fails_the_whole_group(tmp_path: Path) -> None:
+    """Some SQLite errors (a full disk, an I/O error) end the whole transaction, not just the statement: then
+    every caller of the group gets that error — with its SQLite error code, which decides the 507 answer —
+    since the earlier calls' writes are gone too."""
+    db = Database(tmp_path / "e.db", "CREATE TABLE t (n INTEGER);", group_commit=True)
+    await db.open()
+    try:
+        def add(conn: sqlite3.Connection) -> str:
+            conn.execute("INSERT INTO t VALUES (1)")
+            return "ok"
+
+        def disk_full(conn: sqlite3.Connection) -> str:
+            conn.execute("INSERT INTO t VALUES (2)")
+            conn.rollback()  # what SQLite itself does on SQLITE_FULL
+            error = sqlite3.OperationalError("database or disk is full")
+            error.sqlite_errorcode = sqlite3.SQLITE_FULL  # type: ignore[attr-defined]
+            raise error
+
+        results = await asyncio.gather(db.run(add), db.run(disk_full), db.run(add), return_exceptions=True)
+        assert all(isinstance(r, sqlite3.OperationalError) and "disk is full" in str(r) for r in results), results
+        assert all(getattr(r, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL for r in results)
+        assert await db.fetchall("SELECT n FROM t") == []
+        assert await db.run(add) == "ok"
     finally:
         await db.close()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import re
+import sqlite3
 from typing import Any
 
 import pytest
 
 from sandbox.config import Settings
+from sandbox.province.store import GET_SQL, SCHEMA, Filters, search_sql
 from tests.province.helpers import message, record, send
 
 INDEX = "/mie/api/mie/index"
@@ -126,3 +129,29 @@ async def test_repeated_query_parameter_is_refused(client: Any) -> None:
     resp = await client.get(INDEX + "?certno=1&certno=2")
     body = await resp.json()
     assert resp.status == 400 and "certno" in body["message"] and "重复" in body["message"]
+
+
+@pytest.mark.parametrize("given", [
+    frozenset(c) for n in range(6) for c in itertools.combinations(
+        ("certno", "fixmedins_code", "exam_admdvs", "date_from", "date_to"), n)
+])
+def test_every_list_query_and_the_fetch_read_an_index(tmp_path: Any, given: frozenset[str]) -> None:
+    """EXPLAIN QUERY PLAN of the queries the 调阅 API makes, for every combination of filters: each reads
+    the most selective index it can (ID number, then institution, then 区划, then exam date) and never
+    scans the table itself; a fetch by hiImgIndx reads the primary key."""
+    values = {"certno": "510802199001010011", "fixmedins_code": "H51080200001", "exam_admdvs": "510802",
+              "date_from": "2025-01-01", "date_to": "2025-12-31"}
+    filters = Filters(**{k: (v if k in given else None) for k, v in values.items()})
+    expected = next((index for field, index in (("certno", "img_index_certno"),
+                                               ("fixmedins_code", "img_index_fixmedins"),
+                                               ("exam_admdvs", "img_index_admdvs")) if field in given),
+                    "img_index_date")
+    conn = sqlite3.connect(tmp_path / "plan.db")
+    conn.executescript(SCHEMA)
+    count_sql, page_sql, params = search_sql(filters)
+    for sql, args in ((count_sql, params), (page_sql, (*params, 20, 0))):
+        plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, args)]
+        reads = [step for step in plan if step.startswith(("SCAN", "SEARCH"))]
+        assert len(reads) == 1 and f"INDEX {expected}" in reads[0], plan
+    plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + GET_SQL, ("x",))]
+    assert plan == ["SEARCH img_index USING INDEX sqlite_autoindex_img_index_1 (hiImgIndx=?)"]
