@@ -14,7 +14,7 @@ from rich.console import Console
 
 from sandbox.common.loop import run as run_loop
 from sandbox.conform.html import write_html
-from sandbox.conform.kit import Options, Unreachable
+from sandbox.conform.kit import KitError, Options
 from sandbox.conform.model import ROLES, CatalogueError, Role, load_catalogue
 from sandbox.conform.report import print_report, result_line, write_json, write_junit
 from sandbox.conform.runner import run_kit
@@ -111,8 +111,8 @@ def run(args: argparse.Namespace) -> int:
     except CatalogueError as e:
         print(f"检查目录有误：{e}", file=sys.stderr)
         return 2
-    except Unreachable as e:
-        print(f"无法连接被测系统：{e}", file=sys.stderr)
+    except KitError as e:
+        print(f"{e.prefix}：{e}", file=sys.stderr)
         return 2
     print_report(report, Console())
     if args.json:

@@ -24,8 +24,16 @@ K = TypeVar("K", bound="Kit")
 CheckMethod = Callable[[Any], Awaitable[Outcome]]
 
 
-class Unreachable(Exception):
+class KitError(Exception):
+    """The run cannot start (exit status 2): an unusable option, or the kit cannot listen. Chinese message."""
+
+    prefix = "无法开始测试"
+
+
+class Unreachable(KitError):
     """The system under test could not be reached at all (exit status 2); the message is Chinese and names the URL."""
+
+    prefix = "无法连接被测系统"
 
 
 @dataclass
@@ -119,7 +127,7 @@ class Kit:
             outcome = await asyncio.wait_for(getattr(self, name)(), self.check_cap)
         except TimeoutError:
             return Result(req, "error", f"检查在 {self.check_cap:g} 秒内没有结束", seconds=time.perf_counter() - started)
-        except Unreachable:
+        except KitError:
             raise
         except Exception as e:  # noqa: BLE001 - a broken check is a result, not a crash of the run
             return Result(req, "error", f"检查本身出错：{type(e).__name__}: {e}", detail=traceback.format_exc(),

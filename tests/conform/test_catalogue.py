@@ -101,3 +101,9 @@ def test_list_prints_every_role(capsys: pytest.CaptureFixture[str]) -> None:
 def test_unreachable_system_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["conform", "province"]) == 2
     assert "--url" in capsys.readouterr().err
+
+
+def test_an_unusable_option_is_not_called_unreachable(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["conform", "hospital", "--messages", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("无法开始测试：") and "--messages" in err and "无法连接" not in err

@@ -23,7 +23,7 @@ from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 from sandbox.config import Institution, Settings
-from sandbox.conform.kit import Kit, Options, Unreachable, check
+from sandbox.conform.kit import Kit, KitError, Options, Unreachable, check
 from sandbox.conform.kits.center_cases import RULE_TITLES, Case, RuleClass, cases
 from sandbox.conform.kits.center_media import DICOM_ACCEPT, page_text, sop_uids
 from sandbox.conform.kits.center_peer import Fault, Forward, Peer, Served
@@ -144,7 +144,7 @@ class CenterKit(Kit):
         o = self.options
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise Unreachable(f"--url「{self.url}」不是 http(s) 地址")
+            raise KitError(f"--url「{self.url}」不是 http(s) 地址")
         public = o.public_host or (o.listen_host if o.listen_host not in ("0.0.0.0", "::") else "127.0.0.1")
         self.root = Path(tempfile.mkdtemp(prefix="conform-center-"))
         self.peer = Peer(o.listen_host, o.listen_port, public, stall_cap=o.wait + o.timeout)
@@ -152,7 +152,7 @@ class CenterKit(Kit):
             await self.peer.start()
         except OSError as e:
             await self.stop()
-            raise Unreachable(f"本工具无法在 {o.listen_host}:{o.listen_port} 上监听：{e}") from None
+            raise KitError(f"本工具无法在 {o.listen_host}:{o.listen_port} 上监听：{e}") from None
         reply = await self.probe.post(self.url, {})
         if reply.status is None:
             await self.stop()

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sandbox.conform.kit import Kit, Unreachable, check
+from sandbox.conform.kit import Kit, KitError, check
 from sandbox.conform.kits.hospital_session import FAULTS, Seen, Session, SessionConfig, record_indexes
 from sandbox.conform.model import Exchange, Outcome, Requirement, Result, Role
 from sandbox.spec.fields import HOP1
@@ -107,7 +107,7 @@ class HospitalKit(Kit):
         faults = [str(f) for f in o.extra.get("probe_retries") or ()]
         wrong = [f for f in faults if f not in FAULTS]
         if wrong:
-            raise Unreachable(f"--probe-retries 只能是 {'、'.join(FAULTS)}，收到「{wrong[0]}」")
+            raise KitError(f"--probe-retries 只能是 {'、'.join(FAULTS)}，收到「{wrong[0]}」")
         return SessionConfig(
             listen_host=o.listen_host, listen_port=o.listen_port, public_host=o.public_host, mode=o.mode,
             enforce=o.enforce, institution=o.institution, key=o.key, faults=faults,
@@ -116,16 +116,16 @@ class HospitalKit(Kit):
 
     async def start(self) -> None:
         if self.options.messages is not None and self.options.messages < 1:
-            raise Unreachable(f"--messages 至少为 1，收到 {self.options.messages}")
+            raise KitError(f"--messages 至少为 1，收到 {self.options.messages}")
         if self.options.institution and not self.options.key:
-            raise Unreachable("给了 --institution 时还要给 --key：被测医疗机构的密钥")
+            raise KitError("给了 --institution 时还要给 --key：被测医疗机构的密钥")
         self.session = Session(self.config(), self.say)
         try:
             await self.session.__aenter__()
         except ValueError as exc:  # a setting the center refuses (an --allow-fetch-host entry)
-            raise Unreachable(f"设置有误：{exc}") from exc
+            raise KitError(f"设置有误：{exc}") from exc
         except OSError as exc:
-            raise Unreachable(f"无法在 {self.options.listen_host}:{self.options.listen_port} 监听："
+            raise KitError(f"无法在 {self.options.listen_host}:{self.options.listen_port} 监听："
                               f"{exc.strerror or exc}") from exc
         self.options.url = self.session.url  # the report names where the HIS was pointed
         self.reports: list[tuple[Seen, Report]] = []
