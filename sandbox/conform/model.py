@@ -17,6 +17,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from sandbox.common.text import Text
+
 Role = Literal["hospital", "center", "province"]
 ROLES: tuple[Role, ...] = ("center", "province", "hospital")
 Severity = Literal["required", "recommended"]
@@ -30,13 +32,6 @@ VERDICT_ZH: dict[Verdict, str] = {"pass": "通过", "fail": "不通过", "warn":
 CONFIG = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
 ID_RE = re.compile(r"^[A-Z]{1,3}(-[A-Z0-9]+)+$")
 
-
-class Text(BaseModel):
-    """A text in Chinese and English."""
-
-    model_config = CONFIG
-    zh: str = Field(min_length=1)
-    en: str = Field(min_length=1)
 
 
 class Requirement(BaseModel):

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from sandbox.common.text import Text
 from sandbox.config import Settings
 from sandbox.faults.model import Fault
 from sandbox.scenario.checks import CHECKS
@@ -29,13 +30,6 @@ RUNNER_OWNED = frozenset({"host", "hospital_port", "center_port", "province_port
                           "center_url", "province_url", "public_base_url", "seed"})
 SETTABLE = tuple(k for k in Settings.model_fields if k not in RUNNER_OWNED)
 
-
-class Text(BaseModel):
-    """A text in Chinese and English."""
-
-    model_config = CONFIG
-    zh: str = Field(min_length=1)
-    en: str = Field(min_length=1)
 
 
 class Duplicate(BaseModel):
