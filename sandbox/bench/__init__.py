@@ -17,14 +17,16 @@ class Row:
     name: str
     value: float
     unit: str
-    target: float | None = None  # the target, same unit; higher is better
+    target: float | None = None  # the target, same unit; higher is better unless lower_is_better
     note: str = ""
+    lower_is_better: bool = False  # a time or a cost: the target is a ceiling
 
     @property
     def verdict(self) -> str:
         if self.target is None:
             return ""
-        return "✓" if self.value >= self.target else "✗"
+        met = self.value <= self.target if self.lower_is_better else self.value >= self.target
+        return "✓" if met else "✗"
 
 
 async def wait_ready(url: str, what: str, timeout: float = 30.0) -> None:
