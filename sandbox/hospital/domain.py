@@ -8,6 +8,7 @@ are retried with the same message and msgid; every attempt and every record's an
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 from collections import Counter, deque
@@ -231,7 +232,9 @@ class Hospital:
         self._now = now
         self._sleep = sleep
         self._send_lock = asyncio.Lock()
-        self._writing: set[asyncio.Task[None]] = set()  # register_soon's registrations still being written
+        # register_soon's exams until written, and the tasks writing them
+        self._unwritten: dict[str, Exam] = {}
+        self._writing: dict[str, asyncio.Task[None]] = {}
 
     # ---- exams and files --------------------------------------------------------------------------
 
@@ -264,20 +267,33 @@ class Hospital:
 
     def register_soon(self, exam: Exam) -> asyncio.Task[None]:
         """`register` in the background. Until it is done, every file lookup waits for it: a request for the
-        exam's files made meanwhile is answered once they are written, exactly as if it came later."""
+        exam's files made meanwhile is answered once they are written, exactly as if it came later. If writing
+        fails (a full disk), the next file lookup writes them again."""
+        self._unwritten[exam.exam_id] = exam
+        return self._start_writing(exam)
+
+    def _start_writing(self, exam: Exam) -> asyncio.Task[None]:
         task = asyncio.create_task(self.register(exam), name=f"register-{exam.exam_id}")
-        self._writing.add(task)
-        task.add_done_callback(self._registered)
+        self._writing[exam.exam_id] = task
+        task.add_done_callback(functools.partial(self._registered, exam.exam_id))
         return task
 
-    def _registered(self, task: asyncio.Task[None]) -> None:
-        self._writing.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("检查 %s 的文件未能写入：%s", task.get_name().removeprefix("register-"), task.exception())
+    def _registered(self, exam_id: str, task: asyncio.Task[None]) -> None:
+        self._writing.pop(exam_id, None)
+        if task.cancelled():
+            return
+        if task.exception() is None:
+            self._unwritten.pop(exam_id, None)
+        else:
+            log.error("检查 %s 的文件未能写入（下次请求其文件时重写）：%s", exam_id, task.exception())
 
     async def _written(self) -> None:
+        """Wait for the registrations `register_soon` started; one that failed is started again first."""
+        for exam_id, exam in list(self._unwritten.items()):
+            if exam_id not in self._writing:
+                self._start_writing(exam)
         if self._writing:
-            await asyncio.wait(set(self._writing))
+            await asyncio.wait(set(self._writing.values()))
 
     def records(self, exams: list[Exam]) -> list[dict[str, Any]]:
         return [e.record(self.base_url) for e in exams]
