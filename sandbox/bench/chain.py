@@ -36,8 +36,12 @@ from sandbox.common.ports import free_port
 TARGET = 1_500.0  # issue 19 (1,000 before it)
 POOL = 400
 SENDERS = 4
-TINY_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Count 0/Kids[]>>endobj\n"
-            b"trailer<</Root 1 0 R>>\n%%EOF\n")
+# One blank A4 page with a correct cross-reference table: the center's PDF check (qpdf) wants at least one
+# page, and a zero-page report is answered 0 ("report not saved").
+TINY_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Count 1/Kids[3 0 R]>>endobj\n"
+            b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\n"
+            b"xref\n0 4\n0000000000 65535 f \n0000000009 00000 n \n0000000052 00000 n \n0000000101 00000 n \n"
+            b"trailer<</Size 4/Root 1 0 R>>\nstartxref\n164\n%%EOF\n")
 # Fixed widths, just wide enough (names ≤ 8 CJK characters, ids ≤ 24 characters, UIDs ≤ 32): every byte
 # is sent base64-encoded in each record.
 _SLOT = {"name": b"N" * 26, "id": b"I" * 24, "date": b"20000101", "modality": b"ZZ",
