@@ -44,8 +44,16 @@ class DicomPort:
 
     def open(self) -> None:
         s = self.center.settings
-        family = socket.AF_INET6 if ":" in s.host else socket.AF_INET
-        self.listener = socket.create_server((s.host, s.dicom_port), family=family)
+        # As pynetdicom's server binds (socketserver.TCPServer): the system's own IPv6 dual-stack default kept.
+        listener = socket.socket(socket.AF_INET6 if ":" in s.host else socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((s.host, s.dicom_port))
+            listener.listen()
+        except BaseException:
+            listener.close()
+            raise
+        self.listener = listener
         self.thread = threading.Thread(target=self._serve, name="center-storage-scp", daemon=True)
         self.thread.start()
 
