@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import select
+import selectors
 import socket
 import socketserver
 import threading
@@ -59,23 +59,31 @@ class DicomPort:
 
     def _serve(self) -> None:
         assert self.listener is not None
-        while not select.select([self.listener], [], [], POLL_S)[0]:  # until the first connection
-            if self.closing.is_set():
-                self.listener.close()
-                self.built.set()
-                return
+        server: ThreadedAssociationServer | None = None
         try:
-            from sandbox.center.scp import StorageSCP
+            if self._first_connection():
+                from sandbox.center.scp import StorageSCP
 
-            server = StorageSCP(self.center, self.loop, self.index).server_on(self.listener)
+                server = StorageSCP(self.center, self.loop, self.index).server_on(self.listener)
         except Exception:
             log.exception("共享中心 DICOM 服务无法启动，端口 %s 已关闭", self.center.settings.dicom_port)
-            self.listener.close()
+        finally:  # whatever happened, `close` is not left waiting
+            if server is None:
+                self.listener.close()
+            self.server = server
             self.built.set()
-            return
-        self.server = server
-        self.built.set()
-        server.serve_forever(poll_interval=POLL_S)
+        if server is not None:
+            server.serve_forever(poll_interval=POLL_S)
+
+    def _first_connection(self) -> bool:
+        """Wait, holding nothing, until a connection arrives (True) or the port is closing (False)."""
+        assert self.listener is not None
+        with selectors.DefaultSelector() as selector:  # epoll: no FD_SETSIZE limit on the socket's number
+            selector.register(self.listener, selectors.EVENT_READ)
+            while not self.closing.is_set():
+                if selector.select(POLL_S):
+                    return True
+        return False
 
     def close(self) -> None:
         """Stop accepting, let pynetdicom finish, join the thread (call in a worker thread: a C-STORE handler may
