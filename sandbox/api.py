@@ -38,7 +38,7 @@ from sandbox.common.ports import free_port
 from sandbox.config import Institution, Settings
 from sandbox.spec.fields import HOP1, HOP2
 from sandbox.spec.formats import china_now
-from sandbox.synth.dicom import ImageSpec
+from sandbox.synth.images import ImageSpec
 
 T = TypeVar("T")
 

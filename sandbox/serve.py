@@ -1,7 +1,9 @@
 """`sandbox serve`: the roles in one process until Ctrl-C or SIGTERM, with a banner and an optional demo.
 
-The ports listen first; then the first message's DICOM study and report are written (a fraction of a second)
-and the banner is printed; the demo's exams are made in the background. Stopping lets requests in flight finish, then each role persists its
+The ports listen first; then the first message is written and the banner is printed. Its DICOM study and
+report are written in the background (pydicom, numpy and reportlab load then, not before the banner); a
+request for them meanwhile waits until they are (`Hospital.register_soon`). The demo's exams are made in the
+background too. Stopping lets requests in flight finish, then each role persists its
 work (the center's outbox, a batch being forwarded) and closes its database; nothing is half-written.
 """
 
@@ -60,12 +62,13 @@ async def serve(settings: Settings, options: ServeOptions, out: TextIO = sys.std
     control = sandbox.control = ControlPlane(sandbox)
     background: list[asyncio.Task[Any]] = []
     dashboard: DashboardServer | None = None
+    writing: asyncio.Task[None] | None = None
     try:
         if options.dashboard:
             dashboard = await DashboardServer.beside(sandbox, out)
         first = await _first_message(sandbox, control)
         if first is not None and first.prepare is not None:
-            await first.prepare()  # its files are served before anyone can copy the curl
+            writing = await first.prepare()
         if options.scenario:
             print(await control.load_scenario(options.scenario), file=out)
         sandbox.ready = True
@@ -81,6 +84,9 @@ async def serve(settings: Settings, options: ServeOptions, out: TextIO = sys.std
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if writing is not None:  # not cancelled: a registration is never left half-written
+            with contextlib.suppress(Exception):
+                await writing
         if dashboard is not None:
             await dashboard.stop()
         await sandbox.stop()
@@ -113,23 +119,24 @@ def _signal_event() -> asyncio.Event:
 class FirstMessage:
     path: Path
     index: str
-    prepare: Callable[[], Awaitable[None]] | None  # writes the exam's files once the ports listen
+    # Once the ports listen: starts writing the exam's files (the task; requests for them wait for it).
+    prepare: Callable[[], Awaitable[asyncio.Task[None]]] | None
 
 
 async def _first_message(sandbox: Sandbox, control: ControlPlane) -> FirstMessage | None:
     """A valid hop-1 message for exam 0 of the first hospital, written to the data folder for curl."""
     settings = sandbox.settings
     path = settings.data_dir / FIRST_MESSAGE
-    prepare: Callable[[], Awaitable[None]] | None = None
+    prepare: Callable[[], Awaitable[asyncio.Task[None]]] | None = None
     if "hospital" in sandbox.roles:
         hospital = control.driver.hospital()
         exam = hospital.make_exams(1, 0)[0]
         record = exam.record(hospital.base_url)
 
-        async def prepare() -> None:
-            await hospital.register(exam)
-            counts = await hospital.store.counts()
-            control.driver.next_exam.setdefault(hospital.institution.code, max(1, counts["exams"]))
+        async def prepare() -> asyncio.Task[None]:
+            registered = await hospital.store.exams_besides(exam.exam_id, exam.study_uid) + 1
+            control.driver.next_exam.setdefault(hospital.institution.code, max(1, registered))
+            return hospital.register_soon(exam)
     else:
         from sandbox.synth.exams import BASE_DATE, ExamFactory
 

@@ -17,14 +17,16 @@ class Row:
     name: str
     value: float
     unit: str
-    target: float | None = None  # the issue's target, same unit; higher is better
+    target: float | None = None  # the issue's target, same unit; higher is better unless lower_is_better
     note: str = ""
+    lower_is_better: bool = False  # a time or a cost: the target is a ceiling
 
     @property
     def verdict(self) -> str:
         if self.target is None:
             return ""
-        return "✓" if self.value >= self.target else "✗"
+        met = self.value <= self.target if self.lower_is_better else self.value >= self.target
+        return "✓" if met else "✗"
 
 
 async def wait_ready(url: str, what: str, timeout: float = 30.0) -> None:
@@ -62,3 +64,24 @@ def machine_cpu_seconds() -> float:
         return 0.0
     idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
     return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")  # guest time is already counted in user
+
+
+def reference_us(rounds: int = 1000) -> float:
+    """Microseconds per round of a fixed CPU workload — a JSON round trip, a SHA-256 and a dict walk over one
+    hop-1-sized record (about 1.6 KB) — the median of three passes. Measured in the same run as a figure set
+    beside it (as `N×` this floor), so that a machine slowed by other work moves both sides alike."""
+    import hashlib
+    import json
+    import statistics
+
+    record = {f"field{i:02d}": ("值" * (i % 7)) + f"value-{i}" * 3 for i in range(40)}
+    passes = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(rounds):
+            text = json.dumps(record, ensure_ascii=False, sort_keys=True)
+            hashlib.sha256(text.encode()).hexdigest()
+            back = json.loads(text)
+            sum(len(k) + len(v) for k, v in back.items())
+        passes.append((time.perf_counter() - t0) / rounds * 1e6)
+    return statistics.median(passes)

@@ -29,15 +29,19 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sandbox.bench import Row
+from sandbox.bench import Row, reference_us
 from sandbox.common.loop import run as run_loop
 from sandbox.common.ports import free_port
 
-TARGET = 1_000.0
+TARGET = 1_500.0  # issue 19 (1,000 before it)
 POOL = 400
 SENDERS = 4
-TINY_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Count 0/Kids[]>>endobj\n"
-            b"trailer<</Root 1 0 R>>\n%%EOF\n")
+# One blank A4 page with a correct cross-reference table: the center's PDF check (qpdf) wants at least one
+# page, and a zero-page report is answered 0 ("report not saved").
+TINY_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Count 1/Kids[3 0 R]>>endobj\n"
+            b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\n"
+            b"xref\n0 4\n0000000000 65535 f \n0000000009 00000 n \n0000000052 00000 n \n0000000101 00000 n \n"
+            b"trailer<</Size 4/Root 1 0 R>>\nstartxref\n164\n%%EOF\n")
 # Fixed widths, just wide enough (names ≤ 8 CJK characters, ids ≤ 24 characters, UIDs ≤ 32): every byte
 # is sent base64-encoded in each record.
 _SLOT = {"name": b"N" * 26, "id": b"I" * 24, "date": b"20000101", "modality": b"ZZ",
@@ -250,24 +254,28 @@ def _run_size(count: int, in_memory: bool) -> dict[str, Any]:
         return result
 
 
-def _row(r: dict[str, Any], where: str, target: float | None) -> Row:
+def _row(r: dict[str, Any], where: str, target: float | None, ref: float) -> Row:
     if r["hop1"].get("1", 0) != r["exams"] or r["hop2"].get("1", 0) != r["exams"]:
         raise RuntimeError(f"not every record was answered 1 on both hops: {r}")
     n = r["exams"]
     return Row(f"full chain, {n:,} exams, data {where}", n / r["seconds"], "exams/s", target,
                f"hospital→center→province in one process, journal on, {SENDERS} senders; all indexed in "
                f"{r['seconds']:.1f} s, {n / r['cpu_seconds']:,.0f} exams per CPU-second; "
-               f"{r['exchanges'].get('1', 0):,} + {r['exchanges'].get('2', 0):,} exchanges journaled")
+               f"{r['exchanges'].get('1', 0):,} + {r['exchanges'].get('2', 0):,} exchanges journaled; "
+               f"{1e6 * r['seconds'] / n / ref:.2f}× the reference workload per exam ({ref:.0f} µs in this run)")
 
 
 def run(quick: bool) -> list[Row]:
     sizes = (2_000, 10_000) if quick else (10_000, 100_000)
     memory = memory_dir() is not None
     where = "in tmpfs" if memory else "on disk"
+    before = reference_us()
     results = [_run_size(n, memory) for n in sizes]
-    rows = [_row(r, where, TARGET) for r in results]
-    if memory:  # the same run with the data folder on the disk: the cost of creating two files per exam
-        rows.append(_row(_run_size(sizes[0], False), "on disk", None))
+    on_disk = _run_size(sizes[0], False) if memory else None
+    ref = (before + reference_us()) / 2  # the floor, before and after the runs
+    rows = [_row(r, where, TARGET, ref) for r in results]
+    if on_disk is not None:  # the same run with the data folder on the disk: the cost of creating two files per exam
+        rows.append(_row(on_disk, "on disk", None, ref))
     for r in results:
         rows.append(Row(f"peak RSS, {r['exams']:,} exams", r["peak_rss_mb"], "MB", None,
                         "one process for the three roles"))

@@ -11,10 +11,10 @@ import aiohttp
 from aiohttp import web
 
 from sandbox.center.dicomindex import QueryIndex
+from sandbox.center.dicomport import DicomPort
 from sandbox.center.domain import DB_FILE, FILES_DIR, Center
 from sandbox.center.forwarder import Forwarder
 from sandbox.center.routes import setup_routes
-from sandbox.center.scp import StorageSCP
 from sandbox.center.store import CenterStore
 from sandbox.common import csrf
 from sandbox.common.guard import guard_middleware
@@ -60,12 +60,12 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _storage_scp(app: web.Application) -> AsyncIterator[None]:
-    """The DICOM Storage SCP on settings.dicom_port."""
-    scp = StorageSCP(app[CENTER], asyncio.get_running_loop(), app[DICOM_INDEX])
-    await asyncio.to_thread(scp.start)
+    """The DICOM SCP on settings.dicom_port: listening now, serving once its thread has built it."""
+    port = DicomPort(app[CENTER], asyncio.get_running_loop(), app[DICOM_INDEX])
+    port.open()
     yield
     # Shut down in a thread: a C-STORE handler may be waiting for this loop to commit its row.
-    await asyncio.to_thread(scp.stop)
+    await asyncio.to_thread(port.close)
 
 
 async def _forwarder(app: web.Application) -> AsyncIterator[None]:

@@ -17,11 +17,7 @@ import mmap
 import re
 import struct
 from dataclasses import dataclass
-from functools import lru_cache
-
-from pydicom.charset import convert_encodings, decode_bytes
-from pydicom.datadict import DicomDictionary
-from pydicom.valuerep import PersonName
+from functools import cache, lru_cache
 
 IMPLICIT_LE = "1.2.840.10008.1.2"
 EXPLICIT_BE = "1.2.840.10008.1.2.2"
@@ -41,11 +37,20 @@ MAX_DEPTH = 16
 # Numeric strings (IS, DS) must parse for pydicom to use the instance (metadata, rendering): a value that is
 # not a plain number sends the instance to pydicom, whose reading names the element (badVR.dcm's IS "1A").
 _NUMERIC_TEXT = frozenset({b"IS", b"DS"})
-_NUMERIC_TAGS = frozenset(tag for tag, entry in DicomDictionary.items() if entry[0] in ("IS", "DS"))
 # Binary numbers must fill whole values: a US of 3 bytes cannot be decoded either.
 _FIXED = {b"AT": 4, b"FD": 8, b"FL": 4, b"SL": 4, b"SS": 2, b"SV": 8, b"UL": 4, b"US": 2, b"UV": 8}
-_FIXED_TAGS = {tag: _FIXED[entry[0].encode()] for tag, entry in DicomDictionary.items()
-               if entry[0].encode() in _FIXED}
+
+
+@cache
+def _dictionary_tags() -> tuple[frozenset[int], dict[int, int]]:
+    """From pydicom's data dictionary (built on the first instance read, not when the center starts): the
+    tags whose VR is IS or DS, and the tags of fixed-size binary VRs with their value size."""
+    from pydicom.datadict import DicomDictionary
+
+    numeric = frozenset(tag for tag, entry in DicomDictionary.items() if entry[0] in ("IS", "DS"))
+    fixed = {tag: _FIXED[entry[0].encode()] for tag, entry in DicomDictionary.items() if entry[0].encode() in _FIXED}
+    return numeric, fixed
+
 _NUMBER_LIST = re.compile(rb"^(\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*)?(\\(\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*)?)*\x00?$")
 
 CHARSET = 0x00080005
@@ -81,6 +86,8 @@ class Header:
         if raw is None:
             return ""
         if tag in TEXT_TAGS and not raw.isascii():
+            from pydicom.charset import decode_bytes
+
             return decode_bytes(raw, self.encodings(), set()).strip(" \0")
         return raw.decode("latin-1").strip(" \0")
 
@@ -112,6 +119,8 @@ class Header:
                 while groups and not groups[-1]:
                     groups.pop()
                 return "=".join(groups).strip()
+        from pydicom.valuerep import PersonName
+
         return str(PersonName(raw, encodings=encodings)).strip()
 
     def encodings(self) -> list[str]:
@@ -124,6 +133,8 @@ _UTF8 = ["UTF8"]  # ISO_IR 192
 @lru_cache(maxsize=64)
 def _encodings(raw: bytes) -> list[str]:
     """Python codecs of a Specific Character Set value (pydicom's table)."""
+    from pydicom.charset import convert_encodings
+
     terms = [t.strip() for t in raw.decode("latin-1").split("\\")] if raw else []
     return list(convert_encodings([t for t in terms if t] or ["ISO_IR 6"]))
 
@@ -165,8 +176,9 @@ def _walk(data: bytes | mmap.mmap, pos: int, end: int, implicit: bool, values: d
     # Hot loop (every element of every instance): locals and one struct call per element.
     explicit_head, implicit_head, u32 = _EXPLICIT.unpack_from, _IMPLICIT.unpack_from, _U32.unpack_from
     long_vrs, known_vrs, wanted = _LONG_VRS, _KNOWN_VRS, WANTED
-    numeric_text, numeric_tags, number_list = _NUMERIC_TEXT, _NUMERIC_TAGS, _NUMBER_LIST.match
-    fixed, fixed_tags = _FIXED, _FIXED_TAGS
+    numeric_text, number_list = _NUMERIC_TEXT, _NUMBER_LIST.match
+    numeric_tags, fixed_tags = _dictionary_tags()
+    fixed = _FIXED
     top = depth == 0
     while pos + 8 <= end:
         if implicit:

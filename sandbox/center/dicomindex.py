@@ -16,10 +16,8 @@ import logging
 import sqlite3
 import warnings
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
-
-import pydicom
-from pydicom.dataset import Dataset
 
 from sandbox.center.dicomquery import KEYS, Condition, Key, Level, element_text, levels_upto, matches
 from sandbox.center.domain import Center
@@ -56,7 +54,14 @@ LISTS = frozenset({"ModalitiesInStudy", "SOPClassesInStudy"})
 COMPUTED = {kw for _, _, cols in AGGREGATES.values() for kw in cols}
 # Keys read from the header into the side table (column named by keyword).
 HEADER_KEYS: tuple[Key, ...] = tuple(k for k in KEYS if k.keyword not in INSTANCE_COLUMNS and k.keyword not in COMPUTED)
-HEADER_TAGS = [0x00080005] + [k.tag for k in HEADER_KEYS]
+
+
+@cache
+def header_tags() -> list[int]:
+    """Specific Character Set and the HEADER_KEYS' tags (pydicom's dictionary: loaded on the first query)."""
+    return [0x00080005] + [k.tag for k in HEADER_KEYS]
+
+
 GROUP_BY: dict[Level, str | None] = {"PATIENT": "i.patient_id", "STUDY": "i.study_uid", "SERIES": "i.series_uid",
                                      "IMAGE": None}
 ORDER_BY: dict[Level, str] = {
@@ -117,11 +122,13 @@ def select_sql(level: Level, scope: dict[str, str]) -> tuple[str, list[str]]:
 
 def header_values(source: str | bytes) -> list[str]:
     """The HEADER_KEYS of one stored instance, "" for each one absent or unreadable."""
+    import pydicom
+
     fp: Any = io.BytesIO(source) if isinstance(source, bytes) else source
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            ds: Dataset = pydicom.dcmread(fp, stop_before_pixels=True, specific_tags=HEADER_TAGS, force=True)
+            ds = pydicom.dcmread(fp, stop_before_pixels=True, specific_tags=header_tags(), force=True)
         except Exception as exc:  # any damage: the instance stays findable by the instances table's keys
             log.warning("查询属性读取失败：%s", exc)
             return [""] * len(HEADER_KEYS)

@@ -23,11 +23,10 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
-from pydicom.dataset import Dataset
-from pydicom.multival import MultiValue
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 from sandbox.spec.formats import DICOM_UID_RE
 
@@ -47,12 +46,16 @@ class Key:
 
     @property
     def tag(self) -> int:
+        from pydicom.datadict import tag_for_keyword  # pydicom loads on first use, not with the center
+
         tag = tag_for_keyword(self.keyword)
         assert tag is not None, self.keyword
         return tag
 
     @property
     def vr(self) -> str:
+        from pydicom.datadict import dictionary_VR
+
         return dictionary_VR(self.tag)
 
 
@@ -99,7 +102,6 @@ KEYS: tuple[Key, ...] = (
     Key("AvailableTransferSyntaxUID", "IMAGE", True, returned_only=True),
 )
 BY_KEYWORD = {k.keyword: k for k in KEYS}
-BY_TAG = {k.tag: k for k in KEYS}
 # The unique key of each level (PS3.4 C.6.1.1 / C.6.2.1); PATIENT's is PatientID.
 UNIQUE: dict[Level, str] = {"PATIENT": "PatientID", "STUDY": "StudyInstanceUID", "SERIES": "SeriesInstanceUID",
                             "IMAGE": "SOPInstanceUID"}
@@ -128,6 +130,8 @@ def levels_upto(level: Level) -> tuple[Level, ...]:
 
 def resolve(name: str) -> str | None:
     """A DICOM keyword, or a tag written `00100010` or `0010,0010`, as a keyword; None when neither."""
+    from pydicom.datadict import keyword_for_tag, tag_for_keyword
+
     m = _TAG_RE.match(name)
     if m:
         return keyword_for_tag(int(m.group(1) + m.group(2), 16)) or name.replace(",", "").upper()
@@ -306,6 +310,8 @@ def condition(key: Key, raw: str, separators: str, fuzzy: bool = False) -> Condi
 
 def element_text(elem: Any) -> str:
     """A data element's value as query text: several values joined by a backslash, as DIMSE sends them."""
+    from pydicom.multival import MultiValue
+
     value = elem.value
     if value is None:
         return ""
@@ -324,6 +330,9 @@ def matches(record: dict[str, Any], conditions: Iterable[Condition]) -> bool:
 def dataset(record: dict[str, Any], keywords: Sequence[str]) -> Dataset:
     """The named attributes of a record as a Dataset (UTF-8): a C-FIND answer, or a QIDO-RS one via
     `to_json_dict` (which splits a multi-group Person Name into Alphabetic/Ideographic/Phonetic)."""
+    from pydicom.datadict import dictionary_VR, tag_for_keyword
+    from pydicom.dataset import Dataset
+
     ds = Dataset()
     ds.SpecificCharacterSet = "ISO_IR 192"
     for kw in keywords:

@@ -30,11 +30,10 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import pydicom
-from pydicom.errors import BytesLengthException, InvalidDicomError
-from pydicom.multival import MultiValue
+if TYPE_CHECKING:
+    import pydicom
 
 from sandbox.center import dicomhead
 from sandbox.center.errors import DicomProblem, FileProblem, TooLarge
@@ -160,6 +159,10 @@ def _int(value: Any) -> int | None:
 def _str(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, str):
+        return value.strip()
+    from pydicom.multival import MultiValue  # a value pydicom read: pydicom is loaded
+
     if isinstance(value, (list, tuple, MultiValue)):
         value = "\\".join(str(v) for v in value)
     return str(value).strip()
@@ -210,6 +213,9 @@ def _check_uids(info: InstanceInfo) -> None:
 
 def inspect_with_pydicom(data: bytes | mmap.mmap) -> InstanceInfo:
     """`inspect` by pydicom.dcmread: any transfer syntax pydicom reads."""
+    import pydicom
+    from pydicom.errors import BytesLengthException, InvalidDicomError
+
     if not is_part10(data):
         raise DicomProblem("not_dicom", head=_head(data))
     fp: Any
@@ -275,7 +281,9 @@ def _wrong_length(ds: pydicom.Dataset) -> DicomProblem:
         vr = str(getattr(raw, "VR", "") or "")
         size = _SIZES.get(vr)
         if size and raw.value is not None and len(raw.value) % size:
-            keyword = pydicom.datadict.keyword_for_tag(tag) or "私有元素"
+            from pydicom.datadict import keyword_for_tag
+
+            keyword = keyword_for_tag(tag) or "私有元素"
             return DicomProblem("dicom_inconsistent", tag=f"({tag.group:04X},{tag.element:04X})", keyword=keyword,
                                 vr=vr, value=f"{len(raw.value)} 字节")
     return DicomProblem("dicom_unreadable", detail="二进制数值的长度不是单个值长度的整数倍")
@@ -284,6 +292,8 @@ def _wrong_length(ds: pydicom.Dataset) -> DicomProblem:
 def _check_values(ds: pydicom.Dataset) -> None:
     """Every element's value as pydicom decodes it (what metadata, rendering and conversion use); DicomProblem
     naming the first element whose bytes do not decode as its VR (pydicom's badVR.dcm: IS "1A")."""
+    from pydicom.errors import BytesLengthException
+
     for elem in ds.iterall():
         if elem.VR == "SQ":
             continue
@@ -297,6 +307,9 @@ def _check_values(ds: pydicom.Dataset) -> None:
 
 def _check_deflated_pixels(data: bytes | mmap.mmap) -> bool:
     """Whether a Deflated Explicit VR Little Endian instance has whole Pixel Data (read from the inflated data)."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -453,7 +466,8 @@ _ID_COUNTER = itertools.count()
 
 
 class FileStore:
-    """Files named `<root>/<id[-2:]>/<id><suffix>`; ids are the center's, never input."""
+    """Files named `<root>/<id[-2:]>/<id><suffix>`; ids are the center's, never input. Each of the 256
+    folders is made when its first file is written, not at start (making 768 of them took 60–700 ms)."""
 
     def __init__(self, root: Path, suffix: str) -> None:
         self.root = root
@@ -461,8 +475,7 @@ class FileStore:
         self._root = str(root)
 
     def open(self) -> None:
-        for i in range(256):
-            (self.root / f"{i:02x}").mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True)
 
     def path(self, file_id: str) -> str:
         if not _ID_RE.fullmatch(file_id):
@@ -471,14 +484,23 @@ class FileStore:
 
     def write(self, file_id: str, data: bytes | memoryview) -> str:
         path = self.path(file_id)
-        with open(path, "wb") as fh:
+        try:
+            fh = open(path, "wb")
+        except FileNotFoundError:  # the first file of its folder
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fh = open(path, "wb")
+        with fh:
             fh.write(data)
         return path
 
     def adopt(self, file_id: str, temp: Path) -> str:
         """Move a fetched temporary file into place."""
         path = self.path(file_id)
-        os.replace(temp, path)
+        try:
+            os.replace(temp, path)
+        except FileNotFoundError:  # the first file of its folder (or `temp` is gone: raised again below)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            os.replace(temp, path)
         return path
 
     def remove(self, file_ids: Iterable[str]) -> None:

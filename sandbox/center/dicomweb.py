@@ -37,11 +37,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import aiosqlite
-import pydicom
-import pydicom.uid
 from aiohttp import web
 
-from sandbox.center import dicomstore, media, syntax
+from sandbox.center import dicomstore, syntax
 from sandbox.center.dicomstore import InstanceInfo, media_type
 from sandbox.center.domain import Center
 from sandbox.center.errors import (
@@ -204,7 +202,9 @@ async def _zip(request: web.Request, rows: list[aiosqlite.Row], name: str) -> we
     """The instances as stored, with a DICOMDIR (PS3.10 media: pydicom's FileSet names the files)."""
     center: Center = request.app[CENTER]
     blobs = [await center.instance_bytes(row) for row in rows]
-    body = await asyncio.to_thread(media.study_zip, blobs)
+    from sandbox.center.media import study_zip  # pydicom's FileSet: loaded with the first zip
+
+    body = await asyncio.to_thread(study_zip, blobs)
     return web.Response(body=body, content_type="application/zip", headers={
         "Content-Disposition": f'attachment; filename="{name}.zip"', **CORS})
 
@@ -237,6 +237,8 @@ async def retrieve_instance(request: web.Request) -> web.StreamResponse:
 
 def instance_metadata(data: bytes, row: aiosqlite.Row, base: str) -> dict[str, Any]:
     """The DICOM JSON model of one instance (PS3.18 F.2), its Pixel Data as a BulkDataURI."""
+    import pydicom
+
     url = f"{base}{PREFIX}/studies/{row['study_uid']}/series/{row['series_uid']}/instances/{row['sop_uid']}"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -484,7 +486,9 @@ async def wado_uri(request: web.Request) -> web.StreamResponse:
         data, ts = await _instance_bytes(center, row, q.get("transferSyntax") or syntax.EXPLICIT_LE)
         name = row["sop_uid"]
         if anonymize == "yes":
-            data = await asyncio.to_thread(media.anonymized, data, center.settings.seed)
+            from sandbox.center.media import anonymized
+
+            data = await asyncio.to_thread(anonymized, data, center.settings.seed)
             name = "anonymized"
         return web.Response(body=data, headers={
             "Content-Type": f"application/dicom; transfer-syntax={ts}",

@@ -14,13 +14,11 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pydicom
-from PIL import Image
-from pydicom.multival import MultiValue
-from pydicom.pixels import apply_modality_lut
+if TYPE_CHECKING:  # numpy, pydicom and Pillow load with the first frame shown, not with the center
+    import numpy as np
+    from PIL import Image
 
 CACHE_ITEMS = 512
 
@@ -36,6 +34,8 @@ class Window:
 
 
 def _first(value: object) -> float | None:
+    from pydicom.multival import MultiValue
+
     if value is None:
         return None
     if isinstance(value, (list, tuple, MultiValue)):
@@ -48,6 +48,8 @@ def _first(value: object) -> float | None:
 
 def window_linear(values: np.ndarray, window: Window) -> np.ndarray:
     """PS3.3 C.11.2.1.2.1 linear VOI function onto 0..255."""
+    import numpy as np
+
     c, w = window.center, max(window.width, 1.0)
     out = ((values - (c - 0.5)) / (w - 1.0 if w > 1 else 1.0) + 0.5) * 255.0
     return np.clip(out, 0, 255).astype(np.uint8)
@@ -55,6 +57,11 @@ def window_linear(values: np.ndarray, window: Window) -> np.ndarray:
 
 def frame_image(data: bytes, frame: int = 1, window: Window | None = None) -> Image.Image:
     """Frame `frame` (1-based) of a Part-10 instance, windowed, as a Pillow image."""
+    import numpy as np
+    import pydicom
+    from PIL import Image
+    from pydicom.pixels import apply_modality_lut
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pydicom's notes on odd values never stop a picture
         try:

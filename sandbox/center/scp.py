@@ -22,8 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import socketserver
-import threading
+import socket
 from typing import Any
 
 from pydicom.dataset import Dataset
@@ -34,6 +33,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from sandbox.center import dicomstore
 from sandbox.center.dicomindex import QueryIndex
+from sandbox.center.dicomport import POLL_S
 from sandbox.center.domain import Center
 from sandbox.center.errors import DicomProblem
 from sandbox.center.qrscp import QueryRetrieve
@@ -46,7 +46,6 @@ CANNOT_UNDERSTAND = 0xC000
 CONFLICT = 0xC001
 OUT_OF_RESOURCES = 0xA700
 COMMIT_TIMEOUT_S = 30.0
-POLL_S = 0.05
 
 
 def failure(status: int, code: str, **kw: Any) -> Dataset:
@@ -58,27 +57,35 @@ def failure(status: int, code: str, **kw: Any) -> Dataset:
 
 
 class _Server(ThreadedAssociationServer):
-    """pynetdicom's server, collecting garbage as rarely at our short poll interval as at its default one."""
+    """pynetdicom's server on the center's listening socket (`dicomport`), collecting garbage as rarely at our
+    short poll interval as at its default one."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, listener: socket.socket, **kwargs: Any) -> None:
+        self._listener = listener
         super().__init__(*args, **kwargs)
         # service_actions() runs gc.collect() every _gc[1] polls (59 by default, at 0.5 s each).
         self._gc = [0, int(59 * 0.5 / POLL_S)]
 
+    def server_bind(self) -> None:
+        """Serve the socket `dicomport` bound and listens on (pynetdicom's own options on it)."""
+        if self.socket is not None:
+            self.socket.close()  # the one socketserver made
+        self.socket = self._listener
+        if self.ae.network_timeout is not None:
+            self.socket.settimeout(self.ae.network_timeout)
+        self.server_address = self.socket.getsockname()
+
 
 class StorageSCP:
-    """A pynetdicom AE listening on settings.dicom_port under settings.dicom_ae_title."""
+    """A pynetdicom AE under settings.dicom_ae_title: its handlers and the server on the center's DICOM port."""
 
     def __init__(self, center: Center, loop: asyncio.AbstractEventLoop, index: QueryIndex) -> None:
         self.center = center
         self.loop = loop
         self.query_retrieve = QueryRetrieve(center, loop, index)
-        self.server: ThreadedAssociationServer | None = None
-        self.thread: threading.Thread | None = None
-        self.stored = 0
 
-    def start(self) -> None:
-        """Bind and serve in background threads (returns at once)."""
+    def server_on(self, listener: socket.socket) -> ThreadedAssociationServer:
+        """The association server on a bound, listening socket (serve it with serve_forever)."""
         settings = self.center.settings
         ae = AE(ae_title=settings.dicom_ae_title)
         ae.require_called_aet = True
@@ -90,23 +97,9 @@ class StorageSCP:
         ae.add_supported_context(Verification)
         handlers: list[Any] = [(evt.EVT_C_STORE, self.on_store), (evt.EVT_C_ECHO, self.on_echo),
                                *self.query_retrieve.setup(ae)]
-        server = ae.make_server((settings.host, settings.dicom_port), evt_handlers=handlers, server_class=_Server)
-        # Our own acceptor thread: a short poll interval lets shutdown() return at once.
-        self.thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": POLL_S},
-                                       name="center-storage-scp", daemon=True)
-        self.thread.start()
-        self.server = server
-
-    def stop(self) -> None:
-        if self.server is not None:
-            # socketserver's own shutdown: pynetdicom's also unregisters from the AE, which only start_server
-            # registers with.
-            socketserver.BaseServer.shutdown(self.server)
-            self.server.server_close()
-            self.server = None
-        if self.thread is not None:
-            self.thread.join()
-            self.thread = None
+        server: ThreadedAssociationServer = ae.make_server(
+            (settings.host, settings.dicom_port), evt_handlers=handlers, server_class=_Server, listener=listener)
+        return server
 
     @staticmethod
     def on_echo(event: Any) -> int:
@@ -137,5 +130,4 @@ class StorageSCP:
             return failure(OUT_OF_RESOURCES, "out_of_resources")
         if not kept:
             return failure(CONFLICT, "conflict")
-        self.stored += 1
         return SUCCESS

@@ -19,13 +19,10 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pydicom
-from pydicom.dataset import Dataset
-from pydicom.encaps import get_frame
-from pydicom.pixels import get_decoder
-from pydicom.uid import UID
+if TYPE_CHECKING:  # numpy and pydicom load with the first conversion, not with the center
+    from pydicom.dataset import Dataset
 
 IMPLICIT_LE = "1.2.840.10008.1.2"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
@@ -63,6 +60,8 @@ class NotProducible(Exception):
 
 def read(data: bytes, *, pixels: bool = True) -> Dataset:
     """pydicom's dataset of Part-10 bytes (deflated data sets are inflated by pydicom)."""
+    import pydicom
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return pydicom.dcmread(io.BytesIO(data), stop_before_pixels=not pixels)
@@ -72,6 +71,8 @@ def decodable(ts: str) -> bool:
     """Whether pixel data in this syntax can be decoded here."""
     if ts in NATIVE:
         return True
+    from pydicom.pixels import get_decoder
+
     try:
         return bool(get_decoder(ts).is_available)
     except (NotImplementedError, ValueError):
@@ -101,6 +102,8 @@ def convert(data: bytes, stored: str, wanted: str | None) -> tuple[bytes, str]:
         return data, stored
     if not producible(stored, want):
         raise NotProducible(f"传输语法 {stored} 的实例不能转换为 {want}")
+    from pydicom.uid import UID
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ds = read(data)
@@ -116,6 +119,8 @@ def convert(data: bytes, stored: str, wanted: str | None) -> tuple[bytes, str]:
 
 def _to_little_endian(ds: Dataset, stored: str) -> None:
     """Make a dataset read in `stored` writable as uncompressed little endian, in place."""
+    from pydicom.uid import UID
+
     if UID(stored).is_compressed:
         if "PixelData" in ds:
             ds.decompress(generate_instance_uid=False)
@@ -173,6 +178,9 @@ def frame_count(ds: Dataset) -> int:
 
 def frames(data: bytes, numbers: list[int], form: FrameForm) -> list[bytes]:
     """The frames numbered (1-based) in the form chosen; NotProducible when they cannot be decoded."""
+    import numpy as np
+    from pydicom.encaps import get_frame
+
     ds = read(data)
     if "PixelData" not in ds:
         raise NotProducible("该实例没有像素数据")

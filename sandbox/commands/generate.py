@@ -15,9 +15,8 @@ from rich.table import Table
 
 from sandbox.config import Institution, Settings, load_settings
 from sandbox.spec.index_profiles import PROFILES
-from sandbox.synth.dataset import generate_dataset
-from sandbox.synth.dicom import ImageSpec
 from sandbox.synth.exams import Exam, ExamFactory
+from sandbox.synth.images import ImageSpec
 from sandbox.synth.institutions import synth_center, synth_hospitals
 from sandbox.synth.regions import REGIONS
 
@@ -66,6 +65,8 @@ def factories(settings: Settings, seed: int, institution: str | None, region: st
 
 
 def run(args: argparse.Namespace) -> int:
+    from sandbox.synth.dataset import generate_dataset  # pydicom, numpy and reportlab: only for this command
+
     err = Console(stderr=True, highlight=False)
     try:
         if args.count < 1:

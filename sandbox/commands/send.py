@@ -28,7 +28,7 @@ from sandbox.config import Settings, load_settings
 from sandbox.hospital.app import create_app
 from sandbox.hospital.domain import NO_ANSWER, Hospital, SendReport
 from sandbox.hospital.errors import HospitalError
-from sandbox.synth.dicom import ImageSpec
+from sandbox.synth.images import ImageSpec
 from sandbox.typedefs import HOSPITAL
 
 LAST_SEND = "last-send.json"

@@ -8,6 +8,8 @@ are retried with the same message and msgid; every attempt and every record's an
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 import random
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
@@ -26,10 +28,11 @@ from sandbox.hospital.store import HospitalStore
 from sandbox.spec.fields import HOP1
 from sandbox.spec.formats import china_now
 from sandbox.synth.batching import batches, envelope
-from sandbox.synth.dataset import write_exam_files
-from sandbox.synth.dicom import DEFAULT_IMAGES, ImageSpec
 from sandbox.synth.exams import BASE_DATE, Exam, ExamFactory
+from sandbox.synth.images import DEFAULT_IMAGES, ImageSpec
 from sandbox.validate import data_length
+
+log = logging.getLogger("sandbox.hospital")
 
 NO_ANSWER = "无应答"  # summary key for records that got no succFlag (transport failure or refused envelope)
 # Per-record messages of the sender itself (not from the center).
@@ -182,6 +185,14 @@ def read_answers(ex: Exchange, records: list[dict[str, Any]], exam_ids: dict[str
     return code, env_message, out
 
 
+def _write_exam_files(exam: Exam, root: Path, **kw: Any) -> dict[str, Any]:
+    """`write_exam_files`, imported here in the worker thread: pydicom, numpy and reportlab load on first use
+    without holding up the event loop."""
+    from sandbox.synth.dataset import write_exam_files
+
+    return write_exam_files(exam, root, **kw)
+
+
 class Hospital:
     """One hospital of the settings: its exam factory, file store and sender."""
 
@@ -221,6 +232,9 @@ class Hospital:
         self._now = now
         self._sleep = sleep
         self._send_lock = asyncio.Lock()
+        # register_soon's exams until written, and the tasks writing them
+        self._unwritten: dict[str, Exam] = {}
+        self._writing: dict[str, asyncio.Task[None]] = {}
 
     # ---- exams and files --------------------------------------------------------------------------
 
@@ -237,7 +251,7 @@ class Hospital:
 
     async def register(self, exam: Exam, *, files: bool = True) -> None:
         """Write an exam's files (in a worker thread) and register them so the routes can serve them."""
-        entry = await asyncio.to_thread(write_exam_files, exam, self.root, dicom=files, pdf=files,
+        entry = await asyncio.to_thread(_write_exam_files, exam, self.root, dicom=files, pdf=files,
                                         spec=self.image_spec, embedded_font=self.embedded_font)
         instances = [
             {"sop_uid": d["sopInstanceUID"], "study_uid": exam.study_uid, "series_uid": d["seriesInstanceUID"],
@@ -251,10 +265,41 @@ class Hospital:
             record=exam.record(self.base_url), instances=instances,
         )
 
+    def register_soon(self, exam: Exam) -> asyncio.Task[None]:
+        """`register` in the background. Until it is done, every file lookup waits for it: a request for the
+        exam's files made meanwhile is answered once they are written, exactly as if it came later. If writing
+        fails (a full disk), the next file lookup writes them again."""
+        self._unwritten[exam.exam_id] = exam
+        return self._start_writing(exam)
+
+    def _start_writing(self, exam: Exam) -> asyncio.Task[None]:
+        task = asyncio.create_task(self.register(exam), name=f"register-{exam.exam_id}")
+        self._writing[exam.exam_id] = task
+        task.add_done_callback(functools.partial(self._registered, exam.exam_id))
+        return task
+
+    def _registered(self, exam_id: str, task: asyncio.Task[None]) -> None:
+        self._writing.pop(exam_id, None)
+        if task.cancelled():
+            return
+        if task.exception() is None:
+            self._unwritten.pop(exam_id, None)
+        else:
+            log.error("检查 %s 的文件未能写入（下次请求其文件时重写）：%s", exam_id, task.exception())
+
+    async def _written(self) -> None:
+        """Wait for the registrations `register_soon` started; one that failed is started again first."""
+        for exam_id, exam in list(self._unwritten.items()):
+            if exam_id not in self._writing:
+                self._start_writing(exam)
+        if self._writing:
+            await asyncio.wait(set(self._writing.values()))
+
     def records(self, exams: list[Exam]) -> list[dict[str, Any]]:
         return [e.record(self.base_url) for e in exams]
 
     async def report_file(self, exam_id: str) -> Path:
+        await self._written()
         rel = await self.store.report_path(exam_id)
         if rel is None:
             raise HospitalError("unknown_exam", exam_id=exam_id)
@@ -263,6 +308,7 @@ class Hospital:
     async def study_files(self, study: str, series: str | None = None, instance: str | None = None) -> list[
             tuple[Path, int, dict[str, Any]]]:
         """(path, size, row) of the instances of a study, a series or one instance; raises when unknown."""
+        await self._written()
         rows = await self.store.instances(study, series, instance)
         if not rows:
             if await self.store.exam_by_study(study) is None:
@@ -274,6 +320,7 @@ class Hospital:
 
     async def exam_files(self, exam_id: str) -> list[tuple[Path, str]]:
         """(path, name in a zip) of an exam's DICOM files."""
+        await self._written()
         rows = await self.store.instances_of_exam(exam_id)
         if not rows:
             raise HospitalError("unknown_exam", exam_id=exam_id)

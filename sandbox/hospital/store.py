@@ -174,6 +174,13 @@ class HospitalStore:
     async def sent_messages(self) -> list[dict[str, Any]]:
         return [dict(r) for r in await self.db.fetchall("SELECT * FROM sent_messages ORDER BY sent, msgid")]
 
+    async def exams_besides(self, exam_id: str, study_uid: str) -> int:
+        """How many exams are registered other than this one (by id or study): with it, the count `save_exam`
+        leaves."""
+        row = await self.db.fetchone("SELECT count(*) FROM exams WHERE exam_id<>? AND study_uid<>?",
+                                     (exam_id, study_uid))
+        return int(row[0]) if row else 0
+
     async def counts(self) -> dict[str, int]:
         out = {}
         for table in ("exams", "instances", "sent_messages", "answers"):

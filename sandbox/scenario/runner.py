@@ -21,7 +21,7 @@ from sandbox.config import Settings
 from sandbox.scenario.checks import CHECKS, expectation_text, judge, show
 from sandbox.scenario.driver import Driver, StepFailed
 from sandbox.scenario.model import Check, Scenario, Step
-from sandbox.synth.dicom import ImageSpec
+from sandbox.synth.images import ImageSpec
 
 RUNNER_DEFAULTS: dict[str, Any] = {
     "retry_base_s": 0.02,

@@ -32,6 +32,7 @@ from pydicom.uid import (
 
 from sandbox.synth.catalogue import Item
 from sandbox.synth.exams import Exam, make_uid
+from sandbox.synth.images import DEFAULT_IMAGES, ImageSpec
 
 IMPLEMENTATION_UID = make_uid("yibao-imgcloud-sandbox", "implementation")
 IMPLEMENTATION_NAME = "YBIMGCLOUD_SBX1"
@@ -44,20 +45,6 @@ SOP_CLASSES = {
     "CR": ComputedRadiographyImageStorage,
     "US": UltrasoundImageStorage,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class ImageSpec:
-    """Image sizes. The defaults look like a real (if small) study; tests use tiny ones."""
-
-    slices: int = 20  # CT/MR slices per series
-    matrix: int = 256  # CT/MR rows = columns
-    xray_matrix: int = 512  # DX/CR rows = columns
-    us_shape: tuple[int, int] = (480, 640)  # rows, columns
-    us_images: int = 4
-
-
-DEFAULT_IMAGES = ImageSpec()
 
 
 @dataclass(frozen=True, slots=True)

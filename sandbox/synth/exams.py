@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from faker import Faker
-
 from sandbox.config import Institution
 from sandbox.spec.fields import HOP1
 from sandbox.spec.formats import format_date, format_datetime
@@ -323,6 +321,8 @@ class ExamFactory:
         self.base_date = base_date
         self.region = region_of(hospital.admdvs)
         self.staff: Workforce = workforce(hospital, seed)
+        from faker import Faker  # imported by the first factory made, not with the module
+
         self._fake = Faker("zh_CN")
         self._items = [(i.key, i.weight) for i in ITEMS]
 

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 
-from faker import Faker
-
 from sandbox.config import Institution
 from sandbox.spec.checksums import uscc_check_char
 from sandbox.synth.catalogue import DEVICE_MODELS, EXAM_DEPT, FLEET, ROOM_NAMES, DeviceModel
@@ -123,6 +121,8 @@ _TITLES_SENIOR = ("副主任医师", "主任医师")
 def workforce(inst: Institution, seed: int | str) -> Workforce:
     """A hospital's staff and devices; the same for the same institution and seed."""
     rng = random.Random(f"{seed}:workforce:{inst.code}")
+    from faker import Faker  # imported by the first factory made, not with the module
+
     fake = Faker("zh_CN")
     fake.seed_instance(f"{seed}:workforce:{inst.code}")
     region: Region = region_of(inst.admdvs)

@@ -11,11 +11,13 @@ import hashlib
 import random
 from dataclasses import dataclass
 from datetime import date, timedelta
-
-from faker import Faker
+from typing import TYPE_CHECKING
 
 from sandbox.spec.checksums import id_check_char
 from sandbox.synth.regions import HOME_REGION_SHARE, REGIONS, County, Region
+
+if TYPE_CHECKING:
+    from faker import Faker
 
 # GB/T 2261.2 婚姻状况 and GB/T 2261.4 职业 (the codes HIS systems send in mrgStas and prfs).
 MARITAL = {"10": "未婚", "20": "已婚", "30": "丧偶", "40": "离婚", "90": "未说明的婚姻状况"}

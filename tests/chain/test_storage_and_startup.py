@@ -195,6 +195,7 @@ async def test_files_of_requests_that_never_committed_are_removed_at_start(tmp_p
     for folder, suffix in (("pdf", ".pdf"), ("dicom", ".dcm"), ("packs", ".zip")):
         file_id = new_id()
         path = data / "center" / folder / file_id[-2:] / f"{file_id}{suffix}"
+        path.parent.mkdir(exist_ok=True)  # as its writer did: the center makes a folder with its first file
         path.write_bytes(b"\0" * 100_000)
         planted.append(path)
     again = start_serve(data, ports)

@@ -133,3 +133,25 @@ async def test_files_of_a_deleted_study_answer_gone(client: TestClient) -> None:
     (hospital.root / "files" / exams[0].exam_id / "report.pdf").unlink()
     resp = await client.get(f"/files/{exams[0].exam_id}/report.pdf")
     assert resp.status == 410
+
+
+async def test_files_requested_while_they_are_still_being_written_are_served_once_written(
+        client: TestClient) -> None:
+    """`register_soon` (how `sandbox serve` writes its first message's files after the banner): a request made
+    before the files exist waits for them and gets the same bytes as a request made afterwards."""
+    hospital: Hospital = client.server.app[HOSPITAL]
+    exam = hospital.make_exams(1, 0)[0]
+    rec = exam.record(hospital.base_url)
+    task = hospital.register_soon(exam)
+    assert not task.done()
+    early_pdf = await client.get(rec["examRpotPdfI"].removeprefix(hospital.base_url))
+    early_study = await client.get(rec["imgInfoDcm"].removeprefix(hospital.base_url))
+    early_zip = await client.get(f"/files/{exam.exam_id}/study.zip")
+    assert task.done()
+    assert early_pdf.status == early_study.status == early_zip.status == 200
+    late_study = await client.get(rec["imgInfoDcm"].removeprefix(hospital.base_url))
+    assert await early_pdf.read() == (hospital.root / "files" / exam.exam_id / "report.pdf").read_bytes()
+    early_parts = _parts(early_study.headers["Content-Type"], await early_study.read())
+    assert early_parts == _parts(late_study.headers["Content-Type"], await late_study.read()) and early_parts
+    body = await (await client.get("/api/hospital/status")).json()
+    assert body["exams"] == 1
