@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ipaddress
+import re
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,8 @@ from sandbox.config import Settings
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 LOCAL_NAMES = ("localhost",)
 _LEGACY_IPV4 = frozenset("0123456789abcdefx.")
+# A DNS name as URLs carry it (IDNA already in ASCII): dot-separated labels of letters, digits, `-` and `_`.
+_HOSTNAME = re.compile(r"(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*")
 
 
 @functools.lru_cache(maxsize=1024)
@@ -72,6 +75,14 @@ class Entry:
         return f"{host}:{'*' if self.port is None else self.port}"
 
 
+def _ascii(name: str) -> str:
+    """A host name in its ASCII (IDNA) form, or "" when it has none."""
+    try:
+        return name.encode("idna").decode("ascii")
+    except UnicodeError:
+        return ""
+
+
 def parse_entry(text: str) -> list[Entry]:
     """One setting entry as Entries; ValueError (Chinese) when it cannot be read."""
     raw = text.strip()
@@ -82,9 +93,14 @@ def parse_entry(text: str) -> list[Entry]:
         port_text = rest[1:] if rest.startswith(":") else ""
     elif raw.count(":") == 1:
         host, port_text = raw.split(":")
+    if raw.startswith("[") and "]" not in raw:
+        raise ValueError(f"allowed_fetch_hosts 的条目「{text}」缺少与「[」配对的「]」")
     host = normalise_host(host) if not host.startswith("*.") else host.lower().rstrip(".")
     if not host:
         raise ValueError(f"allowed_fetch_hosts 的条目「{text}」没有主机名")
+    name = host[2:] if host.startswith("*.") else host
+    if parse_address(name) is None and not _HOSTNAME.fullmatch(_ascii(name)):
+        raise ValueError(f"allowed_fetch_hosts 的条目「{text}」中的「{host}」不是主机名或 IP 地址")
     if port_text == "*":
         return [Entry(host, None)]
     if port_text:

@@ -55,6 +55,10 @@ def test_hosts_are_normalised_before_they_are_compared() -> None:
     assert [str(e) for e in parse_entry("0177.0.0.1:*")] == ["127.0.0.1:*"]
     with pytest.raises(ValueError, match="端口"):
         parse_entry("127.0.0.1:http")
+    assert [str(e) for e in parse_entry("影像.example:8080")] == ["影像.example:8080"]  # IDN, checked as IDNA
+    for nonsense in ("bad host::", "a..b:80", "[::1", "files/x:80"):
+        with pytest.raises(ValueError, match="主机|配对"):
+            parse_entry(nonsense)
 
 
 async def test_the_default_list_is_the_hospital_file_server_alone(aiohttp_client: Any, make_settings: Any,
