@@ -34,11 +34,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--list", action="store_true", help="打印检查目录（可与 ROLE 一起只列一个角色）")
     p.add_argument("--mode", choices=("strict", "lenient"), default="strict",
                    help="文档示例异写（勘误）的判定：strict 报错，lenient 记为提示（默认 strict）")
-    p.add_argument("--index-profile", dest="profile", default=DEFAULT_PROFILE, choices=sorted(PROFILES),
+    p.add_argument("--index-profile", "--profile", dest="profile", default=DEFAULT_PROFILE, choices=sorted(PROFILES),
                    help="医保影像云索引号编码规则")
-    p.add_argument("--only", action="append", metavar="ID|TAG", default=[],
+    p.add_argument("--only", action="extend", nargs="+", metavar="ID|TAG", default=[],
                    help="只运行这些检查：编号、编号前缀（以 - 结尾）、通配（C-HOP1-*）或标签；可重复")
-    p.add_argument("--skip", action="append", metavar="ID|TAG", default=[], help="跳过这些检查；写法同 --only")
+    p.add_argument("--skip", action="extend", nargs="+", metavar="ID|TAG", default=[], help="跳过这些检查；写法同 --only")
     p.add_argument("--timeout", type=float, default=10.0, help="单次请求的超时秒数（默认 10）")
     p.add_argument("--wait", type=float, default=30.0, help="等待被测系统主动行为（如转发）的最长秒数（默认 30）")
     p.add_argument("--institution", metavar="CODE", help="被测系统的机构编码（其发送或被识别的 infCode）")

@@ -107,3 +107,13 @@ def test_an_unusable_option_is_not_called_unreachable(capsys: pytest.CaptureFixt
     assert main(["conform", "hospital", "--messages", "0"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("无法开始测试：") and "--messages" in err and "无法连接" not in err
+
+
+def test_only_and_skip_take_several_values_after_one_flag_and_profile_is_an_alias() -> None:
+    from sandbox.cli import build_parser
+
+    args = build_parser(["conform"]).parse_args(
+        ["conform", "province", "--url", "http://x", "--only", "hop2", "envelope", "--only", "P-URL",
+         "--skip", "errata", "checksum", "--profile", "nhsa-2025-draft"])
+    assert args.only == ["hop2", "envelope", "P-URL"] and args.skip == ["errata", "checksum"]
+    assert args.profile == "nhsa-2025-draft"
