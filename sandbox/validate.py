@@ -29,6 +29,7 @@ from typing import Any
 
 import orjson
 
+from sandbox.common.jsonkeys import RepeatedKeys
 from sandbox.fastpath import Shape
 from sandbox.spec import formats
 from sandbox.spec.checksums import ID15_RE, ID18_RE, USCC_RE, id_check_char, uscc_check_char
@@ -255,17 +256,6 @@ class Report:
             "warnings": [p.as_dict() for p in self.warnings],
             "answers": self.answers(),
         }
-
-
-def _note_repeated_key(found: list[tuple[str, int]], pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """json.loads object hook: the object, noting in `found` the first key any object of it repeats."""
-    obj = dict(pairs)
-    if len(obj) != len(pairs) and not found:
-        seen: dict[str, int] = {}
-        for k, _ in pairs:
-            seen[k] = seen.get(k, 0) + 1
-        found.append(next((k, n) for k, n in seen.items() if n > 1))
-    return obj
 
 
 def data_length(data: Any) -> int:
@@ -974,13 +964,13 @@ class Validator:
         data = msg["data"]
         length = data_length(data)
         if isinstance(data, str):
-            repeated: list[tuple[str, int]] = []
+            repeated = RepeatedKeys()
             try:
-                parsed = json.loads(data, object_pairs_hook=partial(_note_repeated_key, repeated))
+                parsed = json.loads(data, object_pairs_hook=repeated)
             except ValueError:
                 parsed = None
-            if repeated:  # a parser keeps the last value silently: `"k":"WRONG","k":"<right>"` would pass
-                key, count = repeated[0]
+            if repeated.found is not None:  # refused as a repeat in the body itself is (duplicate_key, 1008)
+                key, count, _ = repeated.found
                 ctx.error(where, "env_data_duplicate_key", key=key[:50], count=count)
                 return None, length
             if isinstance(parsed, dict):

@@ -6,7 +6,6 @@ import codecs
 import json
 import logging
 import re
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,6 +15,7 @@ from aiohttp import web
 from sandbox.common.envelope import EnvelopeError, envelope_body
 from sandbox.common.guard import BodyTimeout, client_gone, note_aborted, timeout_response
 from sandbox.common.jsondepth import too_deep
+from sandbox.common.jsonkeys import RepeatedKeys
 from sandbox.common.storage import storage_problem
 from sandbox.spec.fields import TRANSACTIONS
 from sandbox.spec.messages import RECEIVER
@@ -83,19 +83,10 @@ def check_duplicate_keys(raw: bytes, message: Any) -> None:
     sent = raw.count(b'":') + len(_KEY_END_SPACED.findall(raw))
     if sent == _count_keys(message):
         return
-    found: list[tuple[str, int, object]] = []
-
-    def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        obj = dict(pairs)
-        if len(obj) != len(pairs) and not found:
-            counts = Counter(k for k, _ in pairs)
-            key, count = next((k, n) for k, n in counts.items() if n > 1)
-            found.append((key, count, obj))
-        return obj
-
-    parsed = json.loads(raw.decode("utf-8-sig"), object_pairs_hook=pairs_hook)
-    if found:
-        key, count, obj = found[0]
+    repeated = RepeatedKeys()
+    parsed = json.loads(raw.decode("utf-8-sig"), object_pairs_hook=repeated)
+    if repeated.found is not None:
+        key, count, obj = repeated.found
         raise EnvelopeError("duplicate_key", key=key[:50], count=count, where=_where(parsed, obj))
 
 
