@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,3 +86,13 @@ def reference_us(rounds: int = 1000) -> float:
             sum(len(k) + len(v) for k, v in back.items())
         passes.append((time.perf_counter() - t0) / rounds * 1e6)
     return statistics.median(passes)
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    """End a server the benchmark started: SIGTERM, then SIGKILL if it has not exited within `timeout`."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -28,7 +28,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandbox.bench import Row, cpu_seconds
+from sandbox.bench import Row, cpu_seconds, stop
 from sandbox.common.ports import free_port
 from sandbox.config import Settings
 from sandbox.province.samples import record
@@ -110,15 +110,6 @@ def _wait(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> Non
     raise RuntimeError("did not start")
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @dataclass(slots=True)
 class Target:
     """One server wrk drives: where, whether its answers are checked, and its runs so far."""
@@ -185,7 +176,7 @@ def run(quick: bool) -> list[Row]:
                     t.drive(body, seconds // 2, turn)
         finally:
             for proc in procs:
-                _stop(proc)
+                stop(proc)
         with sqlite3.connect(data_dir / "province.db") as db:
             stored = db.execute("SELECT COUNT(*) FROM img_index").fetchone()[0]
     totals = {t.name: t.total() for t in targets}
@@ -233,7 +224,7 @@ def _start_prism(settings: Settings, data_dir: Path,
     try:
         _wait(f"http://127.0.0.1:{port}/openapi.json", proc)
     except RuntimeError as exc:
-        _stop(proc)
+        stop(proc)
         return f"Prism 未能启动 / Prism did not start: {exc}"
     return proc, f"http://127.0.0.1:{port}{HOP2.path}"
 

@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sandbox.bench import Row
+from sandbox.bench import Row, stop
 from sandbox.common.ports import free_port
 
 TARGET_MS = 1000.0
@@ -104,12 +104,7 @@ def start_once() -> dict[str, float]:
                 time.sleep(0.02)
             echo = time.perf_counter() - t0
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc, timeout=30)
     return {"banner": banner, "ready": ready, "echo": echo}
 
 
