@@ -10,8 +10,8 @@ import json
 from html import escape
 from pathlib import Path
 
+from sandbox.app import ROLE_TITLES
 from sandbox.conform.model import VERDICT_ZH, Exchange, Report, Result
-from sandbox.conform.report import ROLE_ZH
 
 CSS = """
 :root { --ok:#1a7f37; --bad:#cf222e; --warn:#9a6700; --mute:#6e7781; --line:#d0d7de; --bg:#f6f8fa; }
@@ -112,7 +112,7 @@ def render_html(report: Report) -> str:
     counts = report.counts()
     blocking = [r for r in report.results if r.blocking]
     warnings = [r for r in report.results if r.verdict == "warn"]
-    role = f"{ROLE_ZH[report.role]}（{report.role}）"
+    role = f"{ROLE_TITLES[report.role]}（{report.role}）"
     if report.passed:
         verdict = (f'<div class="verdict go">✓ 可以上线：全部必须项通过'
                    f"<small>{len(warnings)} 项建议项未满足（不影响上线，建议厂商修复）。"

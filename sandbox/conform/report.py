@@ -9,9 +9,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from sandbox.app import ROLE_TITLES
 from sandbox.conform.model import VERDICT_ZH, Report, Result
 
-ROLE_ZH = {"center": "地方影像云数据共享中心", "province": "医保影像云索引共享模块", "hospital": "医疗机构"}
 STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "skip": "dim", "error": "bold red"}
 
 
@@ -23,7 +23,7 @@ def result_line(r: Result) -> str:
 def print_report(report: Report, console: Console | None = None) -> None:
     """The terminal table: one row per requirement with its mark, source, and what was observed; then the verdict."""
     console = console or Console()
-    table = Table(title=f"一致性测试 · {ROLE_ZH[report.role]}（{report.role}） {report.target}", show_lines=False)
+    table = Table(title=f"一致性测试 · {ROLE_TITLES[report.role]}（{report.role}） {report.target}", show_lines=False)
     for col in ("", "编号", "要求", "出处", "级别", "实际"):
         table.add_column(col, overflow="fold")
     for r in report.results:
