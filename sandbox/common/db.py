@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -29,6 +30,8 @@ CREATE TABLE IF NOT EXISTS messages (
 
 # Host parameters per statement of insert_rows / the IN (...) lists, well under SQLite's limit (999 before 3.32).
 PARAMS_PER_STATEMENT = 900
+# Groups one turn of the database thread commits back to back before other calls on the connection get theirs.
+DRAIN_GROUPS = 8
 
 
 def insert_rows(conn: sqlite3.Connection, head: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -67,9 +70,14 @@ class Database:
         self._conn: aiosqlite.Connection | None = None
         # group_commit: `run` calls waiting together share one transaction (see `run`).
         self.group_commit = group_commit
-        self._waiting: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._waiting: collections.deque[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = (
+            collections.deque())
         self._flusher: asyncio.Task[None] | None = None
         self._pending = 0
+        # With group commit, reads (`fetchall`, `fetchone`) go to a second connection with its own thread:
+        # they see what is committed and never queue behind the writer's groups.
+        self._reader: aiosqlite.Connection | None = None
+        self._here: sqlite3.Connection | None = None  # `read_here`'s connection, on the event loop's thread
 
     @property
     def conn(self) -> aiosqlite.Connection:
@@ -84,6 +92,10 @@ class Database:
         self._conn = await aiosqlite.connect(self.path)
         try:
             await self._setup(self._conn)
+            if self.group_commit:
+                self._reader = await aiosqlite.connect(self.path)
+                self._reader.row_factory = aiosqlite.Row
+                await self._reader.execute("PRAGMA query_only=ON")
         except BaseException:
             await self.close()
             raise
@@ -101,7 +113,22 @@ class Database:
         await conn.executescript(self.schema)
         await conn.commit()
 
+    def read_here(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """A point read on the event loop's own thread, through a query-only connection of its own: for a
+        primary-key look-up, which takes microseconds — less than the trip to a database thread and back,
+        which waits for that thread and then for the event loop. It sees what is committed."""
+        if self._here is None:
+            self._here = sqlite3.connect(self.path)
+            self._here.execute("PRAGMA query_only=ON")
+        return self._here.execute(sql, params).fetchall()
+
     async def close(self) -> None:
+        if self._here is not None:
+            self._here.close()
+            self._here = None
+        if self._reader is not None:
+            await self._reader.close()
+            self._reader = None
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
@@ -142,13 +169,16 @@ class Database:
         return self._pending
 
     async def _run_grouped(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """`run` with group commit: while one group's transaction is in the database thread, the calls
-        arriving meanwhile wait; then all of them run, in arrival order, in the next transaction, each in
-        its own savepoint. Each sees what the ones before it wrote, exactly as if they had run one after
-        the other; one that raises is rolled back alone and its caller gets the error; every caller is
-        answered only after the COMMIT (a failed COMMIT fails them all, and nothing of the group stays).
-        One commit per group instead of one per call: the pages every call touches (the indexes, the
-        msgid log) are written once per group."""
+        """`run` with group commit: the calls waiting together run, in arrival order, in one transaction,
+        each in its own savepoint. Each sees what the ones before it wrote, exactly as if they had run one
+        after the other; one that raises is rolled back alone and its caller gets the error; every caller
+        is answered only after the COMMIT (a failed COMMIT fails them all, and nothing of the group stays).
+        One commit per group instead of one per call: the pages every call touches (the indexes, the msgid
+        log) are written once per group.
+
+        The database thread drains the queue itself (`_drain`): when a group is committed it starts on the
+        calls that arrived meanwhile at once, without waiting for the event loop — which, busy validating
+        the next messages, would otherwise leave the database idle between groups."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._waiting.append((fn, future))
         if self._flusher is None:
@@ -160,30 +190,39 @@ class Database:
             self._pending -= 1
 
     async def _flush(self) -> None:
+        """Hand the queue to the database thread until it is empty (the queue is only ever appended to on the
+        event loop, so "empty" seen here is final until the next `_run_grouped`, which starts a new flush)."""
+        loop = asyncio.get_running_loop()
         try:
             while self._waiting:
-                group, self._waiting = self._waiting, []
-                if self.lock.locked():
+                if self.lock.locked():  # a `transaction()` is between two of its statements
                     async with self.lock:
                         pass
-                try:
-                    outcomes = await self.conn._execute(_in_group, self.conn._conn, [fn for fn, _ in group])
-                except BaseException as exc:  # the COMMIT failed, or the connection is gone
-                    for _, future in group:
-                        if not future.done():
-                            future.set_exception(_copy_error(exc))
-                    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                        raise
-                    continue
-                for (_, future), (ok, value) in zip(group, outcomes, strict=True):
-                    if future.done():  # its caller went away (cancelled); what it wrote is committed
-                        continue
-                    if ok:
-                        future.set_result(value)
-                    else:
-                        future.set_exception(value)
+                await self.conn._execute(self._drain, self.conn._conn, loop)
+        except BaseException as exc:  # the connection is gone (closed): nobody waits for ever
+            while self._waiting:
+                _, future = self._waiting.popleft()
+                if not future.done():
+                    future.set_exception(_copy_error(exc))
+            if not isinstance(exc, Exception):
+                raise
         finally:
             self._flusher = None
+
+    def _drain(self, conn: sqlite3.Connection, loop: asyncio.AbstractEventLoop) -> None:
+        """In the database thread: commit group after group of what waits, answering each group's callers
+        as soon as it is committed. Stops when nothing waits, when a `transaction()` wants the connection,
+        or after DRAIN_GROUPS groups (so that other calls queued on the connection get their turn)."""
+        waiting = self._waiting
+        for _ in range(DRAIN_GROUPS):
+            if not waiting or self.lock.locked():
+                return
+            group = [waiting.popleft() for _ in range(len(waiting))]  # popleft is atomic: appends may go on
+            try:
+                outcomes: list[tuple[bool, Any]] | BaseException = _in_group(conn, [fn for fn, _ in group])
+            except Exception as exc:  # noqa: BLE001 — the COMMIT failed: each caller gets the error
+                outcomes = exc
+            loop.call_soon_threadsafe(_answer_group, group, outcomes)
 
     async def fetchone(self, sql: str, params: tuple[Any, ...] = ()) -> aiosqlite.Row | None:
         rows = await self.fetchall(sql, params)
@@ -192,8 +231,10 @@ class Database:
     async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[aiosqlite.Row]:
         """Run a query and read all its rows in one call on the connection's thread. Executing and
         fetching in two calls would let another task write on this connection in between, and SQLite
-        gives undefined results to a statement whose table changes under it."""
-        return list(await self.conn.execute_fetchall(sql, params))
+        gives undefined results to a statement whose table changes under it. With group commit it reads on
+        the second connection: what is committed, without waiting for the group being written."""
+        conn = self._reader if self._reader is not None else self.conn
+        return list(await conn.execute_fetchall(sql, params))
 
     async def reset(self, tables: tuple[str, ...]) -> None:
         """Empty the given tables (scenario control plane)."""
@@ -224,20 +265,66 @@ def _in_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection],
 
 
 def _in_group(conn: sqlite3.Connection, fns: list[Callable[[sqlite3.Connection], Any]]) -> list[tuple[bool, Any]]:
-    """Run each of `fns` in its own savepoint of one transaction: (True, result) or (False, its exception)."""
+    """Run `fns` in one transaction: (True, result) or (False, its exception) each. Consecutive functions
+    with the same `group_key` run together through their type's `run_many(conn, fns)` (which returns those
+    pairs itself) in one savepoint; each other function, and each of a `run_many` that raised, runs alone in
+    its own savepoint."""
     outcomes: list[tuple[bool, Any]] = []
     with _immediate(conn):
-        for fn in fns:
-            conn.execute("SAVEPOINT one")
-            try:
-                outcomes.append((True, fn(conn)))
-            except Exception as exc:  # noqa: BLE001 — handed to its own caller
-                if not conn.in_transaction:  # SQLite ended the whole transaction (disk full, I/O error)
-                    raise  # so the group fails: the earlier calls' writes are gone too
-                conn.execute("ROLLBACK TO one")
-                outcomes.append((False, exc))
-            conn.execute("RELEASE one")
+        start = 0
+        while start < len(fns):
+            end = start + 1
+            key = getattr(fns[start], "group_key", None)
+            if key is not None:
+                while end < len(fns) and getattr(fns[end], "group_key", None) is key:
+                    end += 1
+            if end - start > 1 and _together(conn, fns[start:end], outcomes):
+                start = end
+                continue
+            for fn in fns[start:end]:
+                conn.execute("SAVEPOINT one")
+                try:
+                    outcomes.append((True, fn(conn)))
+                except Exception as exc:  # noqa: BLE001 — handed to its own caller
+                    if not conn.in_transaction:  # SQLite ended the whole transaction (disk full, I/O error)
+                        raise  # so the group fails: the earlier calls' writes are gone too
+                    conn.execute("ROLLBACK TO one")
+                    outcomes.append((False, exc))
+                conn.execute("RELEASE one")
+            start = end
     return outcomes
+
+
+def _together(conn: sqlite3.Connection, fns: list[Any], outcomes: list[tuple[bool, Any]]) -> bool:
+    """`run_many` of `fns` in one savepoint; False (and nothing of it kept) when it raised."""
+    conn.execute("SAVEPOINT many")
+    try:
+        outcomes.extend(type(fns[0]).run_many(conn, fns))
+    except Exception:
+        if not conn.in_transaction:
+            raise
+        conn.execute("ROLLBACK TO many")
+        conn.execute("RELEASE many")
+        return False
+    conn.execute("RELEASE many")
+    return True
+
+
+def _answer_group(group: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]],
+                  outcomes: list[tuple[bool, Any]] | BaseException) -> None:
+    """On the event loop: hand each caller of a committed group its result or its error (a copy of the
+    group's error each, when the COMMIT failed)."""
+    for k, (_, future) in enumerate(group):
+        if future.done():  # its caller went away (cancelled); what it wrote is committed
+            continue
+        if isinstance(outcomes, BaseException):
+            future.set_exception(_copy_error(outcomes))
+            continue
+        ok, value = outcomes[k]
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
 
 def _copy_error(exc: BaseException) -> BaseException:
@@ -256,21 +343,32 @@ _LOOKUP_MESSAGE = "SELECT body_hash, response FROM messages WHERE infcode=? AND 
 _REMEMBER_MESSAGE = "INSERT OR REPLACE INTO messages (infcode, msgid, body_hash, response) VALUES (?, ?, ?, ?)"
 
 
-def lookup_message_sync(conn: sqlite3.Connection, infcode: str, msgid: str) -> tuple[str, str] | None:
-    """`lookup_message` inside a `Database.run` function."""
-    row = conn.execute(_LOOKUP_MESSAGE, (infcode, msgid)).fetchone()
-    return (row[0], row[1]) if row else None
+def lookup_messages_sync(conn: sqlite3.Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str],
+                                                                                          tuple[str, str]]:
+    """`lookup_message` of several (infcode, msgid) at once, inside a `Database.run` function:
+    {(infcode, msgid): (body_hash, response JSON)} of those already answered."""
+    found: dict[tuple[str, str], tuple[str, str]] = {}
+    for chunk in chunks(keys, PARAMS_PER_STATEMENT // 2):
+        # A join from the keys (CROSS JOIN: in that order), so each one is a search of the primary key; a
+        # row-value `IN (VALUES ...)` would scan the whole table.
+        sql = ("SELECT m.infcode, m.msgid, m.body_hash, m.response FROM (VALUES "
+               + ", ".join(["(?, ?)"] * len(chunk))
+               + ") AS k CROSS JOIN messages AS m ON m.infcode = k.column1 AND m.msgid = k.column2")
+        for infcode, msgid, digest, response in conn.execute(sql, [v for key in chunk for v in key]):
+            found[(infcode, msgid)] = (digest, response)
+    return found
 
 
-def remember_message_sync(conn: sqlite3.Connection, infcode: str, msgid: str, body_hash: str, response: str) -> None:
-    """`remember_message` inside a `Database.run` function."""
-    conn.execute(_REMEMBER_MESSAGE, (infcode, msgid, body_hash, response))
+def remember_messages_sync(conn: sqlite3.Connection, rows: Sequence[tuple[str, str, str, str]]) -> None:
+    """`remember_message` of several (infcode, msgid, body_hash, response) rows, inside a `Database.run`
+    function."""
+    insert_rows(conn, "INSERT OR REPLACE INTO messages (infcode, msgid, body_hash, response)", rows)
 
 
-async def lookup_message(db: Database, infcode: str, msgid: str) -> tuple[str, str] | None:
-    """(body_hash, response JSON) of a msgid already answered, or None."""
-    row = await db.fetchone(_LOOKUP_MESSAGE, (infcode, msgid))
-    return (row[0], row[1]) if row else None
+def lookup_message(db: Database, infcode: str, msgid: str) -> tuple[str, str] | None:
+    """(body_hash, response JSON) of a msgid already answered (and committed), or None."""
+    rows = db.read_here(_LOOKUP_MESSAGE, (infcode, msgid))
+    return (rows[0][0], rows[0][1]) if rows else None
 
 
 async def remember_message(

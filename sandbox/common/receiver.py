@@ -12,8 +12,9 @@ One message goes through these steps, in this order:
    then `handler.prepare(batch)`: the role's own checks, outside any transaction (may do I/O, no writes),
    then the fault injector's overrides, when a scenario set them (`record_overrides`);
 4. ONE transaction: the msgid is looked up again (copies arriving together are stored once), then
-   `handler.store(conn, batch)` decides each record against what is stored and writes the accepted ones,
-   and the msgid's answer is written beside them. It commits before the answer is sent;
+   `handler.store(conn, batch)` (or `store_many`) decides each record against what is stored and writes the
+   accepted ones, and the msgid's answer is written beside them. It commits before the answer is sent.
+   With group commit, the messages waiting together share this step's statements (`_Write.run_many`);
 5. the answer in the configured response style (`batch_body`), with envelope warnings as 提示.
 
 Per-record outcome (ERRATA's reading of succFlag):
@@ -43,9 +44,11 @@ Using it from a role::
     receiver = Receiver(hop=2, sender_role="center", settings=settings, db=db, handler=MyHandler())
     body = await receiver.receive(message)   # dict to serialise; raises EnvelopeError
 
-`store` may instead be `async def store(self, conn: aiosqlite.Connection, batch)`: it then runs on the event
-loop inside `Database.transaction()`. The plain function is faster under load: each `await` inside a
-transaction waits for the event loop, which is busy validating other batches, while the write lock is held.
+`store` may instead be `def store_many(self, conn, batches)` (the batches in order, each seeing what the ones
+before it stored): messages waiting for one group commit then share their statements. Or it may be
+`async def store(self, conn: aiosqlite.Connection, batch)`: it then runs on the event loop inside
+`Database.transaction()`. The plain functions are faster under load: each `await` inside a transaction waits
+for the event loop, which is busy validating other batches, while the write lock is held.
 """
 
 from __future__ import annotations
@@ -63,9 +66,9 @@ import orjson
 from sandbox.common.db import (
     Database,
     lookup_message,
-    lookup_message_sync,
+    lookup_messages_sync,
     remember_message,
-    remember_message_sync,
+    remember_messages_sync,
 )
 from sandbox.common.envelope import (
     Answer,
@@ -185,18 +188,21 @@ record_overrides: ContextVar[Callable[[Batch], None] | None] = ContextVar("recor
 
 
 class RecordHandler(Protocol):
-    """The role-specific part of receiving.
+    """The role-specific part of receiving: `prepare`, and one of
 
-    `store` is either a plain function, run with the sqlite3 connection in the database thread in one hop
-    (`Database.run`; preferred: the write lock is held only while SQLite works), or a coroutine function,
-    run on the event loop with the aiosqlite connection inside `Database.transaction()`.
+    - `store_many(conn, batches)`: a plain function, run with the sqlite3 connection in the database thread
+      (`Database.run`); it stores the batches in order, each seeing what the ones before it stored, so that
+      messages waiting for one group commit share their statements (preferred: the fewest trips);
+    - `store(conn, batch)`: the same for one batch (several batches then call it in turn);
+    - `async def store(conn, batch)`: run on the event loop with the aiosqlite connection inside
+      `Database.transaction()`.
+
+    Each decides every accepted item against stored data (`Item.reject`, `Item.idempotent`), then writes the
+    accepted ones, without committing.
     """
 
     async def prepare(self, batch: Batch) -> None:
         """Role checks outside the transaction; reject items with `Item.reject`. No writes."""
-
-    def store(self, conn: Any, batch: Batch) -> Any:
-        """Inside the transaction: decide each accepted item against stored data, then write them."""
 
 
 class Receiver:
@@ -220,7 +226,7 @@ class Receiver:
         infcode, msgid = env["infCode"], env["msgid"]
         # A resend is answered before its records are checked again or `prepare` fetches anything; the look-up
         # is repeated inside the transaction for copies arriving at the same time.
-        earlier = await lookup_message(self.db, infcode, msgid)
+        earlier = lookup_message(self.db, infcode, msgid)
         if earlier is not None:
             return self._replay(earlier, digest, msgid)
         assert records is not None  # check_envelope refuses a message without data
@@ -234,26 +240,29 @@ class Receiver:
             overrides(batch)
         notes = [p for p in env_problems if p.level is Level.WARNING]
         # The msgid is looked up inside the write lock, so two copies of one msgid arriving together store once.
-        if inspect.iscoroutinefunction(self.handler.store):
+        store = getattr(self.handler, "store", None)
+        if inspect.iscoroutinefunction(store):
             async with self.db.transaction() as conn:
                 rows = list(await conn.execute_fetchall(_LOOKUP, (infcode, msgid)))
                 if rows:
                     return self._replay((rows[0][0], rows[0][1]), digest, msgid)
-                await self.handler.store(conn, batch)
+                await store(conn, batch)
                 body = self._answer(batch, notes)
                 await remember_message(conn, infcode, msgid, digest, orjson.dumps(body).decode())
             return body
+        body = await self.db.run(_Write(self, batch, digest, notes))
+        return body
 
-        def commit(conn: sqlite3.Connection) -> dict[str, Any]:
-            earlier = lookup_message_sync(conn, infcode, msgid)
-            if earlier is not None:
-                return self._replay(earlier, digest, msgid)
-            self.handler.store(conn, batch)
-            body = self._answer(batch, notes)
-            remember_message_sync(conn, infcode, msgid, digest, orjson.dumps(body).decode())
-            return body
-
-        return await self.db.run(commit)
+    def store_many(self, conn: sqlite3.Connection, batches: list[Batch]) -> None:
+        """The handler's `store_many`, or its `store` once per batch, in order (each sees what the ones
+        before it wrote: one connection, one transaction)."""
+        many = getattr(self.handler, "store_many", None)
+        if many is not None:
+            many(conn, batches)
+            return
+        store = getattr(self.handler, "store")  # noqa: B009 — RecordHandler names it only in its text
+        for batch in batches:
+            store(conn, batch)
 
     def _answer(self, batch: Batch, notes: list[Problem]) -> dict[str, Any]:
         body = batch_body(self.hop, [i.answer() for i in batch.items], self.settings.response_style)
@@ -268,3 +277,65 @@ class Receiver:
             raise EnvelopeError("msgid_conflict", msgid=msgid)
         body: dict[str, Any] = orjson.loads(response)
         return body
+
+
+class _Write:
+    """Step 4 of one message, as a `Database.run` function: look the msgid up again, store the batch, write
+    the answer beside it. Messages of one receiver waiting for the same group commit share these statements
+    (`run_many`, see `Database.run`): one look-up of every msgid, one `store_many` of every new batch, one
+    insert of every answer — the database thread then takes the GIL back a few times per group instead of
+    several times per message. Alone, a message runs as a group of one: there is one way of storing."""
+
+    __slots__ = ("receiver", "batch", "digest", "notes")
+
+    def __init__(self, receiver: Receiver, batch: Batch, digest: str, notes: list[Problem]) -> None:
+        self.receiver, self.batch, self.digest, self.notes = receiver, batch, digest, notes
+
+    @property
+    def group_key(self) -> Receiver:
+        """Writes with the same key may run together in `run_many` (the same receiver, so the same handler)."""
+        return self.receiver
+
+    def __call__(self, conn: sqlite3.Connection) -> dict[str, Any]:
+        ok, value = _Write.run_many(conn, [self])[0]
+        if not ok:
+            raise value
+        body: dict[str, Any] = value
+        return body
+
+    @staticmethod
+    def run_many(conn: sqlite3.Connection, writes: list[_Write]) -> list[tuple[bool, Any]]:
+        """(True, answer) or (False, EnvelopeError) per write, exactly as if each had run alone in turn: a
+        msgid already answered — before, or by an earlier write of this group — is replayed (or refused as a
+        conflict) and stores nothing; the batches of the others are stored in order, each seeing the ones
+        before it. Raises when something unexpected fails: `Database.run` then runs each write alone."""
+        answered = lookup_messages_sync(conn, [(w.batch.infcode, w.batch.msgid) for w in writes])
+        new: list[_Write] = []
+        for w in writes:
+            key = (w.batch.infcode, w.batch.msgid)
+            if key not in answered:
+                answered[key] = ("", "")  # taken by this write: a later copy in the group replays its answer
+                new.append(w)
+        bodies: dict[int, dict[str, Any]] = {}
+        if new:
+            receiver = new[0].receiver
+            receiver.store_many(conn, [w.batch for w in new])
+            rows = []
+            for w in new:
+                body = receiver._answer(w.batch, w.notes)
+                response = orjson.dumps(body).decode()
+                answered[(w.batch.infcode, w.batch.msgid)] = (w.digest, response)
+                bodies[id(w)] = body
+                rows.append((w.batch.infcode, w.batch.msgid, w.digest, response))
+            remember_messages_sync(conn, rows)
+        outcomes: list[tuple[bool, Any]] = []
+        for w in writes:
+            if id(w) in bodies:
+                outcomes.append((True, bodies[id(w)]))
+                continue
+            try:
+                outcomes.append((True, Receiver._replay(answered[(w.batch.infcode, w.batch.msgid)], w.digest,
+                                                        w.batch.msgid)))
+            except EnvelopeError as exc:
+                outcomes.append((False, exc))
+        return outcomes

@@ -119,25 +119,28 @@ class Province:
             else:
                 item.canonical_json()
 
-    def store(self, conn: sqlite3.Connection, batch: Batch) -> None:
-        """In the database thread, inside the receiver's transaction: decide each record against the stored
-        indexes, then insert the new ones in one statement."""
-        items = batch.accepted
-        stored = IndexStore.stored_records(conn, [i.index for i in items if i.index is not None])
+    def store_many(self, conn: sqlite3.Connection, batches: list[Batch]) -> None:
+        """In the database thread, inside the receiver's transaction: decide each record of each batch, in
+        order, against the stored indexes and those of the batches before it, then insert the new ones in
+        as few statements as the parameter limit allows."""
+        stored = IndexStore.stored_records(conn, [i.index for b in batches for i in b.accepted if i.index is not None])
         rows: list[tuple[str, ...]] = []
-        for item in items:
-            values = item.values
-            text = item.canonical_json()
-            earlier = stored.get(values["hiImgIndx"])
-            if earlier is None:
-                rows.append((values["hiImgIndx"], values["certno"].upper(), values["fixmedinsCode"],
-                             values["examAdmdvs"], values["examDate"], batch.infcode, batch.msgid,
-                             item.flag.value, batch.received, text))
-                batch.stored.append(item)
-            elif earlier == text:
-                item.idempotent()
-            else:
-                item.reject(RESULTS["duplicate_index"].format(value=values["hiImgIndx"]))
+        for batch in batches:
+            for item in batch.accepted:
+                values = item.values
+                text = item.canonical_json()
+                index = values["hiImgIndx"]
+                earlier = stored.get(index)
+                if earlier is None:
+                    rows.append((index, values["certno"].upper(), values["fixmedinsCode"], values["examAdmdvs"],
+                                 values["examDate"], batch.infcode, batch.msgid, item.flag.value, batch.received,
+                                 text))
+                    batch.stored.append(item)
+                    stored[index] = text  # a later batch of the group sends it again: idempotent or duplicate
+                elif earlier == text:
+                    item.idempotent()
+                else:
+                    item.reject(RESULTS["duplicate_index"].format(value=index))
         IndexStore.insert(conn, rows)
 
     # ---- 调阅 ----------------------------------------------------------------------------------

@@ -155,3 +155,59 @@ async def test_group_commit_error_that_ends_the_transaction_fails_the_whole_grou
         assert await db.run(add) == "ok"
     finally:
         await db.close()
+
+
+class _Add:
+    """A `run` function that can share its statements with others of its group (`run_many`)."""
+
+    calls: list[int] = []  # how many functions each `run_many` was given
+
+    def __init__(self, n: int, key: object, fail_together: bool = False) -> None:
+        self.n, self.group_key, self.fail_together = n, key, fail_together
+
+    def __call__(self, conn: sqlite3.Connection) -> str:
+        conn.execute("INSERT INTO t VALUES (?)", (self.n,))
+        if self.n == 3:
+            raise ValueError("three")
+        return f"alone {self.n}"
+
+    @staticmethod
+    def run_many(conn: sqlite3.Connection, fns: list[_Add]) -> list[tuple[bool, object]]:
+        _Add.calls.append(len(fns))
+        conn.execute(f"INSERT INTO t VALUES {', '.join('(?)' for _ in fns)}", [f.n for f in fns])
+        if any(f.fail_together for f in fns):
+            raise RuntimeError("unexpected")  # its writes must go, and each function then runs alone
+        return [(True, f"together {f.n}") for f in fns]
+
+
+async def test_group_commit_shares_statements_of_a_group_and_runs_each_alone_when_that_fails(
+    tmp_path: Path, commit_groups: list[int]
+) -> None:
+    """Consecutive waiting functions with the same `group_key` run through one `run_many`; others run alone.
+    When `run_many` raises, nothing of it stays and each of its functions runs alone in its own savepoint —
+    so a caller gets exactly what it would have got on its own."""
+    db = Database(tmp_path / "m.db", "CREATE TABLE t (n INTEGER PRIMARY KEY);", group_commit=True)
+    await db.open()
+    try:
+        a, b = object(), object()
+
+        async def wave(fns: list[Callable[[sqlite3.Connection], object]]) -> list[object]:
+            async with db.lock:  # all of them wait together: one group
+                tasks = [asyncio.create_task(db.run(f)) for f in fns]
+                await _until(lambda: db.pending == len(fns), "the calls waiting")
+            return await asyncio.gather(*tasks, return_exceptions=True)
+
+        _Add.calls = []
+        first = await wave([_Add(1, a), _Add(2, a), _Add(10, b), _Add(11, b), _Add(12, None)])
+        assert first == ["together 1", "together 2", "together 10", "together 11", "alone 12"]
+        assert _Add.calls == [2, 2]
+
+        _Add.calls = []
+        second = await wave([_Add(3, a), _Add(4, a, fail_together=True), _Add(5, a)])
+        assert _Add.calls == [3]
+        assert isinstance(second[0], ValueError) and second[1:] == ["alone 4", "alone 5"]
+        assert commit_groups == [5, 3]
+        rows = await db.fetchall("SELECT n FROM t ORDER BY n")
+        assert [r[0] for r in rows] == [1, 2, 4, 5, 10, 11, 12]  # 3 failed alone; nothing doubled
+    finally:
+        await db.close()

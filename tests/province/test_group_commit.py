@@ -16,6 +16,9 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
+import sandbox.common.db as db_module
 from sandbox.config import Settings
 from sandbox.province import create_app
 from sandbox.typedefs import PROVINCE
@@ -56,9 +59,18 @@ def _rows(db_file: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
 
 
 async def test_grouped_answers_and_rows_equal_the_plain_path_in_the_same_order(
-    aiohttp_client: Any, make_settings: Callable[..., Settings], tmp_path: Any, commit_groups: list[int]
+    aiohttp_client: Any, make_settings: Callable[..., Settings], tmp_path: Any, commit_groups: list[int],
+    monkeypatch: pytest.MonkeyPatch
 ) -> None:
     groups = commit_groups
+    shared: list[tuple[int, bool]] = []  # (messages, whether they shared their statements) per `run_many`
+    real_together = db_module._together
+
+    def together(conn: sqlite3.Connection, fns: list[Any], outcomes: list[tuple[bool, Any]]) -> bool:
+        shared.append((len(fns), real_together(conn, fns, outcomes)))
+        return shared[-1][1]
+
+    monkeypatch.setattr(db_module, "_together", together)
     grouped_settings = make_settings(data_dir=tmp_path / "grouped")
     plain_settings = grouped_settings.model_copy(update={"data_dir": tmp_path / "plain"})
     msgs = _messages(grouped_settings)
@@ -78,6 +90,8 @@ async def test_grouped_answers_and_rows_equal_the_plain_path_in_the_same_order(
                 raise AssertionError(f"message {n} never reached the database")
     concurrent = await asyncio.gather(*tasks)
     assert sum(groups) == len(msgs) and max(groups) > 1  # they did share transactions
+    # and the statements of one transaction (`_Write.run_many`), not one savepoint each after a failure
+    assert sum(n for n, _ in shared) == len(msgs) and all(ok for _, ok in shared)
 
     plain = await aiohttp_client(create_app(plain_settings))
     plain.server.app[PROVINCE].indexes.db.group_commit = False
