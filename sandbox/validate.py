@@ -110,6 +110,7 @@ class RecordResult:
     values: dict[str, Any]
     errors: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
+    as_sent: bool = False  # `values` is the record exactly as sent (the fast path's clean record)
 
     @property
     def ok(self) -> bool:
@@ -748,7 +749,7 @@ class Validator:
         if type(rec) is dict:
             if self._shape.fits(rec):
                 if self._rules_clean(rec):
-                    return RecordResult(position, dict(rec))
+                    return RecordResult(position, dict(rec), as_sent=True)
             elif inline := [code for code in self._file_codes if _is_data_url(rec.get(code))]:
                 # Files sent inline (data: URLs, lenient mode's warning or strict mode's error): the rest of
                 # the record takes the fast path with a stand-in link, the files their own check.
@@ -893,8 +894,10 @@ class Validator:
 
     # ---- envelope ------------------------------------------------------------------------------
 
-    def validate_envelope(self, message: Any) -> tuple[dict[str, Any], list[Problem], list[Any] | None, int]:
-        """Check the envelope; returns (normalised envelope, problems, records or None, data length)."""
+    def validate_envelope(self, message: Any, length: int | None = None
+                          ) -> tuple[dict[str, Any], list[Problem], list[Any] | None, int]:
+        """Check the envelope; returns (normalised envelope, problems, records or None, data length).
+        `length`: `data`'s length when the caller has measured it already (`envelope.Canonical`)."""
         ctx = _Ctx(None, self.strict)
         if not isinstance(message, dict):
             ctx.error((None, None), "env_not_object", got=json_type(message))
@@ -928,7 +931,7 @@ class Validator:
         for key in msg:
             if key not in _ENV_NAMES:
                 ctx.warn((str(key), None), "unknown_field", wrong=key)
-        records, length = self._check_data(msg, ctx)
+        records, length = self._check_data(msg, ctx, length)
         return env, ctx.errors + ctx.warnings, records, length
 
     def _check_envelope_values(self, env: dict[str, Any], ctx: _Ctx) -> None:
@@ -956,13 +959,14 @@ class Validator:
         if inf_time is not None and not _is_datetime(inf_time):
             ctx.error(("infTime", _ENV_NAMES["infTime"]), "env_inftime", value=inf_time)
 
-    def _check_data(self, msg: dict[Any, Any], ctx: _Ctx) -> tuple[list[Any] | None, int]:
+    def _check_data(self, msg: dict[Any, Any], ctx: _Ctx, length: int | None) -> tuple[list[Any] | None, int]:
         where = ("data", _ENV_NAMES["data"])
         if "data" not in msg or msg["data"] is None:
             ctx.error(where, "env_missing")
             return None, 0
         data = msg["data"]
-        length = data_length(data)
+        if length is None:
+            length = data_length(data)
         if isinstance(data, str):
             repeated = RepeatedKeys()
             try:

@@ -103,6 +103,40 @@ def body_hash(message: Any) -> str:
     return hashlib.sha256(canonical_json(message)).hexdigest()
 
 
+_DATA_MARK = b'"data":0'
+
+
+@dataclass(frozen=True, slots=True)
+class Canonical:
+    """A parsed message serialised canonically once (`canonical_json`), for everything that needs it: its
+    hash (`body_hash`, msgid replay) and, when `data` is a list of objects, each record's own canonical text
+    (what the province stores and compares) and `data`'s length in characters (`validate.data_length`).
+    The message's text is put together from the records' texts, byte for byte what `canonical_json` of
+    the whole message gives."""
+
+    digest: str
+    records: tuple[str, ...] | None = None  # each record's canonical JSON, when data is a list of objects
+    data_length: int | None = None  # len(data as compact JSON), when `records` is set
+
+    @classmethod
+    def of(cls, message: Any) -> Canonical:
+        data = message.get("data") if type(message) is dict else None
+        if type(data) is list and data and all(type(r) is dict for r in data):
+            try:
+                parts = [orjson.dumps(r, option=orjson.OPT_SORT_KEYS) for r in data]
+                head = orjson.dumps({**message, "data": 0}, option=orjson.OPT_SORT_KEYS)
+            except TypeError:  # an integer beyond 64 bits: the whole message the slow way below
+                pass
+            else:
+                if head.count(_DATA_MARK) == 1:  # else another value holds the same bytes: not worth it
+                    joined = b"[" + b",".join(parts) + b"]"
+                    text = head.replace(_DATA_MARK, b'"data":' + joined)
+                    records = tuple(p.decode() for p in parts)
+                    length = sum(map(len, records)) + len(records) + 1  # the commas and brackets
+                    return cls(hashlib.sha256(text).hexdigest(), records, length)
+        return cls(body_hash(message))
+
+
 def check_envelope(report: Report, settings: Settings, sender_role: str, message: Any = None) -> Institution:
     """Refuse a message whose envelope is wrong, whose sender is unknown or whose key is wrong. The key is
     compared as sent in `message` when given: a key with white space around it, or under a name with white

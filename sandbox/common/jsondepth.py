@@ -31,10 +31,15 @@ def deeper_than(value: Any, limit: int) -> bool:
     return False
 
 
-def too_deep(raw: bytes, value: Any, limit: int) -> bool:
+def brackets(raw: bytes) -> int:
+    """How many `[` and `{` a JSON text holds, in strings too: at least as many as it has arrays and objects."""
+    return raw.count(b"[") + raw.count(b"{")
+
+
+def too_deep(raw: bytes, value: Any, limit: int, counted: int | None = None) -> bool:
     """`deeper_than` for a parsed body, skipped when the body has too few brackets to nest that deep (the
-    common case: a message of 25 records has about 27)."""
-    if raw.count(b"[") + raw.count(b"{") <= limit:
+    common case: a message of 25 records has about 27). `counted`: `brackets(raw)`, when known."""
+    if (brackets(raw) if counted is None else counted) <= limit:
         return False
     return deeper_than(value, limit)
 

@@ -72,9 +72,9 @@ from sandbox.common.db import (
 )
 from sandbox.common.envelope import (
     Answer,
+    Canonical,
     EnvelopeError,
     batch_body,
-    body_hash,
     canonical_json,
     check_envelope,
 )
@@ -219,10 +219,11 @@ class Receiver:
 
     async def receive(self, message: Any) -> dict[str, Any]:
         """Answer one parsed message; raises EnvelopeError when the whole message is refused."""
-        env, env_problems, records, length = self.validator.validate_envelope(message)
+        canonical = Canonical.of(message)  # serialised once: the hash, data's length, each record's text
+        env, env_problems, records, length = self.validator.validate_envelope(message, canonical.data_length)
         report = Report(self.hop, self.validator.mode, env, env_problems, [], length)
         sender = check_envelope(report, self.settings, self.sender_role, message)
-        digest = body_hash(message)
+        digest = canonical.digest
         infcode, msgid = env["infCode"], env["msgid"]
         # A resend is answered before its records are checked again or `prepare` fetches anything; the look-up
         # is repeated inside the transaction for copies arriving at the same time.
@@ -232,6 +233,10 @@ class Receiver:
         assert records is not None  # check_envelope refuses a message without data
         results = self.validator.validate_records(records)
         items = [Item(r, o.flag, o.message) for r, o in zip(results, record_outcomes(results), strict=True)]
+        if canonical.records is not None:
+            for item, text in zip(items, canonical.records, strict=True):
+                if item.result.as_sent:  # the normalised values are the record as sent: the same text
+                    item._canonical = text
         envelope = {k: v for k, v in env.items() if k != "key"}
         batch = Batch(self.hop, sender, envelope, items)
         await self.handler.prepare(batch)
