@@ -34,7 +34,7 @@ PARAMS_PER_STATEMENT = 900
 DRAIN_GROUPS = 8
 
 
-def insert_rows(conn: sqlite3.Connection, head: str, rows: Sequence[Sequence[Any]]) -> None:
+def insert_rows(conn: sqlite3.Connection, head: str, rows: Sequence[Sequence[Any]], tail: str = "") -> None:
     """`head` ("INSERT INTO t (a, b)") with all `rows` in as few multi-row statements as the parameter limit
     allows, rather than executemany. A statement steps once, and the sqlite3 module lets go of the GIL for
     each step: a database thread then takes the GIL back once per chunk instead of once per row — each time
@@ -46,7 +46,7 @@ def insert_rows(conn: sqlite3.Connection, head: str, rows: Sequence[Sequence[Any
     per = max(1, PARAMS_PER_STATEMENT // width)
     for start in range(0, len(rows), per):
         chunk = rows[start:start + per]
-        conn.execute(f"{head} VALUES {', '.join([one] * len(chunk))}", [v for row in chunk for v in row])
+        conn.execute(f"{head} VALUES {', '.join([one] * len(chunk))}{tail}", [v for row in chunk for v in row])
 
 
 def chunks(items: Sequence[T], size: int = PARAMS_PER_STATEMENT) -> Iterator[Sequence[T]]:
@@ -268,8 +268,26 @@ def _in_group(conn: sqlite3.Connection, fns: list[Callable[[sqlite3.Connection],
     """Run `fns` in one transaction: (True, result) or (False, its exception) each. Consecutive functions
     with the same `group_key` run together through their type's `run_many(conn, fns)` (which returns those
     pairs itself) in one savepoint; each other function, and each of a `run_many` that raised, runs alone in
-    its own savepoint."""
-    outcomes: list[tuple[bool, Any]] = []
+    its own savepoint. A group that is one such run (the usual case) needs no savepoint: when `run_many`
+    raises, its transaction is rolled back and the group is run again that way."""
+    key = getattr(fns[0], "group_key", None)
+    whole = key is not None and all(getattr(fn, "group_key", None) is key for fn in fns)
+    if whole:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            outcomes = type(fns[0]).run_many(conn, fns)  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001 — each function is run again alone, below
+            with contextlib.suppress(sqlite3.Error):
+                conn.rollback()
+        else:
+            try:
+                conn.commit()
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.rollback()
+                raise
+            return list(outcomes)
+    outcomes = []
     with _immediate(conn):
         start = 0
         while start < len(fns):
@@ -278,7 +296,7 @@ def _in_group(conn: sqlite3.Connection, fns: list[Callable[[sqlite3.Connection],
             if key is not None:
                 while end < len(fns) and getattr(fns[end], "group_key", None) is key:
                     end += 1
-            if end - start > 1 and _together(conn, fns[start:end], outcomes):
+            if end - start > 1 and not whole and _together(conn, fns[start:end], outcomes):
                 start = end
                 continue
             for fn in fns[start:end]:

@@ -120,28 +120,31 @@ class Province:
                 item.canonical_json()
 
     def store_many(self, conn: sqlite3.Connection, batches: list[Batch]) -> None:
-        """In the database thread, inside the receiver's transaction: decide each record of each batch, in
-        order, against the stored indexes and those of the batches before it, then insert the new ones in
-        as few statements as the parameter limit allows."""
-        stored = IndexStore.stored_records(conn, [i.index for b in batches for i in b.accepted if i.index is not None])
-        rows: list[tuple[str, ...]] = []
-        for batch in batches:
-            for item in batch.accepted:
+        """In the database thread, inside the receiver's transaction: store the batches' records in order,
+        each decided against the stored indexes and those of the batches before it — a new index is
+        stored, the identical record under a known index is answered `1` without a second row, a
+        different one is refused (索引号重复). The first record of each index in the group is inserted
+        unless its index is stored already (then it is decided against the stored record), so the usual
+        group — every index new — takes one statement per chunk and no look-up."""
+        todo = [(batch, item, item.values["hiImgIndx"], item.canonical_json())
+                for batch in batches for item in batch.accepted]
+        rows: dict[str, tuple[str, ...]] = {}
+        for batch, item, index, text in todo:
+            if index not in rows:
                 values = item.values
-                text = item.canonical_json()
-                index = values["hiImgIndx"]
-                earlier = stored.get(index)
-                if earlier is None:
-                    rows.append((index, values["certno"].upper(), values["fixmedinsCode"], values["examAdmdvs"],
-                                 values["examDate"], batch.infcode, batch.msgid, item.flag.value, batch.received,
-                                 text))
-                    batch.stored.append(item)
-                    stored[index] = text  # a later batch of the group sends it again: idempotent or duplicate
-                elif earlier == text:
-                    item.idempotent()
-                else:
-                    item.reject(RESULTS["duplicate_index"].format(value=index))
-        IndexStore.insert(conn, rows)
+                rows[index] = (index, values["certno"].upper(), values["fixmedinsCode"], values["examAdmdvs"],
+                               values["examDate"], batch.infcode, batch.msgid, item.flag.value, batch.received,
+                               text)
+        known = IndexStore.insert_new(conn, list(rows.values()))  # stored before this group
+        for batch, item, index, text in todo:
+            earlier = known.get(index)
+            if earlier is None:
+                known[index] = text
+                batch.stored.append(item)
+            elif earlier == text:
+                item.idempotent()
+            else:
+                item.reject(RESULTS["duplicate_index"].format(value=index))
 
     # ---- 调阅 ----------------------------------------------------------------------------------
 

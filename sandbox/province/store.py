@@ -93,18 +93,23 @@ class IndexStore:
         await self.db.close()
 
     @staticmethod
-    def stored_records(conn: sqlite3.Connection, indexes: list[str]) -> dict[str, str]:
-        """{hiImgIndx: canonical record JSON} of those indexes already stored (inside the caller's transaction)."""
-        out: dict[str, str] = {}
-        for chunk in chunks(indexes):
-            sql = f"SELECT hiImgIndx, record FROM img_index WHERE hiImgIndx IN ({', '.join('?' * len(chunk))})"
-            out.update(conn.execute(sql, chunk).fetchall())
-        return out
-
-    @staticmethod
-    def insert(conn: sqlite3.Connection, rows: list[tuple[str, ...]]) -> None:
-        """Insert rows in COLUMNS order (inside the caller's transaction)."""
-        insert_rows(conn, _INSERT, rows)
+    def insert_new(conn: sqlite3.Connection, rows: list[tuple[str, ...]]) -> dict[str, str]:
+        """Insert rows in COLUMNS order (inside the caller's transaction), leaving out those whose index is
+        stored already; {hiImgIndx: canonical record JSON} of those left out, as stored. One statement per
+        chunk in the usual case, when none was stored: the look-up follows only when some row was left out."""
+        before = conn.total_changes
+        insert_rows(conn, _INSERT, rows, " ON CONFLICT (hiImgIndx) DO NOTHING")
+        if conn.total_changes - before == len(rows):
+            return {}
+        mine = {row[0]: (row[5], row[6]) for row in rows}  # index -> the (infCode, msgid) that tried it
+        found: dict[str, str] = {}
+        for chunk in chunks(list(mine)):
+            sql = ("SELECT hiImgIndx, infCode, msgid, record FROM img_index "
+                   f"WHERE hiImgIndx IN ({', '.join('?' * len(chunk))})")
+            for index, infcode, msgid, record in conn.execute(sql, chunk):
+                if (infcode, msgid) != mine[index]:  # stored by an earlier message, not just now
+                    found[index] = record
+        return found
 
     async def get(self, index: str) -> aiosqlite.Row | None:
         return await self.db.fetchone(GET_SQL, (index,))

@@ -32,7 +32,7 @@ def test_the_count_from_brackets_is_the_walked_count(envelope: dict[str, Any], r
 
 
 def test_a_repeat_in_a_plain_batch_is_still_refused() -> None:
-    raw = ('{"infno":"x","data":[{"a":"1","b":"2"},{"key":"1","key":"2"}],"msgid":"m"}').encode()
+    raw = (b'{"infno":"x","data":[{"a":"1","b":"2"},{"key":"1","key":"2"}],"msgid":"m"}')
     assert brackets(raw) == 4  # the plain shape: message, data, two records
     with pytest.raises(EnvelopeError) as err:
         check_duplicate_keys(raw, json.loads(raw))

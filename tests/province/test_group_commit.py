@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-import sandbox.common.db as db_module
+from sandbox.common.receiver import _Write
 from sandbox.config import Settings
 from sandbox.province import create_app
 from sandbox.typedefs import PROVINCE
@@ -46,7 +46,15 @@ def _messages(settings: Settings) -> list[Any]:
         message(settings, [rec(3, psnName="王五"), rec(12)], seq=11),     # 3 changed, stored in this group
         message(settings, [rec(13, extraField="x")], seq=12),             # a field dropped: 0
         json.dumps(dict(reversed(list(third.items()))), ensure_ascii=False, indent=2).encode(),  # replay
+        # 20 and 21 were stored before the group (`_before`)
+        message(settings, [rec(20, psnName="王五"), rec(21), rec(22)], seq=13),  # 20 changed, 21 identical
+        message(settings, [rec(21, psnName="王五"), rec(20), rec(22)], seq=14),  # 21 changed, 20 and 22 identical
     ]
+
+
+def _before(settings: Settings) -> Any:
+    """Stored, one at a time, before the group: the group then meets indexes stored by an earlier commit."""
+    return message(settings, [record(settings, 20), record(settings, 21)], seq=20)
 
 
 def _rows(db_file: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -63,14 +71,16 @@ async def test_grouped_answers_and_rows_equal_the_plain_path_in_the_same_order(
     monkeypatch: pytest.MonkeyPatch
 ) -> None:
     groups = commit_groups
-    shared: list[tuple[int, bool]] = []  # (messages, whether they shared their statements) per `run_many`
-    real_together = db_module._together
+    shared: list[tuple[int, bool]] = []  # (messages, whether it did not raise) per `_Write.run_many`
+    real_run_many = _Write.run_many
 
-    def together(conn: sqlite3.Connection, fns: list[Any], outcomes: list[tuple[bool, Any]]) -> bool:
-        shared.append((len(fns), real_together(conn, fns, outcomes)))
-        return shared[-1][1]
+    def run_many(conn: sqlite3.Connection, writes: list[_Write]) -> list[tuple[bool, Any]]:
+        shared.append((len(writes), False))
+        outcomes = real_run_many(conn, writes)
+        shared[-1] = (len(writes), True)
+        return outcomes
 
-    monkeypatch.setattr(db_module, "_together", together)
+    monkeypatch.setattr(_Write, "run_many", staticmethod(run_many))
     grouped_settings = make_settings(data_dir=tmp_path / "grouped")
     plain_settings = grouped_settings.model_copy(update={"data_dir": tmp_path / "plain"})
     msgs = _messages(grouped_settings)
@@ -78,6 +88,9 @@ async def test_grouped_answers_and_rows_equal_the_plain_path_in_the_same_order(
     grouped = await aiohttp_client(create_app(grouped_settings))
     db = grouped.server.app[PROVINCE].indexes.db
     assert db.group_commit
+    await send(grouped, _before(grouped_settings))
+    groups.clear()
+    shared.clear()
     tasks = []
     async with db.lock:  # nothing is written until every message waits for its commit
         for n, msg in enumerate(msgs, 1):
@@ -91,16 +104,16 @@ async def test_grouped_answers_and_rows_equal_the_plain_path_in_the_same_order(
     concurrent = await asyncio.gather(*tasks)
     assert sum(groups) == len(msgs) and max(groups) > 1  # they did share transactions
     # and the statements of one transaction (`_Write.run_many`), not one savepoint each after a failure
-    assert sum(n for n, _ in shared) == len(msgs) and all(ok for _, ok in shared)
+    assert sum(n for n, _ in shared) == len(msgs) and max(n for n, _ in shared) > 1 and all(ok for _, ok in shared)
 
     plain = await aiohttp_client(create_app(plain_settings))
     plain.server.app[PROVINCE].indexes.db.group_commit = False
     groups.clear()
-    serial = [await send(plain, msg) for msg in msgs]
+    serial = [await send(plain, msg) for msg in [_before(plain_settings), *msgs]][1:]
     assert groups == []  # the plain path never groups
 
     assert concurrent == serial
     flags = [[a["succFlag"] for a in body["data"]] or [body["code"]] for _, body in serial]
     assert flags == [["1", "1"], ["1", "1"], ["-1", "1"], ["1", "1"], [1040], ["-1", "1"], ["1", "-1"], ["-1"],
-                     ["1", "1"], ["1"], ["-1", "1"], ["0"], ["-1", "1"]]
+                     ["1", "1"], ["1"], ["-1", "1"], ["0"], ["-1", "1"], ["-1", "1", "1"], ["-1", "1", "1"]]
     assert _rows(grouped_settings.data_dir / "province.db") == _rows(plain_settings.data_dir / "province.db")

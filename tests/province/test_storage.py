@@ -96,12 +96,12 @@ async def test_failure_while_storing_answers_500_and_keeps_nothing_so_a_retry_wo
 ) -> None:
     from sandbox.province.store import IndexStore
 
-    def full_disk(conn: Any, rows: Any) -> None:
+    def full_disk(conn: Any, rows: Any) -> dict[str, str]:
         conn.executemany("INSERT INTO img_index (hiImgIndx) VALUES (?)", [(r[0],) for r in rows])  # half-done
 
     msg = message(settings, [record(settings, 1)])
     with monkeypatch.context() as patch:
-        patch.setattr(IndexStore, "insert", staticmethod(full_disk))
+        patch.setattr(IndexStore, "insert_new", staticmethod(full_disk))
         resp = await client.post(PATH, json=msg)
         body = await resp.json()
     assert resp.status == 500 and (body["code"], body["type"]) == (1099, "error")
