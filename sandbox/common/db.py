@@ -58,7 +58,7 @@ class Database:
     """One SQLite file with one shared connection. Writes go through `transaction()`."""
 
     def __init__(self, path: Path, schema: str = "", synchronous: str = "NORMAL", page_size: int | None = None,
-                 *, read_only: bool = False, group_commit: bool = False) -> None:
+                 *, read_only: bool = False, group_commit: bool = False, checkpoint_pages: int | None = None) -> None:
         self.path = path
         # read_only: a second connection to a file another Database writes; it sees the last committed
         # state (WAL) and never interleaves with that connection's writes.
@@ -66,6 +66,9 @@ class Database:
         self.schema = schema
         self.synchronous = synchronous
         self.page_size = page_size  # takes effect only when the file is created
+        # WAL pages after which a commit copies them back into the file (SQLite's wal_autocheckpoint, 1000 by
+        # default). More means fewer, larger checkpoints: a page written by many commits is copied once.
+        self.checkpoint_pages = checkpoint_pages
         self.lock = asyncio.Lock()
         self._conn: aiosqlite.Connection | None = None
         # group_commit: `run` calls waiting together share one transaction (see `run`).
@@ -109,6 +112,8 @@ class Database:
             await conn.execute(f"PRAGMA page_size={int(self.page_size)}")
         await conn.execute("PRAGMA journal_mode=WAL")
         await conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        if self.checkpoint_pages is not None:
+            await conn.execute(f"PRAGMA wal_autocheckpoint={int(self.checkpoint_pages)}")
         await conn.execute("PRAGMA foreign_keys=ON")
         await conn.executescript(self.schema)
         await conn.commit()

@@ -83,8 +83,10 @@ class IndexStore:
 
     def __init__(self, path: Path, synchronous: str = "NORMAL") -> None:
         # 8 KiB pages: a record is about 2 KB of UTF-8 (Chinese text), so three or four share a page instead
-        # of one per 4 KiB page — a third fewer pages written per batch.
-        self.db = Database(path, SCHEMA, synchronous, page_size=8192, group_commit=True)
+        # of one per 4 KiB page — a third fewer pages written per batch. Every commit rewrites the pages of
+        # the five indexes it touched in the WAL; a checkpoint every 10000 pages (80 MB of WAL) instead of
+        # 1000 copies each such page back once instead of ten times, and stalls a commit a tenth as often.
+        self.db = Database(path, SCHEMA, synchronous, page_size=8192, group_commit=True, checkpoint_pages=10_000)
 
     async def open(self) -> None:
         await self.db.open()

@@ -211,3 +211,16 @@ async def test_group_commit_shares_statements_of_a_group_and_runs_each_alone_whe
         assert [r[0] for r in rows] == [1, 2, 4, 5, 10, 11, 12]  # 3 failed alone; nothing doubled
     finally:
         await db.close()
+
+
+async def test_checkpoint_pages_sets_how_much_wal_a_commit_lets_grow_before_copying_it_back(tmp_path: Path) -> None:
+    db = Database(tmp_path / "c.db", "CREATE TABLE t (n INTEGER);", checkpoint_pages=5000)
+    plain = Database(tmp_path / "d.db", "CREATE TABLE t (n INTEGER);")
+    await db.open()
+    await plain.open()
+    try:
+        assert [tuple(r) for r in await db.conn.execute_fetchall("PRAGMA wal_autocheckpoint")] == [(5000,)]
+        assert [tuple(r) for r in await plain.conn.execute_fetchall("PRAGMA wal_autocheckpoint")] == [(1000,)]
+    finally:
+        await db.close()
+        await plain.close()
