@@ -88,6 +88,12 @@ def reference_us(rounds: int = 1000) -> float:
     return statistics.median(passes)
 
 
+def per_reference(us: float, ref: float, what: str = "") -> str:
+    """`us` (microseconds of some unit of work) as a multiple of the reference workload measured in the same run
+    (`reference_us`), for a benchmark's note."""
+    return f"{us:,.0f} µs{what} = {us / ref:.1f}× the reference workload ({ref:.0f} µs in this run)"
+
+
 def stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
     """End a server the benchmark started: SIGTERM, then SIGKILL if it has not exited within `timeout`."""
     proc.terminate()

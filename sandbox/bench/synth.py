@@ -8,7 +8,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from sandbox.bench import Row
+from sandbox.bench import Row, per_reference, reference_us
 from sandbox.config import Settings
 from sandbox.synth.dicom import ImageSpec, iter_study
 from sandbox.synth.exams import Exam, ExamFactory
@@ -40,18 +40,21 @@ def run(quick: bool) -> list[Row]:
     factory.exam(0)  # warm caches (staff, Faker providers)
 
     count = 1000 if quick else 5000
+    ref = reference_us()
     t0 = time.perf_counter()
     records = [e.record("http://127.0.0.1:8700") for e in factory.exams(count, 1)]
     dt = time.perf_counter() - t0
     rows.append(Row("exams (metadata only)", count / dt, "exams/s", 1000,
-                    f"{count} 条，1000 条用时 {1000 * dt / count:.2f} s"))
+                    f"{count} 条，1000 条用时 {1000 * dt / count:.2f} s; {per_reference(1e6 * dt / count, ref, ' an exam')}"))
 
     t0 = time.perf_counter()
     message = {"infno": "saveExamRpotImgInfo", "msgid": "H51080200001202510080000000001",
                "infTime": "2025-10-08 00:00:00", "infCode": "H51080200001", "key": "k", "data": records[:15]}
     for _ in range(20):
         validate_message(message, 1, "strict")
-    rows.append(Row("strict validation of generated records", 20 * 15 / (time.perf_counter() - t0), "records/s"))
+    dt = time.perf_counter() - t0
+    rows.append(Row("strict validation of generated records", 20 * 15 / dt, "records/s", None,
+                    per_reference(1e6 * dt / (20 * 15), ref, " a record")))
 
     n_ct = 5 if quick else 25
     exams = _ct_exams(factory, n_ct)
@@ -70,13 +73,16 @@ def run(quick: bool) -> list[Row]:
         tracemalloc.stop()
     per_exam = written / n_ct
     rows.append(Row("exams with 20-slice 256×256 CT", n_ct / dt, "exams/s", None,
-                    f"{n_ct} 个检查，每个 {per_exam / 2**20:.1f} MB；写入时峰值内存 {peak / 2**20:.1f} MB"))
-    rows.append(Row("DICOM written", written / dt / 2**20, "MB/s"))
+                    f"{n_ct} 个检查，每个 {per_exam / 2**20:.1f} MB；写入时峰值内存 {peak / 2**20:.1f} MB; "
+                    f"{per_reference(1e6 * dt / n_ct, ref, ' an exam')}"))
+    rows.append(Row("DICOM written", written / dt / 2**20, "MB/s", None,
+                    per_reference(1e6 * dt / (written / 2**20), ref, " a MB")))
 
     n_pdf = 20 if quick else 100
     render_report(exams[0])  # font loading is a one-time cost
     t0 = time.perf_counter()
     for exam in factory.exams(n_pdf, 1):
         render_report(exam)
-    rows.append(Row("PDF reports", n_pdf / (time.perf_counter() - t0), "reports/s"))
+    dt = time.perf_counter() - t0
+    rows.append(Row("PDF reports", n_pdf / dt, "reports/s", None, per_reference(1e6 * dt / n_pdf, ref, " a report")))
     return rows
