@@ -1,7 +1,7 @@
 """The province beside a schema-only mock: hop-2 records per second of this province, of Prism in mock mode
 on the province's own `/openapi.json` (as started, and with errors-only logging), and of a bare aiohttp
-handler, all running at once and driven in turn — two rounds, the second in reverse order, after a warm-up —
-by Debian `wrk` (one thread, 16 connections) with the same Lua script (`hop2.lua`).
+handler, all running at once and driven in turn — four rounds, every other one in reverse order, after a
+warm-up — by Debian `wrk` (one thread, 16 connections) with the same Lua script (`hop2.lua`).
 
 Every request is a saveExamRpotImgIndx body of RECORDS records with a msgid and indexes never sent before,
 so the province validates and stores every record; it must answer each one `1` (the script counts any
@@ -38,6 +38,7 @@ RECORDS = 12
 THREADS = 1
 CONNECTIONS = 16
 RATIO_TARGET = 1.5
+ROUNDS = 4  # each server is driven ROUNDS times, taking turns with the others (wrk turns 0..ROUNDS-1; 9 warms up)
 SCRIPT = Path(__file__).with_name("hop2.lua")
 PRISM = Path(__file__).resolve().parents[2] / ".bench" / "node_modules" / ".bin" / "prism"  # scripts/bench-deps.sh
 _INST = "@INST@"
@@ -139,9 +140,10 @@ class Target:
 
 
 def run(quick: bool) -> list[Row]:
-    """All servers up at once, a one-second warm-up each, then wrk on each in turn for half the time and again
-    in reverse order: a machine that gets busier or quieter during the run moves every figure alike."""
-    seconds = 4 if quick else 10
+    """All servers up at once, a one-second warm-up each, then wrk on each in turn for a quarter of the time,
+    four times, every other round in reverse order: a machine that gets busier or quieter during the run moves
+    every figure alike."""
+    seconds = 4 if quick else 20
     if shutil.which("wrk") is None:
         return [Row("province ÷ Prism 5 mock", 0.0, "×", RATIO_TARGET, "wrk 未安装 / wrk not installed: not measured")]
     procs: list[subprocess.Popen[bytes]] = []
@@ -171,9 +173,9 @@ def run(quick: bool) -> list[Row]:
                                   []))
             for t in targets:  # warm-up, not counted: Node compiles the schema's checks on first use
                 _wrk(t.url, body, 1, t.check, 9)
-            for turn, order in enumerate((targets, targets[::-1])):
-                for t in order:
-                    t.drive(body, seconds // 2, turn)
+            for turn in range(ROUNDS):  # in turn, every other round in reverse order
+                for t in (targets if turn % 2 == 0 else targets[::-1]):
+                    t.drive(body, seconds // ROUNDS, turn)
         finally:
             for proc in procs:
                 stop(proc)
@@ -190,7 +192,7 @@ def run(quick: bool) -> list[Row]:
     rows = [Row("province records stored", province.records_per_s, "records/s", None,
                 f"{province.requests:,} requests of {RECORDS} records, p50 {province.p50_ms:.1f} ms, "
                 f"p99 {province.p99_ms:.1f} ms, {cpu['province']}; wrk -t{THREADS} -c{CONNECTIONS}, "
-                f"2 × {seconds // 2} s interleaved with the peers; load {load:.1f}")]
+                f"{ROUNDS} × {seconds // ROUNDS} s interleaved with the peers; load {load:.1f}")]
     for k, (name, args) in enumerate(PRISM_MODES):
         target = RATIO_TARGET if k == 0 else None
         if name in missing:
