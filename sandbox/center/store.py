@@ -195,7 +195,10 @@ class CenterStore:
     """The center's SQLite file (`center.db` in the data folder): one connection writes, one reads."""
 
     def __init__(self, path: Path, synchronous: str = "NORMAL") -> None:
-        self.db = Database(path, SCHEMA, synchronous)
+        # Group commit: the hop-1 messages (and outbox updates) waiting while a transaction is written share
+        # the next one, each in its own savepoint — one COMMIT, and one write of the index pages every
+        # message touches, per group instead of per message (see Database.run).
+        self.db = Database(path, SCHEMA, synchronous, group_commit=True)
         # Reads go through a second, read-only connection: aiosqlite would otherwise let another task's
         # write run on the shared connection between a SELECT's execute and its fetch.
         self.reader = Database(path, read_only=True)
