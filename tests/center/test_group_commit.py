@@ -25,8 +25,8 @@ from sandbox.center import create_app
 from sandbox.center.domain import DB_FILE
 from sandbox.config import Settings
 from sandbox.typedefs import CENTER
-from tests.conftest import free_port
 from tests.center.helpers import HOP1_PATH, FileServer, instance, message, pdf, record
+from tests.conftest import free_port
 
 
 def _messages(settings: Settings, files: FileServer) -> list[Any]:
