@@ -21,7 +21,6 @@ import re
 import ssl
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -431,25 +430,34 @@ class _Origin:
         self.idle: deque[_Connection] = deque()
         self.slots = asyncio.Semaphore(limit)
         self.per_group = per_group
-        self.groups: dict[int, tuple[asyncio.Semaphore, list[int]]] = {}
+        self.groups: dict[int, _Share] = {}
 
-    @contextlib.asynccontextmanager
-    async def group(self, key: object) -> AsyncIterator[None]:
+    def share(self, key: object) -> _Share | None:
+        """The share of the group `key` (None: no group), counted as used until `leave`."""
         if key is None:
-            yield
-            return
-        entry = self.groups.get(id(key))
-        if entry is None:
-            entry = self.groups[id(key)] = (asyncio.Semaphore(self.per_group), [0])
-        sem, users = entry
-        users[0] += 1
-        try:
-            async with sem:
-                yield
-        finally:
-            users[0] -= 1
-            if users[0] == 0:
-                del self.groups[id(key)]
+            return None
+        share = self.groups.get(id(key))
+        if share is None:
+            share = self.groups[id(key)] = _Share(self.per_group)
+        share.users += 1
+        return share
+
+    def leave(self, key: object, share: _Share) -> None:
+        share.users -= 1
+        if share.users == 0:
+            del self.groups[id(key)]
+
+
+class _Share(asyncio.Semaphore):
+    """One group's connections to an origin, and how many of its fetches hold or wait for one. (A class
+    rather than an asynccontextmanager: two fetches per exam made its generator a measurable cost.)"""
+
+    def __init__(self, value: int) -> None:
+        super().__init__(value)
+        self.users = 0
+
+
+_NO_GROUP = contextlib.nullcontext()  # a fetch of no group: only the origin's bound
 
 
 class Fetcher:
@@ -503,40 +511,49 @@ class Fetcher:
             return _Sink(max_bytes if ok else MAX_ERROR_BODY, self.spill_bytes, self.tmp_dir,
                          target.url, keep=ok)
 
-        async with origin.group(group), origin.slots:
-            for fresh in (False, True):
-                conn = self._idle(origin) if not fresh else None
-                if conn is None:
-                    conn = await self._connect(target)
-                    fresh = True
-                try:
-                    resp = await conn.request(target, accept, make_sink)
-                except _Stale:
-                    conn.close()
-                    if fresh:
-                        raise FetchError("fetch_connect", url=target.url[:200], detail="连接被对方关闭") from None
-                    continue
-                except FetchError:
-                    conn.close()
+        share = origin.share(group)
+        try:
+            async with share or _NO_GROUP, origin.slots:
+                return await self._send(origin, target, accept, make_sink)
+        finally:
+            if share is not None:
+                origin.leave(group, share)
+
+    async def _send(self, origin: _Origin, target: Target, accept: str, make_sink: Any) -> _Response:
+        """One GET on an idle connection of the origin, or on a new one when the idle one had been closed."""
+        for fresh in (False, True):
+            conn = self._idle(origin) if not fresh else None
+            if conn is None:
+                conn = await self._connect(target)
+                fresh = True
+            try:
+                resp = await conn.request(target, accept, make_sink)
+            except _Stale:
+                conn.close()
+                if fresh:
+                    raise FetchError("fetch_connect", url=target.url[:200], detail="连接被对方关闭") from None
+                continue
+            except FetchError:
+                conn.close()
+                raise
+            except (ValueError, ConnectionError, OSError) as exc:
+                conn.close()
+                if storage_problem(exc) is not None:  # our disk, not the sender's file: the message waits
                     raise
-                except (ValueError, ConnectionError, OSError) as exc:
-                    conn.close()
-                    if storage_problem(exc) is not None:  # our disk, not the sender's file: the message waits
-                        raise
-                    if isinstance(exc, ValueError):
-                        raise FetchError("fetch_bad_response", url=target.url[:200], detail=str(exc)) from exc
-                    raise FetchError("fetch_connect", url=target.url[:200], detail=CONNECT_FAILED) from exc
-                except BaseException:
-                    # Timeout or cancellation in the middle of an answer: the connection is unusable.
-                    if conn.response is not None and conn.response.sink is not None:
-                        conn.response.sink.abort()
-                    conn.close()
-                    raise
-                if conn.reusable:
-                    origin.idle.append(conn)
-                else:
-                    conn.close()
-                return resp
+                if isinstance(exc, ValueError):
+                    raise FetchError("fetch_bad_response", url=target.url[:200], detail=str(exc)) from exc
+                raise FetchError("fetch_connect", url=target.url[:200], detail=CONNECT_FAILED) from exc
+            except BaseException:
+                # Timeout or cancellation in the middle of an answer: the connection is unusable.
+                if conn.response is not None and conn.response.sink is not None:
+                    conn.response.sink.abort()
+                conn.close()
+                raise
+            if conn.reusable:
+                origin.idle.append(conn)
+            else:
+                conn.close()
+            return resp
         raise AssertionError("unreachable")
 
     @staticmethod
