@@ -1,8 +1,7 @@
-"""Group commit at the center keeps "acknowledged means stored" with a real process (`sandbox serve --roles
-center`): killed with SIGKILL while 12 concurrent hospitals keep it busy (so that its transactions hold several
-messages each), then started again on the same data folder (which removes the files no row refers to), it holds
-every record it had answered `1` with the very report and instance bytes that were sent, and every message is
-stored whole or not at all.
+"""The center keeps "acknowledged means stored" with a real process (`sandbox serve --roles center`): killed
+with SIGKILL while 12 concurrent hospitals keep it busy, then started again on the same data folder (which
+removes the files no row refers to), it holds every record it had answered `1` with the very report and
+instance bytes that were sent, and every message is stored whole or not at all.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import aiohttp
 from sandbox.center.domain import DB_FILE
 from sandbox.config import Settings
 from tests.center.helpers import HOP1_PATH, b64, instance, message, pdf, record, uid
-from tests.center.test_group_commit import _read
 from tests.chain.test_serve import kill, start_serve, stop_serve
 from tests.conftest import free_port
 
@@ -93,3 +91,13 @@ async def test_center_killed_mid_load_keeps_every_acknowledged_record_and_its_fi
             assert _read(root, instance_id, pack_id, offset, size, "dicom") == images[index], index
     finally:
         kill(center)
+
+
+def _read(root: Path, object_id: str, pack: str | None, offset: int | None, size: int, folder: str) -> bytes:
+    """A kept report or instance: an entry of its message's pack, or a file of its own."""
+    if pack is None:
+        suffix = ".pdf" if folder == "pdf" else ".dcm"
+        return (root / folder / object_id[-2:] / f"{object_id}{suffix}").read_bytes()
+    with (root / "packs" / pack[-2:] / f"{pack}.zip").open("rb") as fh:
+        fh.seek(offset or 0)
+        return fh.read(size)
