@@ -6,15 +6,14 @@ instance bytes that were sent, and every message is stored whole or not at all.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from pathlib import Path
-
-import aiohttp
+from typing import Any
 
 from sandbox.center.domain import DB_FILE
 from sandbox.config import Settings
 from tests.center.helpers import HOP1_PATH, b64, instance, message, pdf, record, uid
+from tests.chain.killed import assert_nothing_acknowledged_lost, send_until_killed
 from tests.chain.test_serve import kill, start_serve, stop_serve
 from tests.conftest import free_port
 
@@ -29,46 +28,24 @@ async def test_center_killed_mid_load_keeps_every_acknowledged_record_and_its_fi
     # hop 2 goes to a loopback port nobody listens on: the outbox keeps retrying, which is not under test
     args = ("--roles", "center", "--no-dashboard", "--province-url", f"http://127.0.0.1:{free_port()}")
     settings = Settings(data_dir=data)  # the default institutions, as the served center has them
-    url = f"http://127.0.0.1:{ports['center']}{HOP1_PATH}"
     report = pdf("检查报告")
     inline_report = b64(report, "application/pdf")
-    center = start_serve(data, ports, *args)
-    acked: dict[str, list[str]] = {}  # msgid → its indexes, answered 1
-    sent: dict[str, list[str]] = {}
     images: dict[str, bytes] = {}  # hiImgIndx → the instance sent with it
-    enough = asyncio.Event()
 
-    async def sender(session: aiohttp.ClientSession, k: int) -> None:
-        for n in range(10_000):
-            seq = k * 10_000 + n + 1
-            records = []
-            for i in range(RECORDS):
-                exam = seq * RECORDS + i
-                dcm = instance(n=exam, sop_uid=uid(9, exam), size=8)
-                rec = record(settings, exam, inline_report, b64(dcm, "application/dicom"), psnName="李丽",
-                             patnId=f"P{exam:010d}")
-                images[rec["hiImgIndx"]] = dcm
-                records.append(rec)
-            msg = message(settings, records, seq=seq)
-            sent[msg["msgid"]] = [r["hiImgIndx"] for r in records]
-            try:
-                async with session.post(url, json=msg) as resp:
-                    body = await resp.json()
-            except (TimeoutError, aiohttp.ClientError):
-                return  # the center is gone
-            assert body["code"] == 0 and [a["succFlag"] for a in body["data"]] == ["1"] * RECORDS, body
-            acked[msg["msgid"]] = sent[msg["msgid"]]
-            if len(acked) >= KILL_AFTER:
-                enough.set()
+    def make(seq: int) -> tuple[dict[str, Any], list[str]]:
+        records = []
+        for exam in range(seq * RECORDS, (seq + 1) * RECORDS):
+            dcm = instance(n=exam, sop_uid=uid(9, exam), size=8)
+            rec = record(settings, exam, inline_report, b64(dcm, "application/dicom"), psnName="李丽",
+                         patnId=f"P{exam:010d}")
+            images[rec["hiImgIndx"]] = dcm
+            records.append(rec)
+        return message(settings, records, seq=seq), [r["hiImgIndx"] for r in records]
 
+    center = start_serve(data, ports, *args)
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-            senders = [asyncio.create_task(sender(session, k)) for k in range(SENDERS)]
-            await asyncio.wait_for(enough.wait(), timeout=180)
-            kill(center)  # SIGKILL with requests in flight
-            await asyncio.gather(*senders)
-        assert len(acked) >= KILL_AFTER and len(sent) > len(acked)
-
+        acked, sent = await send_until_killed(center, f"http://127.0.0.1:{ports['center']}{HOP1_PATH}", make,
+                                              senders=SENDERS, kill_after=KILL_AFTER)
         center = start_serve(data, ports, *args)  # recovers, and removes files of what never committed
         stop_serve(center)
         with sqlite3.connect(data / DB_FILE) as db:
@@ -76,14 +53,7 @@ async def test_center_killed_mid_load_keeps_every_acknowledged_record_and_its_fi
                 "SELECT e.hiImgIndx, e.msgid, e.pdf_id, e.pdf_pack, e.pdf_offset, e.pdf_size, i.instance_id,"
                 " i.pack_id, i.offset, i.size FROM exams e JOIN instances i ON i.study_uid = e.study_uid")}
             answered = {row[0] for row in db.execute("SELECT msgid FROM messages")}
-        lost = [i for indexes in acked.values() for i in indexes if i not in stored]
-        assert lost == [], f"{len(lost)} acknowledged records lost"
-        assert set(acked) <= answered
-        for msgid, indexes in sent.items():  # each message whole or not at all
-            kept = [i for i in indexes if i in stored]
-            assert kept in ([], indexes), msgid
-            assert (msgid in answered) == bool(kept), msgid
-            assert all(stored[i][0] == msgid for i in kept)
+        assert_nothing_acknowledged_lost(acked, sent, {i: row[0] for i, row in stored.items()}, answered)
         root = data / "center"
         for index in (i for indexes in acked.values() for i in indexes):
             _, pdf_id, pdf_pack, pdf_offset, pdf_size, instance_id, pack_id, offset, size = stored[index]
