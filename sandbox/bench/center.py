@@ -262,14 +262,15 @@ async def _drive(settings: Settings, ports: dict[str, int], small: int, ct: int,
             # Exams before the clock: what the center loads on first use (pydicom, qpdf), and the garbage
             # collections that move those modules' objects to the oldest generation, are not per exam.
             await _send_all(center + HOP1.path, warm_up, 1)
-            async with session.get(center + THREADS_PATH) as resp:
-                roles = {int(k): v for k, v in (await resp.json()).items()}
             threads0 = thread_cpu(pid)
             t0, cpu0, all0 = time.perf_counter(), cpu_seconds(pid), machine_cpu_seconds()
             out["small_ok"] = await _send_all(center + HOP1.path, small_msgs, IN_FLIGHT)
             out["small_s"] = time.perf_counter() - t0
             out["small_cpu"] = cpu_seconds(pid) - cpu0
-            out["small_threads"] = by_role(threads0, thread_cpu(pid), roles)
+            threads1 = thread_cpu(pid)
+            async with session.get(center + THREADS_PATH) as resp:  # after: pool threads start when first needed
+                roles = {int(k): v for k, v in (await resp.json()).items()}
+            out["small_threads"] = by_role(threads0, threads1, roles)
             out["small_machine_cpu"] = machine_cpu_seconds() - all0
             while (s := await _summary(session, center))["forwarded"] < small + WARM_UP:
                 await asyncio.sleep(0.05)
