@@ -126,9 +126,11 @@ def check_url(url: str, policy: FetchPolicy) -> Target:
 
 
 class _Sink:
-    """Collects a body within the size limit, in memory up to `spill` bytes and in a file beyond."""
+    """Collects a body within the size limit, in memory up to `spill` bytes and in a file beyond. A body that
+    arrives as one `bytes` piece is kept as it came: each copy of a 40 KB report costs ~15 µs here (a fresh
+    allocation that large is new pages, each faulted in)."""
 
-    __slots__ = ("limit", "spill", "tmp_dir", "url", "buf", "file", "path", "size", "keep")
+    __slots__ = ("limit", "spill", "tmp_dir", "url", "buf", "whole", "file", "path", "size", "keep")
 
     def __init__(self, limit: int, spill: int, tmp_dir: Path, url: str, keep: bool = True) -> None:
         self.limit = limit
@@ -136,12 +138,14 @@ class _Sink:
         self.tmp_dir = tmp_dir
         self.url = url
         self.buf = bytearray()
+        self.whole: bytes | None = None  # the body so far, when it came as one bytes piece
         self.file: Any = None
         self.path: Path | None = None
         self.size = 0
         self.keep = keep
 
     def write(self, chunk: bytes | bytearray | memoryview) -> None:
+        first = self.size == 0
         self.size += len(chunk)
         if self.size > self.limit:
             raise FetchError("fetch_too_large", limit=self.limit, url=self.url[:200])
@@ -150,21 +154,29 @@ class _Sink:
         if self.file is not None:
             self.file.write(chunk)
             return
-        self.buf += chunk
-        if len(self.buf) > self.spill:
+        if first and type(chunk) is bytes:
+            self.whole = chunk
+        else:
+            if self.whole is not None:
+                self.buf += self.whole
+                self.whole = None
+            self.buf += chunk
+        if self.size > self.spill:
             self.path = self.tmp_dir / f"{uuid.uuid4().hex}.part"
             self.file = self.path.open("wb")
-            self.file.write(self.buf)
-            self.buf = bytearray()
+            self.file.write(self.whole if self.whole is not None else self.buf)
+            self.buf, self.whole = bytearray(), None
 
     def finish(self, content_type: str) -> Body:
         if self.file is not None:
             self.file.close()
             self.file = None
             return Body(self.url, content_type, self.size, None, self.path)
-        return Body(self.url, content_type, self.size, bytes(self.buf))
+        data = self.whole if self.whole is not None else bytes(self.buf)
+        return Body(self.url, content_type, self.size, data)
 
     def abort(self) -> None:
+        self.whole = None
         if self.file is not None:
             self.file.close()
             self.file = None
@@ -299,6 +311,21 @@ class _Connection(asyncio.Protocol):
             assert self.response is not None and self.response.sink is not None
             self.response.sink.write(data)
             return
+        if state == self.HEAD and not self.buf:
+            # The common case: a whole head in one read, parsed from `data` itself; a sized body after it goes
+            # to the sink as one piece instead of through the buffer (two copies fewer).
+            end = data.find(b"\r\n\r\n")
+            if end >= 0:
+                rest = data[end + 4:]
+                if self._start(data[:end].decode("latin-1")) and self.state == self.LENGTH:
+                    if rest:
+                        self._feed(rest)
+                    return
+                if self.state == self.IDLE and rest:
+                    self.reusable = False  # bytes after a complete answer: as `_finish` decides with them buffered
+                self.buf += rest
+                self._parse()
+                return
         self.buf += data
         self._parse()
 
