@@ -448,6 +448,15 @@ class _Connection(asyncio.Protocol):
         return True
 
 
+class _Share(asyncio.Semaphore):
+    """One group's connections to an origin, and how many of its fetches hold or wait for one. (A class
+    rather than an asynccontextmanager: two fetches per exam made its generator a measurable cost.)"""
+
+    def __init__(self, value: int) -> None:
+        super().__init__(value)
+        self.users = 0
+
+
 class _Origin:
     """Idle connections to one origin, a bound on how many are open at once, and a smaller bound per group
     (one message's fetches): a message whose files stall holds at most its share of the origin, so the next
@@ -473,15 +482,6 @@ class _Origin:
         share.users -= 1
         if share.users == 0:
             del self.groups[id(key)]
-
-
-class _Share(asyncio.Semaphore):
-    """One group's connections to an origin, and how many of its fetches hold or wait for one. (A class
-    rather than an asynccontextmanager: two fetches per exam made its generator a measurable cost.)"""
-
-    def __init__(self, value: int) -> None:
-        super().__init__(value)
-        self.users = 0
 
 
 _NO_GROUP = contextlib.nullcontext()  # a fetch of no group: only the origin's bound
@@ -541,46 +541,42 @@ class Fetcher:
         share = origin.share(group)
         try:
             async with share or _NO_GROUP, origin.slots:
-                return await self._send(origin, target, accept, make_sink)
+                for fresh in (False, True):
+                    conn = self._idle(origin) if not fresh else None
+                    if conn is None:
+                        conn = await self._connect(target)
+                        fresh = True
+                    try:
+                        resp = await conn.request(target, accept, make_sink)
+                    except _Stale:
+                        conn.close()
+                        if fresh:
+                            raise FetchError("fetch_connect", url=target.url[:200], detail="连接被对方关闭") from None
+                        continue
+                    except FetchError:
+                        conn.close()
+                        raise
+                    except (ValueError, ConnectionError, OSError) as exc:
+                        conn.close()
+                        if storage_problem(exc) is not None:  # our disk, not the sender's file: the message waits
+                            raise
+                        if isinstance(exc, ValueError):
+                            raise FetchError("fetch_bad_response", url=target.url[:200], detail=str(exc)) from exc
+                        raise FetchError("fetch_connect", url=target.url[:200], detail=CONNECT_FAILED) from exc
+                    except BaseException:
+                        # Timeout or cancellation in the middle of an answer: the connection is unusable.
+                        if conn.response is not None and conn.response.sink is not None:
+                            conn.response.sink.abort()
+                        conn.close()
+                        raise
+                    if conn.reusable:
+                        origin.idle.append(conn)
+                    else:
+                        conn.close()
+                    return resp
         finally:
             if share is not None:
                 origin.leave(group, share)
-
-    async def _send(self, origin: _Origin, target: Target, accept: str, make_sink: Any) -> _Response:
-        """One GET on an idle connection of the origin, or on a new one when the idle one had been closed."""
-        for fresh in (False, True):
-            conn = self._idle(origin) if not fresh else None
-            if conn is None:
-                conn = await self._connect(target)
-                fresh = True
-            try:
-                resp = await conn.request(target, accept, make_sink)
-            except _Stale:
-                conn.close()
-                if fresh:
-                    raise FetchError("fetch_connect", url=target.url[:200], detail="连接被对方关闭") from None
-                continue
-            except FetchError:
-                conn.close()
-                raise
-            except (ValueError, ConnectionError, OSError) as exc:
-                conn.close()
-                if storage_problem(exc) is not None:  # our disk, not the sender's file: the message waits
-                    raise
-                if isinstance(exc, ValueError):
-                    raise FetchError("fetch_bad_response", url=target.url[:200], detail=str(exc)) from exc
-                raise FetchError("fetch_connect", url=target.url[:200], detail=CONNECT_FAILED) from exc
-            except BaseException:
-                # Timeout or cancellation in the middle of an answer: the connection is unusable.
-                if conn.response is not None and conn.response.sink is not None:
-                    conn.response.sink.abort()
-                conn.close()
-                raise
-            if conn.reusable:
-                origin.idle.append(conn)
-            else:
-                conn.close()
-            return resp
         raise AssertionError("unreachable")
 
     @staticmethod
