@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -32,6 +33,7 @@ import aiohttp
 from aiohttp import web
 
 from sandbox.bench import Row, cpu_seconds, machine_cpu_seconds, reference_us, wait_ready
+from sandbox.center.files import WRITER_THREADS as FILE_WRITERS
 from sandbox.common.loop import new_loop
 from sandbox.common.loop import run as run_loop
 from sandbox.common.ports import free_port
@@ -51,6 +53,41 @@ CT = ImageSpec(slices=20, matrix=512)
 PDF_VARIANTS = 8
 WARM_UP = 100  # small exams sent before the clock starts
 WARM_UP_SEQ = 9000  # msgid sequence of the warm-up messages (the small case's start at 1, the CT case's at 5000)
+
+
+THREADS_PATH = "/_bench/threads"  # the served center's threads by native id (added by `_serve`, bench only)
+# What each thread of the center does, in the order the breakdown rows are printed.
+THREAD_ROLES = {
+    "loop": "event loop (HTTP both ways, validation, fetching, PDF and DICOM checks, forwarding)",
+    "writes": "database writes (the receiving transaction, the outbox)",
+    "reads": "database reads (known records, the outbox, status)",
+    "files": "pack and file writers",
+    "other": "other threads (Storage SCP, asyncio.to_thread)",
+}
+
+
+def thread_cpu(pid: int) -> dict[int, float]:
+    """User + system CPU seconds of each thread of a process so far (Linux /proc; empty elsewhere)."""
+    out: dict[int, float] = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the thread ended
+        out[int(tid)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
+def by_role(before: dict[int, float], after: dict[int, float], roles: dict[int, str]) -> dict[str, float]:
+    """CPU seconds spent between two `thread_cpu` snapshots, summed per THREAD_ROLES key."""
+    out = dict.fromkeys(THREAD_ROLES, 0.0)
+    for tid, seconds in after.items():
+        out[roles.get(tid, "other")] += seconds - before.get(tid, 0.0)
+    return out
 
 
 def _settings(data_dir: Path, ports: dict[str, int]) -> Settings:
@@ -225,10 +262,15 @@ async def _drive(settings: Settings, ports: dict[str, int], small: int, ct: int,
             # Exams before the clock: what the center loads on first use (pydicom, qpdf), and the garbage
             # collections that move those modules' objects to the oldest generation, are not per exam.
             await _send_all(center + HOP1.path, warm_up, 1)
+            threads0 = thread_cpu(pid)
             t0, cpu0, all0 = time.perf_counter(), cpu_seconds(pid), machine_cpu_seconds()
             out["small_ok"] = await _send_all(center + HOP1.path, small_msgs, IN_FLIGHT)
             out["small_s"] = time.perf_counter() - t0
             out["small_cpu"] = cpu_seconds(pid) - cpu0
+            threads1 = thread_cpu(pid)
+            async with session.get(center + THREADS_PATH) as resp:  # after: pool threads start when first needed
+                roles = {int(k): v for k, v in (await resp.json()).items()}
+            out["small_threads"] = by_role(threads0, threads1, roles)
             out["small_machine_cpu"] = machine_cpu_seconds() - all0
             while (s := await _summary(session, center))["forwarded"] < small + WARM_UP:
                 await asyncio.sleep(0.05)
@@ -266,31 +308,55 @@ def run(quick: bool) -> list[Row]:
     per_exam = got["small_cpu"] / small * 1e6
     mb = got["ct_stored_bytes"] / 1e6
     cores = os.cpu_count() or 1
+
+    def floor(us: float) -> str:
+        return f"{us / ref:.2f}× the reference workload"
+
     return [
         Row("hop-1 exams ingested (PDF + 1 instance, by URL)", small / got["small_s"], "exams/s", TARGET_EXAMS,
-            f"{small} exams in {got['messages']} messages, {IN_FLIGHT} in flight; center in its own process"),
+            f"{small} exams in {got['messages']} messages, {IN_FLIGHT} in flight; center in its own process; "
+            f"{floor(got['small_s'] / small * 1e6)} per exam"),
         Row("…and forwarded to the province (hop 2)", small / got["forward_s"], "exams/s", None,
-            "from the first hop-1 request to the last hop-2 answer"),
+            f"from the first hop-1 request to the last hop-2 answer; {floor(got['forward_s'] / small * 1e6)} per exam"),
         Row("center CPU per exam ingested", per_exam, "µs", TARGET_CPU_US,
             f"user+sys of the center process: {small / max(got['small_cpu'], 1e-9):,.0f} exams per CPU-second; "
-            f"{per_exam / ref:.2f}× the reference workload ({ref:.0f} µs in this run, sandbox.bench.reference_us)",
+            f"{floor(per_exam)} ({ref:.0f} µs in this run, sandbox.bench.reference_us)",
             lower_is_better=True),
+        *(Row(f"…of which {THREAD_ROLES[role]}", seconds / small * 1e6, "µs", None,
+              f"{100 * seconds / max(got['small_cpu'], 1e-9):.0f}% of the center's CPU; {floor(seconds / small * 1e6)}",
+              lower_is_better=True)
+          for role, seconds in got["small_threads"].items()),
         Row("machine CPU per exam ingested", got["small_machine_cpu"] / small * 1e6, "µs", None,
             f"all cores, all processes (the center, and the hospitals, file server and province of this "
             f"benchmark): {cores} cores allow at most {cores * small / max(got['small_machine_cpu'], 1e-9):,.0f} "
-            f"exams/s"),
+            f"exams/s; {floor(got['small_machine_cpu'] / small * 1e6)}"),
         Row("DICOM ingested (20-slice 512² CT, multipart)", mb / got["ct_s"], "MB/s", TARGET_MBPS,
-            f"{ct} studies, {mb:.0f} MB fetched, parsed and stored"),
-        Row("CT studies ingested", ct / got["ct_s"], "studies/s"),
+            f"{ct} studies, {mb:.0f} MB fetched, parsed and stored; {floor(got['ct_s'] / mb * 1e6)} per MB"),
+        Row("CT studies ingested", ct / got["ct_s"], "studies/s", None, f"{floor(got['ct_s'] / ct * 1e6)} per study"),
     ]
+
+
+async def _threads(request: web.Request) -> web.Response:
+    """THREADS_PATH: native thread id → its THREAD_ROLES key, for the per-thread CPU rows."""
+    from sandbox.typedefs import CENTER
+
+    store = request.app[CENTER].store
+    roles = {threading.main_thread().native_id: "loop",
+             await store.db.conn._execute(threading.get_native_id): "writes",
+             await store.reader.conn._execute(threading.get_native_id): "reads"}
+    for thread in threading.enumerate():
+        if thread.name.startswith(FILE_WRITERS) and thread.native_id is not None:
+            roles[thread.native_id] = "files"
+    return web.json_response({str(k): v for k, v in roles.items()})
 
 
 def _serve(data_dir: str, ports: str) -> None:
     from sandbox.center import create_app
 
     settings = _settings(Path(data_dir), json.loads(ports))
-    web.run_app(create_app(settings), host="127.0.0.1", port=settings.center_port, print=None, access_log=None,
-                loop=new_loop())
+    app = create_app(settings)
+    app.router.add_get(THREADS_PATH, _threads)
+    web.run_app(app, host="127.0.0.1", port=settings.center_port, print=None, access_log=None, loop=new_loop())
 
 
 if __name__ == "__main__":

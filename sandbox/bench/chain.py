@@ -276,10 +276,11 @@ def run(quick: bool) -> list[Row]:
     rows = [_row(r, where, TARGET, ref) for r in results]
     if on_disk is not None:  # the same run with the data folder on the disk: the cost of creating two files per exam
         rows.append(_row(on_disk, "on disk", None, ref))
+    first, last = results[0], results[-1]
     for r in results:
         rows.append(Row(f"peak RSS, {r['exams']:,} exams", r["peak_rss_mb"], "MB", None,
-                        "one process for the three roles"))
-    first, last = results[0], results[-1]
+                        f"one process for the three roles; {r['peak_rss_mb'] / first['peak_rss_mb']:.2f}× the "
+                        f"{first['exams']:,}-exam run's"))
     growth = last["peak_rss_mb"] - first["peak_rss_mb"]
     rows.append(Row(f"RSS growth {first['exams']:,} → {last['exams']:,} exams", growth, "MB", None,
                     f"{growth / max(1, last['exams'] - first['exams']) * 1024:.2f} KB per extra exam"))

@@ -34,6 +34,7 @@ PDF_ACCEPT = "application/pdf, */*;q=0.5"
 DICOM_ACCEPT = 'multipart/related; type="application/dicom", application/dicom, application/zip;q=0.9, */*;q=0.5'
 BIG_BODY = 1024 * 1024  # bodies larger than this are split and parsed in a thread
 WRITERS = 2  # threads writing packs and large files
+WRITER_THREADS = "center-files"  # their names' prefix
 
 
 @dataclass(slots=True)
@@ -165,7 +166,7 @@ class FileWorker:
         self.fetcher = Fetcher(policy=FetchPolicy(settings), timeout=settings.fetch_timeout_s,
                                max_bytes=settings.fetch_max_bytes, tmp_dir=root / "tmp",
                                per_group=settings.fetch_per_message)
-        self.writer = ThreadPoolExecutor(WRITERS, thread_name_prefix="center-files")
+        self.writer = ThreadPoolExecutor(WRITERS, thread_name_prefix=WRITER_THREADS)
         # Bytes of files kept per institution (infCode), for quota_institution_bytes: read from the store when
         # the center opens (Center.load_usage), counted as files are fetched, given back when not kept.
         self.used: dict[str, int] = {}
