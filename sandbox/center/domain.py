@@ -44,6 +44,7 @@ from sandbox.center.files import Budget, FileJob, FileWorker, remove_all
 from sandbox.center.render import LRU, RenderCache
 from sandbox.center.store import INSTANCE_COLUMNS, REQUEUE_REASONS, CenterStore, dumps
 from sandbox.common.client import Observer
+from sandbox.common.db import CommittedWhileCancelled
 from sandbox.common.receiver import Batch, Item, Receiver
 from sandbox.config import Settings
 from sandbox.spec.codes import SuccFlag
@@ -392,6 +393,9 @@ class Center:
         receiver = Receiver(hop=1, sender_role="hospital", settings=self.settings, db=self.store.db, handler=ingest)
         try:
             body = await receiver.receive(message)
+        except CommittedWhileCancelled:  # cancelled (a shutdown), but its transaction committed: keep its files
+            await asyncio.shield(ingest.release(committed=True))
+            raise
         except BaseException:
             await asyncio.shield(ingest.release(committed=False))
             raise

@@ -54,6 +54,16 @@ def chunks(items: Sequence[T], size: int = PARAMS_PER_STATEMENT) -> Iterator[Seq
         yield items[start:start + size]
 
 
+class CommittedWhileCancelled(asyncio.CancelledError):
+    """The caller of `Database.run` was cancelled while its transaction was in the database thread, and that
+    transaction has committed: the caller is cancelled all the same, but must keep what it wrote. `result`
+    is what the function returned."""
+
+    def __init__(self, result: Any) -> None:
+        super().__init__()
+        self.result = result
+
+
 class Database:
     """One SQLite file with one shared connection. Writes go through `transaction()`."""
 
@@ -158,22 +168,37 @@ class Database:
         event loop between them, and it does not hold the write lock at all: the connection's thread runs
         queued calls one at a time, in order, so a queued `fn` is atomic by itself. It only waits while a
         `transaction()` is between two of its statements. (Holding the lock until the result had travelled
-        back through a busy event loop made every writer of a file wait one loop turn per write.)"""
+        back through a busy event loop made every writer of a file wait one loop turn per write.)
+
+        Once handed to the database thread, the transaction runs to its end whatever happens to the caller.
+        A caller cancelled meanwhile (a shutdown) waits for that end and is then cancelled all the same —
+        with `CommittedWhileCancelled` when the transaction committed, so that it does not act as if
+        nothing was written (the center would remove the files its committed rows name)."""
         if self.group_commit:
-            return await self._run_grouped(fn)
-        if self.lock.locked():
-            async with self.lock:
-                pass
-        # aiosqlite runs every call on its connection's own thread; _execute is how it queues one. Its
-        # body runs up to the queueing before this coroutine can be suspended, so nothing comes in between.
-        return await self.conn._execute(_in_transaction, self.conn._conn, fn)
+            outcome: asyncio.Future[T] = self._queue(fn)
+        else:
+            if self.lock.locked():
+                async with self.lock:
+                    pass
+            # aiosqlite runs every call on its connection's own thread; _execute is how it queues one. Its
+            # body runs up to the queueing before the task can be suspended, so nothing comes in between.
+            outcome = asyncio.ensure_future(self.conn._execute(_in_transaction, self.conn._conn, fn))
+        try:
+            return await asyncio.shield(outcome)
+        except asyncio.CancelledError:
+            while not outcome.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait((outcome,))
+            if not outcome.cancelled() and outcome.exception() is None:
+                raise CommittedWhileCancelled(outcome.result()) from None
+            raise
 
     @property
     def pending(self) -> int:
         """How many `run` calls wait for their COMMIT (group commit only)."""
         return self._pending
 
-    async def _run_grouped(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _queue(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
         """`run` with group commit: the calls waiting together run, in arrival order, in one transaction,
         each in its own savepoint. Each sees what the ones before it wrote, exactly as if they had run one
         after the other; one that raises is rolled back alone and its caller gets the error; every caller
@@ -189,14 +214,15 @@ class Database:
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush())
         self._pending += 1
-        try:
-            return await future
-        finally:
-            self._pending -= 1
+        future.add_done_callback(self._answered)
+        return future
+
+    def _answered(self, _: asyncio.Future[Any]) -> None:
+        self._pending -= 1
 
     async def _flush(self) -> None:
         """Hand the queue to the database thread until it is empty (the queue is only ever appended to on the
-        event loop, so "empty" seen here is final until the next `_run_grouped`, which starts a new flush)."""
+        event loop, so "empty" seen here is final until the next `_queue`, which starts a new flush)."""
         loop = asyncio.get_running_loop()
         try:
             while self._waiting:
@@ -338,7 +364,7 @@ def _answer_group(group: list[tuple[Callable[[sqlite3.Connection], Any], asyncio
     """On the event loop: hand each caller of a committed group its result or its error (a copy of the
     group's error each, when the COMMIT failed)."""
     for k, (_, future) in enumerate(group):
-        if future.done():  # its caller went away (cancelled); what it wrote is committed
+        if future.done():  # failed already (the connection went away)
             continue
         if isinstance(outcomes, BaseException):
             future.set_exception(_copy_error(outcomes))

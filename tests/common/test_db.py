@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sandbox.common.db import PARAMS_PER_STATEMENT, Database, insert_rows
+import pytest
+
+from sandbox.common.db import PARAMS_PER_STATEMENT, CommittedWhileCancelled, Database, insert_rows
 
 
 def test_insert_rows_writes_every_row_in_as_many_statements_as_the_parameter_limit_needs() -> None:
@@ -224,3 +228,42 @@ async def test_checkpoint_pages_sets_how_much_wal_a_commit_lets_grow_before_copy
     finally:
         await db.close()
         await plain.close()
+
+
+@pytest.mark.parametrize("group_commit", [False, True])
+async def test_a_caller_cancelled_during_its_transaction_waits_for_it_and_learns_whether_it_committed(
+    tmp_path: Path, group_commit: bool
+) -> None:
+    """A transaction in the database thread runs to its end whatever happens to its caller. A caller cancelled
+    meanwhile (a shutdown) is cancelled only once it has ended — with CommittedWhileCancelled, carrying the
+    result, when it committed (so the caller keeps what it wrote), with a plain CancelledError when not."""
+    db = Database(tmp_path / "k.db", "CREATE TABLE t (n INTEGER);", group_commit=group_commit)
+    await db.open()
+    try:
+        started = threading.Event()
+
+        def slow(n: int, fail: bool) -> Callable[[sqlite3.Connection], str]:
+            def fn(conn: sqlite3.Connection) -> str:
+                conn.execute("INSERT INTO t VALUES (?)", (n,))
+                started.set()
+                time.sleep(0.3)  # the caller is cancelled meanwhile
+                if fail:
+                    raise ValueError("no")
+                return f"stored {n}"
+            return fn
+
+        for n, fail in ((1, False), (2, True)):
+            started.clear()
+            task = asyncio.create_task(db.run(slow(n, fail)))
+            await asyncio.get_running_loop().run_in_executor(None, started.wait, 5)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError) as raised:
+                await task
+            rows = [r[0] for r in await db.fetchall("SELECT n FROM t ORDER BY n")]
+            if fail:
+                assert not isinstance(raised.value, CommittedWhileCancelled) and rows == [1]
+            else:
+                assert isinstance(raised.value, CommittedWhileCancelled) and raised.value.result == "stored 1"
+                assert rows == [1]  # committed before the caller heard of its cancellation
+    finally:
+        await db.close()
