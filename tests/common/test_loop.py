@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 
 import uvloop
 
-from sandbox.common.loop import SWITCH_INTERVAL_S, run
+from sandbox.common.loop import run
 
 
 async def _loop_type() -> type:
@@ -20,7 +19,3 @@ async def test_the_tests_run_on_the_loop_the_sandbox_uses() -> None:
 
 def test_commands_run_on_uvloop() -> None:
     assert run(_loop_type()) is uvloop.Loop
-
-
-async def test_a_database_thread_gets_the_gil_back_within_half_a_millisecond() -> None:
-    assert sys.getswitchinterval() == SWITCH_INTERVAL_S == 0.0005
