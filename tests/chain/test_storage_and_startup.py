@@ -134,10 +134,11 @@ async def test_control_calls_during_start_up_answer_503_or_succeed_and_never_cra
 
     def read() -> None:
         assert proc.stdout is not None
-        for line in proc.stdout:
-            out.append(line)
-            if line.startswith("按 Ctrl-C 停止"):
-                ready.set()
+        with contextlib.suppress(ValueError):  # communicate() below closes the pipe once the process has ended
+            for line in proc.stdout:
+                out.append(line)
+                if line.startswith("按 Ctrl-C 停止"):
+                    ready.set()
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
