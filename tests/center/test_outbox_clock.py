@@ -142,8 +142,9 @@ async def test_a_full_disk_is_logged_once_while_the_forwarder_waits_it_out(
             caplog.set_level(logging.INFO, logger="sandbox.center.forwarder")
             task = asyncio.create_task(fw.run())
             try:
-                for _ in range(400):
-                    if len(province.stored) >= len(indexes):
+                for _ in range(400):  # until delivered, and the step that delivered has returned (and said so)
+                    back = any("存储已恢复" in r.getMessage() for r in caplog.records)
+                    if len(province.stored) >= len(indexes) and back:
                         break
                     await _yield()
             finally:
