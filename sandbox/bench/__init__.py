@@ -88,10 +88,15 @@ def reference_us(rounds: int = 1000) -> float:
     return statistics.median(passes)
 
 
-def per_reference(us: float, ref: float, what: str = "") -> str:
+def times_reference(us: float, ref: float) -> str:
     """`us` (microseconds of some unit of work) as a multiple of the reference workload measured in the same run
     (`reference_us`), for a benchmark's note."""
-    return f"{us:,.0f} µs{what} = {us / ref:.1f}× the reference workload ({ref:.0f} µs in this run)"
+    return f"{us / ref:.2f}× the reference workload"
+
+
+def per_reference(us: float, ref: float, what: str = "") -> str:
+    """`times_reference` with the figure itself and the reference's own time: "193 µs = 4.83× … (40 µs …)"."""
+    return f"{us:,.0f} µs{what} = {times_reference(us, ref)} ({ref:.0f} µs in this run)"
 
 
 def stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:

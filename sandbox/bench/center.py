@@ -32,7 +32,7 @@ from typing import Any, cast
 import aiohttp
 from aiohttp import web
 
-from sandbox.bench import Row, cpu_seconds, machine_cpu_seconds, reference_us, wait_ready
+from sandbox.bench import Row, cpu_seconds, machine_cpu_seconds, reference_us, times_reference, wait_ready
 from sandbox.center.files import WRITER_THREADS as FILE_WRITERS
 from sandbox.common.loop import new_loop
 from sandbox.common.loop import run as run_loop
@@ -309,30 +309,27 @@ def run(quick: bool) -> list[Row]:
     mb = got["ct_stored_bytes"] / 1e6
     cores = os.cpu_count() or 1
 
-    def floor(us: float) -> str:
-        return f"{us / ref:.2f}× the reference workload"
-
     return [
         Row("hop-1 exams ingested (PDF + 1 instance, by URL)", small / got["small_s"], "exams/s", TARGET_EXAMS,
             f"{small} exams in {got['messages']} messages, {IN_FLIGHT} in flight; center in its own process; "
-            f"{floor(got['small_s'] / small * 1e6)} per exam"),
+            f"{times_reference(got['small_s'] / small * 1e6, ref)} per exam"),
         Row("…and forwarded to the province (hop 2)", small / got["forward_s"], "exams/s", None,
-            f"from the first hop-1 request to the last hop-2 answer; {floor(got['forward_s'] / small * 1e6)} per exam"),
+            f"from the first hop-1 request to the last hop-2 answer; {times_reference(got['forward_s'] / small * 1e6, ref)} per exam"),
         Row("center CPU per exam ingested", per_exam, "µs", TARGET_CPU_US,
             f"user+sys of the center process: {small / max(got['small_cpu'], 1e-9):,.0f} exams per CPU-second; "
-            f"{floor(per_exam)} ({ref:.0f} µs in this run, sandbox.bench.reference_us)",
+            f"{times_reference(per_exam, ref)} ({ref:.0f} µs in this run, sandbox.bench.reference_us)",
             lower_is_better=True),
         *(Row(f"…of which {THREAD_ROLES[role]}", seconds / small * 1e6, "µs", None,
-              f"{100 * seconds / max(got['small_cpu'], 1e-9):.0f}% of the center's CPU; {floor(seconds / small * 1e6)}",
+              f"{100 * seconds / max(got['small_cpu'], 1e-9):.0f}% of the center's CPU; {times_reference(seconds / small * 1e6, ref)}",
               lower_is_better=True)
           for role, seconds in got["small_threads"].items()),
         Row("machine CPU per exam ingested", got["small_machine_cpu"] / small * 1e6, "µs", None,
             f"all cores, all processes (the center, and the hospitals, file server and province of this "
             f"benchmark): {cores} cores allow at most {cores * small / max(got['small_machine_cpu'], 1e-9):,.0f} "
-            f"exams/s; {floor(got['small_machine_cpu'] / small * 1e6)}"),
+            f"exams/s; {times_reference(got['small_machine_cpu'] / small * 1e6, ref)}"),
         Row("DICOM ingested (20-slice 512² CT, multipart)", mb / got["ct_s"], "MB/s", TARGET_MBPS,
-            f"{ct} studies, {mb:.0f} MB fetched, parsed and stored; {floor(got['ct_s'] / mb * 1e6)} per MB"),
-        Row("CT studies ingested", ct / got["ct_s"], "studies/s", None, f"{floor(got['ct_s'] / ct * 1e6)} per study"),
+            f"{ct} studies, {mb:.0f} MB fetched, parsed and stored; {times_reference(got['ct_s'] / mb * 1e6, ref)} per MB"),
+        Row("CT studies ingested", ct / got["ct_s"], "studies/s", None, f"{times_reference(got['ct_s'] / ct * 1e6, ref)} per study"),
     ]
 
 

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sandbox.bench import Row, reference_us
+from sandbox.bench import Row, reference_us, times_reference
 from sandbox.common.loop import run as run_loop
 from sandbox.common.ports import free_port
 
@@ -262,7 +262,7 @@ def _row(r: dict[str, Any], where: str, target: float | None, ref: float) -> Row
                f"hospital→center→province in one process, journal on, {SENDERS} senders; all indexed in "
                f"{r['seconds']:.1f} s, {n / r['cpu_seconds']:,.0f} exams per CPU-second; "
                f"{r['exchanges'].get('1', 0):,} + {r['exchanges'].get('2', 0):,} exchanges journaled; "
-               f"{1e6 * r['seconds'] / n / ref:.2f}× the reference workload per exam ({ref:.0f} µs in this run)")
+               f"{times_reference(1e6 * r['seconds'] / n, ref)} per exam ({ref:.0f} µs in this run)")
 
 
 def run(quick: bool) -> list[Row]:
