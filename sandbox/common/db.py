@@ -388,7 +388,7 @@ def _copy_error(exc: BaseException) -> BaseException:
     return copy
 
 
-_LOOKUP_MESSAGE = "SELECT body_hash, response FROM messages WHERE infcode=? AND msgid=?"
+LOOKUP_MESSAGE_SQL = "SELECT body_hash, response FROM messages WHERE infcode=? AND msgid=?"
 _REMEMBER_MESSAGE = "INSERT OR REPLACE INTO messages (infcode, msgid, body_hash, response) VALUES (?, ?, ?, ?)"
 
 
@@ -416,7 +416,7 @@ def remember_messages_sync(conn: sqlite3.Connection, rows: Sequence[tuple[str, s
 
 def lookup_message(db: Database, infcode: str, msgid: str) -> tuple[str, str] | None:
     """(body_hash, response JSON) of a msgid already answered (and committed), or None."""
-    rows = db.read_here(_LOOKUP_MESSAGE, (infcode, msgid))
+    rows = db.read_here(LOOKUP_MESSAGE_SQL, (infcode, msgid))
     return (rows[0][0], rows[0][1]) if rows else None
 
 

@@ -64,6 +64,7 @@ from typing import Any, Protocol
 import orjson
 
 from sandbox.common.db import (
+    LOOKUP_MESSAGE_SQL,
     Database,
     lookup_message,
     lookup_messages_sync,
@@ -93,8 +94,6 @@ from sandbox.validate import (
     record_outcomes,
     validator,
 )
-
-_LOOKUP = "SELECT body_hash, response FROM messages WHERE infcode=? AND msgid=?"
 
 
 @dataclass(slots=True)
@@ -248,7 +247,7 @@ class Receiver:
         store = getattr(self.handler, "store", None)
         if inspect.iscoroutinefunction(store):
             async with self.db.transaction() as conn:
-                rows = list(await conn.execute_fetchall(_LOOKUP, (infcode, msgid)))
+                rows = list(await conn.execute_fetchall(LOOKUP_MESSAGE_SQL, (infcode, msgid)))
                 if rows:
                     return self._replay((rows[0][0], rows[0][1]), digest, msgid)
                 await store(conn, batch)
