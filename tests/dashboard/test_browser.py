@@ -105,6 +105,8 @@ async def open_dashboard(site: Site, tab: Tab) -> Page:
     await page.goto(site.url)
     await page.wait_for_selector('#conn[data-state="live"]')
     await page.wait_for_selector("#scenario-select option", state="attached")
+    # "live" means the event stream is open; the lanes' heads fill in with its first state event.
+    await page.wait_for_selector("#role-province h2")
     return page
 
 
