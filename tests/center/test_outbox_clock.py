@@ -4,8 +4,9 @@ drains by itself once the province is back; a day-long one ends every batch as f
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import socket
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import aiohttp
@@ -45,6 +46,15 @@ async def center_on_a_clock(settings: Any) -> AsyncIterator[tuple[Center, Forwar
         await store.close()
 
 
+@contextmanager
+def refused(port: int) -> Iterator[None]:
+    """The province's port bound but not listening: every connection to it is refused, and no other test's
+    server (pytest-xdist runs two workers) can take the port and answer in the province's place."""
+    with socket.socket() as sock:  # no SO_REUSEADDR: nobody else can bind the port meanwhile
+        sock.bind(("127.0.0.1", port))
+        yield
+
+
 async def receive(center: Center, settings: Any, ns: range, per_message: int = 2) -> list[str]:
     indexes = []
     items = list(ns)
@@ -69,13 +79,14 @@ async def test_a_ten_minute_outage_is_probed_not_hammered_and_drains_by_itself(m
     settings = make_settings(retry_base_s=0.2, retry_cap_s=10.0, send_timeout_s=2.0)
     province = FakeProvince(settings)
     async with center_on_a_clock(settings) as (center, fw, now, attempts):
-        indexes = await receive(center, settings, range(40), per_message=2)  # 20 messages
-        await fw.step()  # batched, and a first wave tried
-        batches = (await center.summary())["batches"]["sending"]
-        assert batches >= 2
-        for minute in range(10):  # exams keep arriving during the outage
-            indexes += await receive(center, settings, range(100 + 2 * minute, 102 + 2 * minute))
-            await run_for(fw, now, 60)
+        with refused(settings.province_port):
+            indexes = await receive(center, settings, range(40), per_message=2)  # 20 messages
+            await fw.step()  # batched, and a first wave tried
+            batches = await center.summary()
+            assert batches["batches"].get("sending", 0) >= 2, batches
+            for minute in range(10):  # exams keep arriving during the outage
+                indexes += await receive(center, settings, range(100 + 2 * minute, 102 + 2 * minute))
+                await run_for(fw, now, 60)
         s = await center.summary()
         assert s["forwarded"] == 0 and s["forwardFailed"]["total"] == 0 and s["forwardSending"] == len(indexes)
         assert s["oldestUndelivered"]["examId"] and s["oldestUndelivered"]["state"] == "sending"
@@ -101,11 +112,12 @@ async def test_a_ten_minute_outage_is_probed_not_hammered_and_drains_by_itself(m
 async def test_an_outage_past_the_horizon_expires_every_batch_even_the_untried(make_settings: Any) -> None:
     settings = make_settings(retry_base_s=0.2, retry_cap_s=10.0, send_timeout_s=2.0)
     async with center_on_a_clock(settings) as (center, fw, now, attempts):
-        indexes = await receive(center, settings, range(200, 212), per_message=2)
-        await fw.step()
-        for _ in range(25):  # a day and an hour, stepped hourly: one probe an hour
-            now[0] += 3600
+        with refused(settings.province_port):
+            indexes = await receive(center, settings, range(200, 212), per_message=2)
             await fw.step()
+            for _ in range(25):  # a day and an hour, stepped hourly: one probe an hour
+                now[0] += 3600
+                await fw.step()
         s = await center.summary()
         assert s["forwardFailed"] == {"total": len(indexes), "byReason": {"expired": len(indexes)}}
         assert s["forwardSending"] == 0 and s["batches"] == {"failed": s["batches"]["failed"]}
