@@ -10,6 +10,10 @@ hop-2 record `1`. Both processes share this machine's cores.
   instance by URL; messages filled up to the 40000-character limit, several in flight. WARM_UP exams go
   first, before the clock (the center loads pydicom and qpdf on first use, as it loaded them at start before
   issue 19; measured in the same run, their one-off cost was ~0.15 s of CPU); the clock runs from the first request to the last answer; every record must be answered `1` and stored.
+- the steps alone: each step a small exam needs (its share of the hop-1 message parsed and checked, two GETs,
+  qpdf, the DICOM header, the pack, the SQL of its rows) timed on its own in the same run, on one thread,
+  with the bench's files and the rows the run stored; the center's CPU per exam is printed beside their
+  sum, and the difference is what running them together costs.
 - CT case: 20-slice 512×512 CT studies (sandbox.synth), each served as one multipart/related WADO-RS
   answer; MB/s counts the DICOM bytes the center stored.
 """
@@ -17,6 +21,8 @@ hop-2 record `1`. Both processes share this machine's cores.
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
 import json
 import os
 import subprocess
@@ -30,6 +36,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import aiohttp
+import orjson
 from aiohttp import web
 
 from sandbox.bench import Row, cpu_seconds, machine_cpu_seconds, reference_us, times_reference, wait_ready
@@ -302,10 +309,12 @@ def run(quick: bool) -> list[Row]:
         finally:
             server.terminate()
             server.wait(timeout=30)
+        floors, stored = _floors(settings, data_dir, Path(tmp), round(small / got["messages"]))
     if got["small_ok"] != small or got["ct_ok"] != ct or got["ct_stored_bytes"] != got["ct_bytes"]:
         raise RuntimeError(f"基准数据未全部保存：{got}")
     ref = (before + reference_us()) / 2  # the floor, before and after the run
     per_exam = got["small_cpu"] / small * 1e6
+    floor = sum(floors.values())
     mb = got["ct_stored_bytes"] / 1e6
     cores = os.cpu_count() or 1
 
@@ -323,6 +332,13 @@ def run(quick: bool) -> list[Row]:
               f"{100 * seconds / max(got['small_cpu'], 1e-9):.0f}% of the center's CPU; {times_reference(seconds / small * 1e6, ref)}",
               lower_is_better=True)
           for role, seconds in got["small_threads"].items()),
+        Row("…the steps an exam needs, each timed alone", floor, "µs", None,
+            f"the sum of the rows below, timed in this run on one thread with this bench's files and the rows the "
+            f"run stored ({stored} exams); the center spends {per_exam / floor:.2f}× it: {per_exam - floor:,.0f} µs "
+            f"per exam go to running the steps together (asyncio, aiohttp, aiosqlite, threads, the GIL); "
+            f"{times_reference(floor, ref)}", lower_is_better=True),
+        *(Row(f"…step: {FLOOR_ROWS[step]}", us, "µs", None, f"{100 * us / floor:.0f}% of the steps; {times_reference(us, ref)}",
+              lower_is_better=True) for step, us in floors.items()),
         Row("machine CPU per exam ingested", got["small_machine_cpu"] / small * 1e6, "µs", None,
             f"all cores, all processes (the center, and the hospitals, file server and province of this "
             f"benchmark): {cores} cores allow at most {cores * small / max(got['small_machine_cpu'], 1e-9):,.0f} "
@@ -331,6 +347,217 @@ def run(quick: bool) -> list[Row]:
             f"{ct} studies, {mb:.0f} MB fetched, parsed and stored; {times_reference(got['ct_s'] / mb * 1e6, ref)} per MB"),
         Row("CT studies ingested", ct / got["ct_s"], "studies/s", None, f"{times_reference(got['ct_s'] / ct * 1e6, ref)} per study"),
     ]
+
+
+# ---- the floor: what a small exam costs in the libraries alone ------------------------------------------
+# Each library call the center cannot do without, timed alone on this thread (CPU, time.thread_time) with the
+# bench's own files and the rows the run left in the center's database. Their sum is what an exam costs with
+# no Python of the sandbox's own around them; the center's CPU per exam is compared with it.
+
+FLOOR_FILES = 64  # exams whose PDF and instance are timed (each file checked FLOOR_REPEAT times)
+FLOOR_REPEAT = 8
+FLOOR_GETS = 2_000
+
+
+def _cpu_per_call(calls: list[Callable[[], object]], repeat: int = FLOOR_REPEAT) -> float:
+    """CPU µs per call, the best of `repeat` passes over the calls."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.thread_time()
+        for call in calls:
+            call()
+        best = min(best, time.thread_time() - t0)
+    return best / len(calls) * 1e6
+
+
+class _GetProtocol(asyncio.Protocol):
+    """The least an HTTP/1.1 keep-alive GET can do on asyncio: write the request, read Content-Length bytes."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.waiter: asyncio.Future[bytes] | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        length = int(self.buf[:end].lower().split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+        if len(self.buf) >= end + 4 + length and self.waiter is not None:
+            self.waiter.set_result(bytes(self.buf[end + 4:end + 4 + length]))
+            self.buf.clear()
+
+    async def get(self, path: bytes) -> bytes:
+        assert self.transport is not None
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(b"GET " + path + b" HTTP/1.1\r\nHost: bench\r\n\r\n")
+        return await self.waiter
+
+
+def _get_floor(files: dict[str, tuple[bytes, bytes]]) -> float:
+    """CPU µs of one GET of the bench's files by a bare asyncio client on the center's event loop (uvloop),
+    the file server running in a thread of its own (not counted)."""
+    server_loop = asyncio.new_event_loop()
+    port = free_port()
+    server = server_loop.run_until_complete(server_loop.create_server(lambda: _FileProtocol(files), "127.0.0.1", port))
+    thread = threading.Thread(target=server_loop.run_forever, name="floor-files", daemon=True)
+    thread.start()
+    paths = [p.encode() for p in files]
+
+    async def fetch() -> float:
+        _, proto = await asyncio.get_running_loop().create_connection(_GetProtocol, "127.0.0.1", port)
+        for path in paths[:50]:  # connection and caches warm
+            await proto.get(path)
+        t0 = time.thread_time()
+        for k in range(FLOOR_GETS):
+            await proto.get(paths[k % len(paths)])
+        spent = time.thread_time() - t0
+        assert proto.transport is not None
+        proto.transport.close()
+        return spent / FLOOR_GETS * 1e6
+
+    try:
+        return run_loop(fetch())
+    finally:
+        server_loop.call_soon_threadsafe(server.close)
+        server_loop.call_soon_threadsafe(server_loop.stop)
+        thread.join(timeout=10)
+        server_loop.close()
+
+
+def _sql_floor(db_path: Path, tmp: Path, synchronous: str) -> tuple[float, int]:
+    """CPU µs per small exam of storing the rows the run left (one transaction per hop-1 message, as the
+    center does), then batching and answering its outbox rows (one transaction per batch each), in a fresh
+    file of the same schema and pragmas by sqlite3 alone; and how many exams that was."""
+    import sqlite3
+
+    src = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    exams = src.execute("SELECT * FROM exams WHERE instances = 1 ORDER BY received").fetchall()
+    cols = [d[0] for d in src.execute("SELECT * FROM exams LIMIT 0").description]
+    ids = {r[cols.index("exam_id")] for r in exams}
+    studies = {r[cols.index("study_uid")] for r in exams}
+    msgids = {r[cols.index("msgid")] for r in exams}
+
+    def rows(table: str, key: str, keep: set[str]) -> dict[str, list[tuple[Any, ...]]]:
+        cur = src.execute(f"SELECT * FROM {table}")  # noqa: S608 - the bench's own table names
+        at = [d[0] for d in cur.description].index(key)
+        out: dict[str, list[tuple[Any, ...]]] = {}
+        for row in cur:
+            if row[at] in keep:
+                out.setdefault(row[at], []).append(row)
+        return out
+
+    by_exam = {t: rows(t, "exam_id", ids) for t in ("exam_studies", "receipts", "outbox")}
+    instances = rows("instances", "study_uid", studies)
+    messages = rows("messages", "msgid", msgids)
+    outbox_cols = [d[0] for d in src.execute("SELECT * FROM outbox LIMIT 0").description]
+    batch_at = outbox_cols.index("batch_id")
+    batches = src.execute("SELECT * FROM batches").fetchall()
+    schema = [sql for (sql,) in src.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL "
+                                             "AND name NOT LIKE 'sqlite_%'")]
+    src.close()
+
+    def insert(table: str, batch: list[tuple[Any, ...]]) -> tuple[str, list[tuple[Any, ...]]]:
+        return f"INSERT INTO {table} VALUES ({','.join('?' * len(batch[0]))})", batch  # noqa: S608
+
+    # The transactions, built before the clock: (statement, rows) each.
+    at = {c: i for i, c in enumerate(outbox_cols)}
+    per_message: dict[str, list[tuple[Any, ...]]] = {}
+    for row in exams:
+        per_message.setdefault(row[cols.index("msgid")], []).append(row)
+    work: list[list[tuple[str, list[tuple[Any, ...]]]]] = []
+    for msgid, group in per_message.items():
+        keys = [row[cols.index("exam_id")] for row in group]
+        tx = [insert("exams", group)]
+        for table in ("exam_studies", "receipts"):
+            tx.append(insert(table, [r for k in keys for r in by_exam[table].get(k, [])]))
+        tx.append(insert("instances", [r for row in group for r in instances.get(row[cols.index("study_uid")], [])]))
+        # queued as pending, with no batch yet
+        tx.append(insert("outbox", [tuple(None if c == "batch_id" else "pending" if c == "state" else v
+                                          for c, v in zip(outbox_cols, o, strict=True))
+                                    for k in keys for o in by_exam["outbox"].get(k, [])]))
+        tx.append(insert("messages", messages[msgid]))
+        work.append([(sql, batch) for sql, batch in tx if batch])
+    members: dict[int, list[tuple[Any, ...]]] = {}
+    for outbox_rows in by_exam["outbox"].values():
+        for o in outbox_rows:
+            members.setdefault(o[batch_at], []).append(o)
+    for batch in batches:
+        rows_ = members.get(batch[0], [])
+        work.append([insert("batches", [batch]),
+                     ("UPDATE outbox SET state = 'sending', batch_id = ? WHERE exam_id = ?",
+                      [(batch[0], o[at["exam_id"]]) for o in rows_])])
+        work.append([("UPDATE outbox SET state = ?, succFlag = ?, message = ?, updated = ? WHERE exam_id = ?",
+                      [(o[at["state"]], o[at["succFlag"]], o[at["message"]], o[at["updated"]], o[at["exam_id"]])
+                       for o in rows_]),
+                     ("UPDATE batches SET state = ? WHERE batch_id = ?", [(batch[4], batch[0])])])
+    path = tmp / "floor.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute("PRAGMA foreign_keys=ON")
+    for sql in schema:
+        conn.execute(sql)
+    t0 = time.thread_time()
+    for tx in work:
+        conn.execute("BEGIN IMMEDIATE")
+        for sql, batch in tx:
+            conn.executemany(sql, batch)
+        conn.execute("COMMIT")
+    spent = time.thread_time() - t0
+    conn.close()
+    return spent / max(len(exams), 1) * 1e6, len(exams)
+
+
+def _header_and_digest(data: bytes) -> str:
+    from sandbox.center.dicomstore import inspect
+
+    inspect(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _floors(settings: Settings, data_dir: Path, tmp: Path, per_message: int) -> tuple[dict[str, float], int]:
+    """CPU µs per small exam of each step it needs, timed alone (FLOOR_ROWS order); and how many exams'
+    rows the database step stored."""
+    from sandbox.center.dicomstore import PackStore, new_id
+    from sandbox.center.domain import DB_FILE
+    from sandbox.center.files import parse_pdf
+    from sandbox.validate import validator
+
+    files: dict[str, tuple[bytes, bytes]] = {}
+    items = _small_case(settings, FLOOR_FILES, files, "http://127.0.0.1:9", tmp / "floor")
+    pdfs = [body for path, (_, body) in files.items() if path.startswith("/p/")]
+    dicoms = [body for path, (_, body) in files.items() if path.startswith("/d/")]
+    message = _messages(settings, items[:per_message], per_message, 1)[0]
+    check = validator(1, settings.mode)
+    packs = PackStore(tmp / "floor-packs")
+    packs.open()
+    entries = [(f"{new_id()}.{kind}", body) for k in range(per_message)
+               for kind, body in (("pdf", pdfs[k % len(pdfs)]), ("dcm", dicoms[k % len(dicoms)]))]
+    sql, stored = _sql_floor(data_dir / DB_FILE, tmp, settings.db_synchronous)
+    return {
+        "message": _cpu_per_call([lambda: check.validate_records(orjson.loads(message)["data"])]) / per_message,
+        "fetch": 2 * _get_floor(files),
+        "pdf": _cpu_per_call([functools.partial(parse_pdf, b) for b in pdfs]),
+        "dicom": _cpu_per_call([functools.partial(_header_and_digest, b) for b in dicoms]),
+        "pack": _cpu_per_call([lambda: packs.write(new_id(), entries)], repeat=FLOOR_REPEAT * 4) / per_message,
+        "sql": sql,
+    }, stored
+
+
+# What each step `_floors` times is, in the order printed.
+FLOOR_ROWS = {
+    "message": "hop-1 JSON parsed (orjson) and its records checked (the sandbox's validator)",
+    "fetch": "two GETs (report, instance) by a bare asyncio client",
+    "pdf": "report opened by qpdf (pikepdf, stream mode)",
+    "dicom": "instance header read and checked, SHA-256",
+    "pack": "the message's pack written (ZIP in memory, one file)",
+    "sql": "its rows stored, batched and answered by sqlite3 alone",
+}
 
 
 async def _threads(request: web.Request) -> web.Response:
