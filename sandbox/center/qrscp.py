@@ -9,7 +9,8 @@ answers from its own thread.
   support are returned empty; a key below the level with a value is refused with 0xA900.
 - C-GET: the matching instances are sent back on the same association, in their stored transfer syntax when
   the requestor accepted it, else converted (decompressed, or big endian byte-swapped) to the uncompressed syntax it accepted.
-- C-MOVE: to the AE title's `host:port` in `dicom_destinations`; an unknown destination is 0xA801.
+- C-MOVE: to the AE title's `host:port` in `dicom_destinations`; an unknown destination is 0xA801. Each
+  instance goes as stored when the destination accepted that syntax, else converted as for C-GET.
 - Storage Commitment Push (N-ACTION, PS3.4 J): answered at once, then N-EVENT-REPORT on the same association
   when it is still open, else on a new association to the requestor's entry in `dicom_destinations`.
 
@@ -19,14 +20,11 @@ Error Comments are ASCII: the DIMSE command set has no character set; the log sa
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import threading
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
-import pydicom
 from pydicom.charset import convert_encodings
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
@@ -211,11 +209,6 @@ class QueryRetrieve:
         # Every key of a level is also a key of the instances under it: match at IMAGE level directly.
         return self._records("IMAGE", conditions)
 
-    def _load(self, record: dict[str, Any]) -> Dataset:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return pydicom.dcmread(io.BytesIO(self.center.read_instance(record)))
-
     def on_get(self, event: Any) -> Iterator[Any]:
         try:
             records = self._instances(event)
@@ -232,7 +225,7 @@ class QueryRetrieve:
             if event.is_cancelled:
                 yield CANCELLED, None
                 return
-            yield PENDING, _fit(self.center.read_instance(record), accepted.get(record["SOPClassUID"], set()))
+            yield PENDING, _fit(self.center.read_instance(record), accepted.get(record["SOPClassUID"], set()), "C-GET")
 
     def on_move(self, event: Any) -> Iterator[Any]:
         destination = str(event.move_destination or "").strip()
@@ -254,12 +247,15 @@ class QueryRetrieve:
             if ts not in UNCOMPRESSED:
                 contexts.append(build_context(sop_class, [ExplicitVRLittleEndian, ImplicitVRLittleEndian]))
         yield address[0], address[1], {"contexts": contexts[:128]}
-        yield len(records)
+        ae = event.assoc.ae
+        before = set(_requestors(ae))
+        yield len(records)  # pynetdicom now opens the association to the destination
+        accepted = _accepted_by(ae, before, address, destination)
         for record in records:
             if event.is_cancelled:
                 yield CANCELLED, None
                 return
-            yield PENDING, self._load(record)
+            yield PENDING, _fit(self.center.read_instance(record), accepted.get(record["SOPClassUID"], set()), "C-MOVE")
 
     # ---- Storage Commitment Push -------------------------------------------------------------------------
 
@@ -362,24 +358,39 @@ class QueryRetrieve:
             assoc.release()
 
 
-def _fit(data: bytes, accepted: set[str]) -> Dataset:
-    """The instance in a transfer syntax the C-GET requestor accepted: as stored, or converted (decompressed, or
-    big endian byte-swapped) to an uncompressed little-endian syntax it accepted; pynetdicom converts between the
-    two little-endian ones itself."""
+def _requestors(ae: Any) -> list[Any]:
+    """The associations this AE has opened (as requestor) and that are still running."""
+    return [a for a in ae.active_associations if a.is_requestor]
+
+
+def _accepted_by(ae: Any, before: set[Any], address: tuple[str, int], title: str) -> dict[str, set[str]]:
+    """SOP class → transfer syntaxes accepted on the association a C-MOVE handler's pynetdicom has just opened
+    to `title` at `address` (the one of those not running in `before`). pynetdicom keeps that association to
+    itself; when it cannot be told apart (another C-MOVE to the same destination opened one at the same
+    moment), nothing is known and the instances go as stored."""
+    found = [a for a in _requestors(ae) if a not in before and a.is_established
+             and (a.acceptor.address, a.acceptor.port) == address and a.acceptor.ae_title == title]
+    accepted: dict[str, set[str]] = {}
+    if len(found) == 1:
+        for cx in found[0].accepted_contexts:
+            accepted.setdefault(str(cx.abstract_syntax), set()).add(str(cx.transfer_syntax[0]))
+    return accepted
+
+
+def _fit(data: bytes, accepted: set[str], operation: str) -> Dataset:
+    """The instance in a transfer syntax the C-GET requestor or C-MOVE destination accepted: as stored, or
+    converted (decompressed, or big endian byte-swapped) to an uncompressed little-endian syntax it accepted;
+    pynetdicom converts between the two little-endian ones itself. With nothing known of what was accepted,
+    as stored."""
     ds = read(data)
     ts = str(ds.file_meta.get("TransferSyntaxUID", ""))
     if ts in accepted or ts in UNCOMPRESSED or not accepted & UNCOMPRESSED:
         return ds
     if not producible(ts, ExplicitVRLittleEndian):  # no decoder: the sub-operation fails with the stored syntax
-        log.warning("C-GET：实例 %s 的传输语法 %s 无法转换为请求方接受的语法", ds.get("SOPInstanceUID"), ts)
+        log.warning("%s：实例 %s 的传输语法 %s 无法转换为对方接受的语法", operation, ds.get("SOPInstanceUID"), ts)
         return ds
     try:
         return read(convert(data, ts, ExplicitVRLittleEndian)[0])
     except NotProducible as exc:
-        log.warning("C-GET：实例 %s：%s", ds.get("SOPInstanceUID"), exc)
+        log.warning("%s：实例 %s：%s", operation, ds.get("SOPInstanceUID"), exc)
         return ds
-    try:
-        ds.decompress()
-    except Exception as exc:  # no decoder for it: the sub-operation fails in pynetdicom with the stored syntax
-        log.warning("C-GET：实例 %s 的传输语法 %s 无法解压：%s", ds.get("SOPInstanceUID"), ts, exc)
-    return ds

@@ -317,6 +317,35 @@ async def test_a_big_endian_instance_reaches_a_getscu_that_accepts_little_endian
     assert (got.pixel_array == original.pixel_array).all()
 
 
+async def test_a_big_endian_instance_is_moved_to_a_storescp_that_accepts_little_endian_only(
+        pushed: Pushed, settings: Settings, move_port: int, tmp_path: Path) -> None:
+    """C-MOVE converts like C-GET: the destination's association accepted Implicit VR Little Endian only
+    (storescp +xi), so the big-endian instance goes out byte-swapped, same values, same pixels."""
+    big = Path(pydicom.data.get_testdata_file("MR_small_bigendian.dcm"))
+    original = pydicom.dcmread(big)
+    code, out = await run(need("storescu"), "-xb", "-aet", "HIS_PACS", "-aec", settings.dicom_ae_title,
+                          "127.0.0.1", str(settings.dicom_port), str(big))
+    assert code == 0, out
+    moved_dir = tmp_path / "moved"
+    moved_dir.mkdir()
+    storescp = await asyncio.create_subprocess_exec(need("storescp"), "+xi", "-aet", "STORESCP", "-od",
+                                                    str(moved_dir), str(move_port),
+                                                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        await _wait_for_echo(move_port, "STORESCP")
+        code, out = await run(need("movescu"), "-S", "-aet", "VIEWER", "-aec", settings.dicom_ae_title, "-aem",
+                              "STORESCP", "127.0.0.1", str(settings.dicom_port), "-k", "QueryRetrieveLevel=STUDY",
+                              "-k", f"StudyInstanceUID={original.StudyInstanceUID}")
+        assert code == 0, out
+    finally:
+        storescp.terminate()
+        await storescp.wait()
+    (moved,) = [pydicom.dcmread(p) for p in moved_dir.iterdir()]
+    assert moved.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2"
+    assert moved.SOPInstanceUID == original.SOPInstanceUID and moved.PatientName == original.PatientName
+    assert (moved.pixel_array == original.pixel_array).all()
+
+
 def test_dicom_settings_are_checked_and_name_the_setting() -> None:
     from pydantic import ValidationError
 
