@@ -164,8 +164,9 @@ async def test_the_partial_failure_scenario_started_from_the_page_fills_the_righ
     assert await page.locator("#run-panel .steps li.done").count() == 2
     expectations = await page.locator("#run-panel .expects li").count()
     assert expectations == await page.locator("#run-panel .expects li.ok").count() > 0
-    # counters per role
-    assert "8" in await page.inner_text("#role-province")
+    # counters per role (the next state event brings them)
+    await page.wait_for_function("() => document.getElementById('role-province').textContent.includes('8')",
+                                 timeout=15_000)
     assert tab.errors == []
 
 
