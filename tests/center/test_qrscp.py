@@ -281,9 +281,17 @@ async def test_a_compressed_instance_is_moved_as_stored_and_decompressed_for_a_g
     (got,) = [pydicom.dcmread(p) for p in got_dir.iterdir()]
     assert got.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2"  # all getscu accepted
     assert (got.pixel_array == original.pixel_array).all()
-    storescp = await asyncio.create_subprocess_exec(need("storescp"), "+xa", "-aet", "STORESCP", "-od",
-                                                    str(moved_dir), str(move_port),
-                                                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    moved = await move_one(settings, move_port, moved_dir, "+xa", keys)
+    assert moved.file_meta.TransferSyntaxUID == original.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.5"
+    assert moved.PixelData == original.PixelData
+
+
+async def move_one(settings: Settings, move_port: int, into: Path, accept: str, keys: list[str]) -> pydicom.Dataset:
+    """movescu of `keys` to a dcmtk storescp (transfer syntaxes it accepts: `accept`, e.g. +xa, +xi) writing into
+    `into`; the one instance it received."""
+    storescp = await asyncio.create_subprocess_exec(need("storescp"), accept, "-aet", "STORESCP", "-od", str(into),
+                                                    str(move_port), stdout=asyncio.subprocess.DEVNULL,
+                                                    stderr=asyncio.subprocess.DEVNULL)
     try:
         await _wait_for_echo(move_port, "STORESCP")
         code, out = await run(need("movescu"), "-S", "-aet", "VIEWER", "-aec", settings.dicom_ae_title, "-aem",
@@ -292,20 +300,24 @@ async def test_a_compressed_instance_is_moved_as_stored_and_decompressed_for_a_g
     finally:
         storescp.terminate()
         await storescp.wait()
-    (moved,) = [pydicom.dcmread(p) for p in moved_dir.iterdir()]
-    assert moved.file_meta.TransferSyntaxUID == original.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.5"
-    assert moved.PixelData == original.PixelData
+    (moved,) = [pydicom.dcmread(p) for p in into.iterdir()]
+    return moved
+
+
+async def push_big_endian(settings: Settings) -> pydicom.Dataset:
+    """pydicom's big-endian MR test file, sent to the center by storescu in Explicit VR Big Endian; its dataset."""
+    big = Path(pydicom.data.get_testdata_file("MR_small_bigendian.dcm"))
+    code, out = await run(need("storescu"), "-xb", "-aet", "HIS_PACS", "-aec", settings.dicom_ae_title,
+                          "127.0.0.1", str(settings.dicom_port), str(big))
+    assert code == 0, out
+    return pydicom.dcmread(big)
 
 
 async def test_a_big_endian_instance_reaches_a_getscu_that_accepts_little_endian_only(
         pushed: Pushed, settings: Settings, tmp_path: Path) -> None:
     """Explicit VR Big Endian (retired, still sent by old PACS) is kept as stored and converted on the way out
     for a requestor that accepts only Implicit VR Little Endian: same values, same pixels."""
-    big = Path(pydicom.data.get_testdata_file("MR_small_bigendian.dcm"))
-    original = pydicom.dcmread(big)
-    code, out = await run(need("storescu"), "-xb", "-aet", "HIS_PACS", "-aec", settings.dicom_ae_title,
-                          "127.0.0.1", str(settings.dicom_port), str(big))
-    assert code == 0, out
+    original = await push_big_endian(settings)
     got_dir = tmp_path / "got"
     got_dir.mkdir()
     code, out = await run(need("getscu"), "-S", "+xi", "-aet", "VIEWER", "-aec", settings.dicom_ae_title, "-od",
@@ -321,26 +333,11 @@ async def test_a_big_endian_instance_is_moved_to_a_storescp_that_accepts_little_
         pushed: Pushed, settings: Settings, move_port: int, tmp_path: Path) -> None:
     """C-MOVE converts like C-GET: the destination's association accepted Implicit VR Little Endian only
     (storescp +xi), so the big-endian instance goes out byte-swapped, same values, same pixels."""
-    big = Path(pydicom.data.get_testdata_file("MR_small_bigendian.dcm"))
-    original = pydicom.dcmread(big)
-    code, out = await run(need("storescu"), "-xb", "-aet", "HIS_PACS", "-aec", settings.dicom_ae_title,
-                          "127.0.0.1", str(settings.dicom_port), str(big))
-    assert code == 0, out
+    original = await push_big_endian(settings)
     moved_dir = tmp_path / "moved"
     moved_dir.mkdir()
-    storescp = await asyncio.create_subprocess_exec(need("storescp"), "+xi", "-aet", "STORESCP", "-od",
-                                                    str(moved_dir), str(move_port),
-                                                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-    try:
-        await _wait_for_echo(move_port, "STORESCP")
-        code, out = await run(need("movescu"), "-S", "-aet", "VIEWER", "-aec", settings.dicom_ae_title, "-aem",
-                              "STORESCP", "127.0.0.1", str(settings.dicom_port), "-k", "QueryRetrieveLevel=STUDY",
-                              "-k", f"StudyInstanceUID={original.StudyInstanceUID}")
-        assert code == 0, out
-    finally:
-        storescp.terminate()
-        await storescp.wait()
-    (moved,) = [pydicom.dcmread(p) for p in moved_dir.iterdir()]
+    moved = await move_one(settings, move_port, moved_dir, "+xi",
+                           ["-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={original.StudyInstanceUID}"])
     assert moved.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2"
     assert moved.SOPInstanceUID == original.SOPInstanceUID and moved.PatientName == original.PatientName
     assert (moved.pixel_array == original.pixel_array).all()
