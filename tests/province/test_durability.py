@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -19,6 +20,7 @@ from sandbox.config import Settings
 from sandbox.province.samples import message, record
 from sandbox.spec.codes import ENVELOPE_CODES
 from sandbox.spec.fields import HOP2
+from tests.chain.killed import assert_nothing_acknowledged_lost, send_until_killed
 from tests.chain.test_serve import kill, start_serve, stop_serve
 from tests.chain.test_storage_and_startup import fill, tmpfs
 from tests.conftest import free_port
@@ -33,49 +35,22 @@ async def test_province_killed_mid_load_keeps_every_acknowledged_record(tmp_path
     data = tmp_path / "province"
     args = ("--roles", "province", "--no-dashboard")
     settings = Settings(data_dir=data)  # the default institutions, as the served province has them
-    url = f"http://127.0.0.1:{port}{HOP2.path}"
+
+    def make(seq: int) -> tuple[dict[str, Any], list[str]]:
+        records = [record(settings, seq * RECORDS + i) for i in range(RECORDS)]
+        return message(settings, records, seq=seq), [r["hiImgIndx"] for r in records]
+
     province = start_serve(data, {"province": port}, *args)
-    acked: dict[str, list[str]] = {}  # msgid → its indexes, answered 1
-    sent: dict[str, list[str]] = {}
-    enough = asyncio.Event()
-
-    async def sender(session: aiohttp.ClientSession, k: int) -> None:
-        for n in range(10_000):
-            seq = k * 10_000 + n + 1
-            records = [record(settings, seq * RECORDS + i) for i in range(RECORDS)]
-            msg = message(settings, records, seq=seq)
-            sent[msg["msgid"]] = [r["hiImgIndx"] for r in records]
-            try:
-                async with session.post(url, json=msg) as resp:
-                    body = await resp.json()
-            except (TimeoutError, aiohttp.ClientError):
-                return  # the province is gone
-            assert body["code"] == 0 and [a["succFlag"] for a in body["data"]] == ["1"] * RECORDS, body
-            acked[msg["msgid"]] = sent[msg["msgid"]]
-            if len(acked) >= KILL_AFTER:
-                enough.set()
-
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-            senders = [asyncio.create_task(sender(session, k)) for k in range(SENDERS)]
-            await asyncio.wait_for(enough.wait(), timeout=120)
-            kill(province)  # SIGKILL with requests in flight
-            await asyncio.gather(*senders)
-        assert len(acked) >= KILL_AFTER and len(sent) > len(acked)
-
+        acked, sent = await send_until_killed(province, f"http://127.0.0.1:{port}{HOP2.path}", make,
+                                              senders=SENDERS, kill_after=KILL_AFTER)
         province = start_serve(data, {"province": port}, *args)
         stop_serve(province)  # started, recovered, stopped cleanly: now read its file
         with sqlite3.connect(data / "province.db") as db:
             stored = {row[0]: row[1] for row in db.execute("SELECT hiImgIndx, msgid FROM img_index")}
             answered = {row[0] for row in db.execute("SELECT msgid FROM messages")}
-        lost = [i for indexes in acked.values() for i in indexes if i not in stored]
-        assert lost == [], f"{len(lost)} acknowledged records lost"
-        assert set(acked) <= answered
-        for msgid, indexes in sent.items():  # each message whole or not at all
-            kept = [i for i in indexes if i in stored]
-            assert kept in ([], indexes), msgid
-            assert (msgid in answered) == bool(kept), msgid
-            assert all(stored[i] == msgid for i in kept)
+        assert_nothing_acknowledged_lost(acked, sent, stored, answered)
+        assert all(stored[i] == msgid for msgid, indexes in sent.items() for i in indexes if i in stored)
     finally:
         kill(province)
 
