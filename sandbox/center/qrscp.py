@@ -369,7 +369,7 @@ def _accepted_by(ae: Any, before: set[Any], address: tuple[str, int], title: str
     itself; when it cannot be told apart (another C-MOVE to the same destination opened one at the same
     moment), nothing is known and the instances go as stored."""
     found = [a for a in _requestors(ae) if a not in before and a.is_established
-             and (a.acceptor.address, a.acceptor.port) == address and a.acceptor.ae_title == title]
+             and (a.acceptor.address, a.acceptor.port) == address and str(a.acceptor.ae_title).strip() == title]
     accepted: dict[str, set[str]] = {}
     if len(found) == 1:
         for cx in found[0].accepted_contexts:
