@@ -263,7 +263,7 @@ async def test_storage_commitment_falls_back_to_a_new_association(
     assert "FailedSOPSequence" not in report
 
 
-async def test_a_compressed_instance_is_moved_as_stored_and_decompressed_for_a_getscu_that_needs_it(
+async def test_a_compressed_instance_is_moved_as_stored_and_decompressed_for_those_that_need_it(
         pushed: Pushed, settings: Settings, move_port: int, tmp_path: Path) -> None:
     rle = Path(pydicom.data.get_testdata_file("MR_small_RLE.dcm"))  # pydicom's bundled RLE Lossless MR
     original = pydicom.dcmread(rle)
@@ -284,6 +284,12 @@ async def test_a_compressed_instance_is_moved_as_stored_and_decompressed_for_a_g
     moved = await move_one(settings, move_port, moved_dir, "+xa", keys)
     assert moved.file_meta.TransferSyntaxUID == original.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.5"
     assert moved.PixelData == original.PixelData
+    # a destination that takes Implicit VR Little Endian only gets it decompressed, as getscu did
+    plain_dir = tmp_path / "moved-plain"
+    plain_dir.mkdir()
+    plain = await move_one(settings, move_port, plain_dir, "+xi", keys)
+    assert plain.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2"
+    assert (plain.pixel_array == original.pixel_array).all()
 
 
 async def move_one(settings: Settings, move_port: int, into: Path, accept: str, keys: list[str]) -> pydicom.Dataset:
