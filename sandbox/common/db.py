@@ -389,7 +389,7 @@ def _copy_error(exc: BaseException) -> BaseException:
 
 
 LOOKUP_MESSAGE_SQL = "SELECT body_hash, response FROM messages WHERE infcode=? AND msgid=?"
-_REMEMBER_MESSAGE = "INSERT OR REPLACE INTO messages (infcode, msgid, body_hash, response) VALUES (?, ?, ?, ?)"
+_REMEMBER_MESSAGES = "INSERT OR REPLACE INTO messages (infcode, msgid, body_hash, response)"
 
 
 def lookup_messages_sync(conn: sqlite3.Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str],
@@ -411,7 +411,7 @@ def lookup_messages_sync(conn: sqlite3.Connection, keys: Sequence[tuple[str, str
 def remember_messages_sync(conn: sqlite3.Connection, rows: Sequence[tuple[str, str, str, str]]) -> None:
     """`remember_message` of several (infcode, msgid, body_hash, response) rows, inside a `Database.run`
     function."""
-    insert_rows(conn, "INSERT OR REPLACE INTO messages (infcode, msgid, body_hash, response)", rows)
+    insert_rows(conn, _REMEMBER_MESSAGES, rows)
 
 
 def lookup_message(db: Database, infcode: str, msgid: str) -> tuple[str, str] | None:
@@ -424,4 +424,4 @@ async def remember_message(
     conn: aiosqlite.Connection, infcode: str, msgid: str, body_hash: str, response: str
 ) -> None:
     """Store a msgid's answer inside the caller's transaction, with the records it saved."""
-    await conn.execute(_REMEMBER_MESSAGE, (infcode, msgid, body_hash, response))
+    await conn.execute(f"{_REMEMBER_MESSAGES} VALUES (?, ?, ?, ?)", (infcode, msgid, body_hash, response))

@@ -82,8 +82,8 @@ async def test_a_ten_minute_outage_is_probed_not_hammered_and_drains_by_itself(m
         with refused(settings.province_port):
             indexes = await receive(center, settings, range(40), per_message=2)  # 20 messages
             await fw.step()  # batched, and a first wave tried
-            batches = await center.summary()
-            assert batches["batches"].get("sending", 0) >= 2, batches
+            summary = await center.summary()
+            assert summary["batches"].get("sending", 0) >= 2, summary
             for minute in range(10):  # exams keep arriving during the outage
                 indexes += await receive(center, settings, range(100 + 2 * minute, 102 + 2 * minute))
                 await run_for(fw, now, 60)
