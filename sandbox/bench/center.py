@@ -24,7 +24,9 @@ import asyncio
 import functools
 import hashlib
 import json
+import multiprocessing
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -40,7 +42,10 @@ import orjson
 from aiohttp import web
 
 from sandbox.bench import Row, cpu_seconds, machine_cpu_seconds, reference_us, times_reference, wait_ready
+from sandbox.center.dicomstore import PackStore, inspect, new_id
+from sandbox.center.domain import DB_FILE
 from sandbox.center.files import WRITER_THREADS as FILE_WRITERS
+from sandbox.center.files import parse_pdf
 from sandbox.common.loop import new_loop
 from sandbox.common.loop import run as run_loop
 from sandbox.common.ports import free_port
@@ -50,6 +55,7 @@ from sandbox.synth.batching import batches, envelope
 from sandbox.synth.dicom import ImageSpec, iter_study
 from sandbox.synth.exams import Exam, ExamFactory
 from sandbox.synth.pdf import render_report
+from sandbox.validate import validator
 
 TARGET_EXAMS = 2_000.0
 TARGET_MBPS = 50.0
@@ -349,10 +355,11 @@ def run(quick: bool) -> list[Row]:
     ]
 
 
-# ---- the floor: what a small exam costs in the libraries alone ------------------------------------------
-# Each library call the center cannot do without, timed alone on this thread (CPU, time.thread_time) with the
-# bench's own files and the rows the run left in the center's database. Their sum is what an exam costs with
-# no Python of the sandbox's own around them; the center's CPU per exam is compared with it.
+# ---- the floor: each step of a small exam timed alone ----------------------------------------------------
+# Each step the center cannot do without, with the cheapest code there is for it here (a library's, or the
+# sandbox's own where that is faster), timed alone on this thread (CPU, time.thread_time) with the bench's own
+# files and the rows the run left in the center's database. Their sum is what an exam costs with nothing spent
+# on running the steps together; the center's CPU per exam is compared with it.
 
 FLOOR_FILES = 64  # exams whose PDF and instance are timed (each file checked FLOOR_REPEAT times)
 FLOOR_REPEAT = 8
@@ -411,8 +418,6 @@ def _serve_files(files: dict[str, tuple[bytes, bytes]], port: int, ready: Any) -
 def _get_floor(files: dict[str, tuple[bytes, bytes]]) -> float:
     """CPU µs of one GET of the bench's files by a bare asyncio client on the center's event loop (uvloop),
     the file server running in a process of its own (not counted, and not sharing this one's GIL)."""
-    import multiprocessing
-
     spawn = multiprocessing.get_context("spawn")
     ready = spawn.Event()
     port = free_port()
@@ -445,29 +450,28 @@ def _sql_floor(db_path: Path, tmp: Path, synchronous: str) -> tuple[float, int]:
     """CPU µs per small exam of storing the rows the run left (one transaction per hop-1 message, as the
     center does), then batching and answering its outbox rows (one transaction per batch each), in a fresh
     file of the same schema and pragmas by sqlite3 alone; and how many exams that was."""
-    import sqlite3
-
     src = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+
+    def columns(table: str) -> dict[str, int]:
+        return {d[0]: i for i, d in enumerate(src.execute(f"SELECT * FROM {table} LIMIT 0").description)}  # noqa: S608
+
     exams = src.execute("SELECT * FROM exams WHERE instances = 1 ORDER BY received").fetchall()
-    cols = [d[0] for d in src.execute("SELECT * FROM exams LIMIT 0").description]
-    ids = {r[cols.index("exam_id")] for r in exams}
-    studies = {r[cols.index("study_uid")] for r in exams}
-    msgids = {r[cols.index("msgid")] for r in exams}
+    col, at = columns("exams"), columns("outbox")
+    ids = {r[col["exam_id"]] for r in exams}
+    studies = {r[col["study_uid"]] for r in exams}
+    msgids = {r[col["msgid"]] for r in exams}
 
     def rows(table: str, key: str, keep: set[str]) -> dict[str, list[tuple[Any, ...]]]:
-        cur = src.execute(f"SELECT * FROM {table}")  # noqa: S608 - the bench's own table names
-        at = [d[0] for d in cur.description].index(key)
+        k = columns(table)[key]
         out: dict[str, list[tuple[Any, ...]]] = {}
-        for row in cur:
-            if row[at] in keep:
-                out.setdefault(row[at], []).append(row)
+        for row in src.execute(f"SELECT * FROM {table}"):  # noqa: S608 - the bench's own table names
+            if row[k] in keep:
+                out.setdefault(row[k], []).append(row)
         return out
 
     by_exam = {t: rows(t, "exam_id", ids) for t in ("exam_studies", "receipts", "outbox")}
     instances = rows("instances", "study_uid", studies)
     messages = rows("messages", "msgid", msgids)
-    outbox_cols = [d[0] for d in src.execute("SELECT * FROM outbox LIMIT 0").description]
-    batch_at = outbox_cols.index("batch_id")
     batches = src.execute("SELECT * FROM batches").fetchall()
     schema = [sql for (sql,) in src.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL "
                                              "AND name NOT LIKE 'sqlite_%'")]
@@ -477,27 +481,26 @@ def _sql_floor(db_path: Path, tmp: Path, synchronous: str) -> tuple[float, int]:
         return f"INSERT INTO {table} VALUES ({','.join('?' * len(batch[0]))})", batch  # noqa: S608
 
     # The transactions, built before the clock: (statement, rows) each.
-    at = {c: i for i, c in enumerate(outbox_cols)}
     per_message: dict[str, list[tuple[Any, ...]]] = {}
     for row in exams:
-        per_message.setdefault(row[cols.index("msgid")], []).append(row)
+        per_message.setdefault(row[col["msgid"]], []).append(row)
     work: list[list[tuple[str, list[tuple[Any, ...]]]]] = []
     for msgid, group in per_message.items():
-        keys = [row[cols.index("exam_id")] for row in group]
+        keys = [row[col["exam_id"]] for row in group]
         tx = [insert("exams", group)]
         for table in ("exam_studies", "receipts"):
             tx.append(insert(table, [r for k in keys for r in by_exam[table].get(k, [])]))
-        tx.append(insert("instances", [r for row in group for r in instances.get(row[cols.index("study_uid")], [])]))
+        tx.append(insert("instances", [r for row in group for r in instances.get(row[col["study_uid"]], [])]))
         # queued as pending, with no batch yet
-        tx.append(insert("outbox", [tuple(None if c == "batch_id" else "pending" if c == "state" else v
-                                          for c, v in zip(outbox_cols, o, strict=True))
+        tx.append(insert("outbox", [tuple(None if c == "batch_id" else "pending" if c == "state" else o[i]
+                                          for c, i in at.items())
                                     for k in keys for o in by_exam["outbox"].get(k, [])]))
         tx.append(insert("messages", messages[msgid]))
         work.append([(sql, batch) for sql, batch in tx if batch])
     members: dict[int, list[tuple[Any, ...]]] = {}
     for outbox_rows in by_exam["outbox"].values():
         for o in outbox_rows:
-            members.setdefault(o[batch_at], []).append(o)
+            members.setdefault(o[at["batch_id"]], []).append(o)
     for batch in batches:
         rows_ = members.get(batch[0], [])
         work.append([insert("batches", [batch]),
@@ -526,8 +529,6 @@ def _sql_floor(db_path: Path, tmp: Path, synchronous: str) -> tuple[float, int]:
 
 
 def _header_and_digest(data: bytes) -> str:
-    from sandbox.center.dicomstore import inspect
-
     inspect(data)
     return hashlib.sha256(data).hexdigest()
 
@@ -535,11 +536,6 @@ def _header_and_digest(data: bytes) -> str:
 def _floors(settings: Settings, data_dir: Path, tmp: Path, per_message: int) -> tuple[dict[str, float], int]:
     """CPU µs per small exam of each step it needs, timed alone (FLOOR_ROWS order); and how many exams'
     rows the database step stored."""
-    from sandbox.center.dicomstore import PackStore, new_id
-    from sandbox.center.domain import DB_FILE
-    from sandbox.center.files import parse_pdf
-    from sandbox.validate import validator
-
     files: dict[str, tuple[bytes, bytes]] = {}
     items = _small_case(settings, FLOOR_FILES, files, "http://127.0.0.1:9", tmp / "floor")
     pdfs = [body for path, (_, body) in files.items() if path.startswith("/p/")]
